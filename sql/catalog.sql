@@ -1,0 +1,31 @@
+-- The sync catalog: one row per synced collection (= foreign table).
+-- The extension's schema "sequin" is created by CREATE EXTENSION.
+
+CREATE SCHEMA sequin_shadow;
+COMMENT ON SCHEMA sequin_shadow IS
+  'Shadow tables of sequin_fdw foreign tables: the local copy reads are served from. Read them freely; write through the foreign table.';
+
+-- Bumped on every change applied to any shadow table: a change feed.
+CREATE SEQUENCE sequin.updated_idx_seq;
+
+CREATE TABLE sequin.collections (
+    foreign_table        oid PRIMARY KEY,
+    collection           text NOT NULL,
+    shadow_table         text NOT NULL UNIQUE,
+    phase                text NOT NULL DEFAULT 'backfill'
+                         CHECK (phase IN ('backfill', 'incremental')),
+    cursor               jsonb NOT NULL DEFAULT '{}',
+    backfill_rows        bigint NOT NULL DEFAULT 0,
+    changes_applied      bigint NOT NULL DEFAULT 0,
+    requests             bigint NOT NULL DEFAULT 0,
+    backfill_started_at  timestamptz,
+    backfill_finished_at timestamptz,
+    last_poll_at         timestamptz,
+    last_success_at      timestamptz,
+    last_error           text,
+    last_error_at        timestamptz,
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    next_poll_at         timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sequin.collections IS
+  'One row per sequin_fdw foreign table: its shadow table and sync state. Read sequin.sync_status instead.';

@@ -1,0 +1,88 @@
+-- The foreign-data wrapper, the status view and the DDL hooks.
+
+CREATE FUNCTION sequin.sequin_fdw_handler() RETURNS fdw_handler
+    AS 'MODULE_PATHNAME', 'sequin_fdw_handler' LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER sequin_fdw
+    HANDLER sequin.sequin_fdw_handler
+    VALIDATOR sequin.sequin_fdw_validator;
+
+CREATE FUNCTION sequin.shadow_row_count(shadow_table text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF to_regclass(shadow_table) IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s', shadow_table) INTO n;
+    RETURN n;
+END $$;
+
+CREATE VIEW sequin.sync_status AS
+SELECT s.srvname                                     AS server,
+       c.foreign_table::regclass                     AS "table",
+       c.collection,
+       CASE WHEN c.consecutive_failures > 0 THEN 'error' ELSE c.phase END AS phase,
+       sequin.shadow_row_count(c.shadow_table)       AS rows,
+       c.backfill_rows,
+       c.backfill_finished_at IS NOT NULL            AS backfill_done,
+       date_trunc('millisecond', now() - c.last_success_at) AS lag,
+       c.last_success_at,
+       c.last_error,
+       c.last_error_at,
+       c.consecutive_failures,
+       c.requests,
+       c.changes_applied
+  FROM sequin.collections c
+  JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+  JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+ ORDER BY 1, 2;
+COMMENT ON VIEW sequin.sync_status IS
+  'What every sync is doing: phase, rows, lag since the last successful poll, last error.';
+GRANT USAGE ON SCHEMA sequin TO PUBLIC;
+GRANT USAGE ON SCHEMA sequin_shadow TO PUBLIC;
+GRANT SELECT ON sequin.sync_status TO PUBLIC;
+
+-- A foreign table of this wrapper, however created (CREATE FOREIGN TABLE or
+-- IMPORT FOREIGN SCHEMA), gets its shadow table and catalog row here.
+CREATE FUNCTION sequin.on_ddl_command_end() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    ft oid;
+BEGIN
+    FOR ft IN
+        SELECT f.ftrelid
+          FROM pg_catalog.pg_foreign_table f
+          JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+          JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+         WHERE w.fdwname = 'sequin_fdw'
+           AND NOT EXISTS (SELECT 1 FROM sequin.collections c WHERE c.foreign_table = f.ftrelid)
+         ORDER BY f.ftrelid
+    LOOP
+        PERFORM sequin.register_foreign_table(ft);
+    END LOOP;
+END $$;
+
+CREATE EVENT TRIGGER sequin_register_foreign_tables ON ddl_command_end
+    WHEN TAG IN ('CREATE FOREIGN TABLE', 'IMPORT FOREIGN SCHEMA')
+    EXECUTE FUNCTION sequin.on_ddl_command_end();
+
+-- Dropping a foreign table drops its shadow table and sync state.
+CREATE FUNCTION sequin.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone record;
+BEGIN
+    FOR gone IN
+        SELECT c.foreign_table, c.shadow_table
+          FROM sequin.collections c
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = c.foreign_table)
+    LOOP
+        DELETE FROM sequin.collections WHERE foreign_table = gone.foreign_table;
+        EXECUTE format('DROP TABLE IF EXISTS %s', gone.shadow_table);
+    END LOOP;
+END $$;
+
+CREATE EVENT TRIGGER sequin_drop_foreign_tables ON sql_drop
+    EXECUTE FUNCTION sequin.on_sql_drop();

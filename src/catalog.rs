@@ -1,0 +1,332 @@
+//! The sync catalog (`sequin.collections`): registering a foreign table and
+//! its shadow, and the per-collection sync state the worker reads and
+//! advances. All SQL against the catalog lives here.
+
+use crate::error::{ErrorKind, Result, SequinError};
+use crate::fdw::options::{load_foreign_table, ForeignTableConfig};
+use crate::providers::{CollectionSpec, SyncPage};
+use crate::shadow::{create_table_sql, Shadow};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
+use pgrx::JsonB;
+use serde_json::Value;
+use std::time::Duration;
+
+fn spi_error(e: pgrx::spi::Error) -> SequinError {
+    SequinError::internal(format!("catalog query failed: {e}"))
+}
+
+/// A registered foreign table: its server, provider collection and shadow.
+pub struct Collection {
+    pub config: ForeignTableConfig,
+    pub spec: &'static CollectionSpec,
+    pub shadow: Shadow,
+    pub shadow_owner: pg_sys::Oid,
+}
+
+fn collection_spec(config: &ForeignTableConfig) -> Result<&'static CollectionSpec> {
+    let provider = config.server.provider;
+    provider.collection(&config.table.collection).ok_or_else(|| {
+        SequinError::new(
+            ErrorKind::InvalidOptionValue,
+            format!("{} has no collection \"{}\"", provider.label(), config.table.collection),
+        )
+        .with_hint(format!(
+            "Available collections: {}.",
+            provider.collections().iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// Creates the shadow table and catalog row of a new foreign table.
+pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
+    let config = load_foreign_table(foreign_table)?;
+    collection_spec(&config)?;
+    Spi::connect_mut(|client| {
+        let args: [DatumWithOid; 1] = [foreign_table.into()];
+        let names = client
+            .select(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
+                Some(1),
+                &args,
+            )
+            .map_err(spi_error)?
+            .first()
+            .get_two::<String, String>()
+            .map_err(spi_error)?;
+        let (Some(schema), Some(name)) = names else {
+            return Err(SequinError::internal("foreign table vanished during registration"));
+        };
+        let mut columns = Vec::new();
+        for row in client
+            .select(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+                  WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                None,
+                &args,
+            )
+            .map_err(spi_error)?
+        {
+            let name: Option<String> = row.get(1).map_err(spi_error)?;
+            let sql_type: Option<String> = row.get(2).map_err(spi_error)?;
+            columns.push((name.unwrap_or_default(), sql_type.unwrap_or_default()));
+        }
+        let shadow_name = shadow_table_name(client, &schema, &name, foreign_table)?;
+        let ddl = create_table_sql(&shadow_name, &columns)?;
+        client.update(&ddl, None, &[]).map_err(spi_error)?;
+        client
+            .update(&format!("CREATE INDEX ON {shadow_name} (updated_idx)"), None, &[])
+            .map_err(spi_error)?;
+        let comment = format!(
+            "COMMENT ON TABLE {shadow_name} IS {}",
+            pgrx::spi::quote_literal(format!(
+                "Shadow table of {}.{} (sequin_fdw): read freely, write through the foreign table.",
+                quote_identifier(&schema),
+                quote_identifier(&name)
+            ))
+        );
+        client.update(&comment, None, &[]).map_err(spi_error)?;
+        let args: [DatumWithOid; 3] =
+            [foreign_table.into(), config.table.collection.as_str().into(), shadow_name.as_str().into()];
+        client
+            .update(
+                "INSERT INTO sequin.collections (foreign_table, collection, shadow_table) VALUES ($1, $2, $3)",
+                None,
+                &args,
+            )
+            .map_err(spi_error)?;
+        Ok(())
+    })
+}
+
+/// `sequin_shadow.<schema>_<table>`, made unique with the table's oid when
+/// that name is taken or too long.
+fn shadow_table_name(
+    client: &pgrx::spi::SpiClient<'_>,
+    schema: &str,
+    table: &str,
+    foreign_table: pg_sys::Oid,
+) -> Result<String> {
+    let base = format!("{schema}_{table}");
+    let args: [DatumWithOid; 1] = [base.as_str().into()];
+    let taken = client
+        .select(
+            "SELECT 1 FROM pg_class WHERE relnamespace = 'sequin_shadow'::regnamespace AND relname = $1",
+            Some(1),
+            &args,
+        )
+        .map_err(spi_error)?
+        .len()
+        > 0;
+    let name = if taken || base.len() > 50 {
+        format!("{}_{}", base.chars().take(40).collect::<String>(), u32::from(foreign_table))
+    } else {
+        base
+    };
+    Ok(format!("sequin_shadow.{}", quote_identifier(&name)))
+}
+
+/// Loads a registered collection with its current options.
+pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
+    let config = load_foreign_table(foreign_table)?;
+    let spec = collection_spec(&config)?;
+    let (shadow_table, owner, feed_name, columns) = Spi::connect(|client| {
+        let args: [DatumWithOid; 1] = [foreign_table.into()];
+        let table = client
+            .select(
+                "SELECT c.shadow_table, r.relowner, c.foreign_table::regclass::text,
+                        array(SELECT quote_ident(a.attname) FROM pg_attribute a
+                               WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+                                 AND a.attname <> 'updated_idx' ORDER BY a.attnum)
+                   FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
+                  WHERE c.foreign_table = $1",
+                Some(1),
+                &args,
+            )
+            .map_err(spi_error)?;
+        if table.is_empty() {
+            return Err(not_registered(foreign_table));
+        }
+        let row = table.first();
+        Ok((
+            row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
+            row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
+            row.get::<String>(3).map_err(spi_error)?.unwrap_or_default(),
+            row.get::<Vec<String>>(4).map_err(spi_error)?.unwrap_or_default(),
+        ))
+    })?;
+    let shadow = Shadow::new(shadow_table, columns, feed_name, config.table.delete_mode, &config.server);
+    Ok(Collection { config, spec, shadow, shadow_owner: owner })
+}
+
+fn not_registered(foreign_table: pg_sys::Oid) -> SequinError {
+    SequinError::new(
+        ErrorKind::Internal,
+        format!("foreign table {} has no shadow table", u32::from(foreign_table)),
+    )
+    .with_hint("Recreate the foreign table, or run SELECT sequin.register_foreign_table('<table>'::regclass).")
+}
+
+pub struct ShadowStats {
+    pub shadow_oid: pg_sys::Oid,
+    pub rows: f64,
+    pub pages: f64,
+}
+
+/// The shadow table of a foreign table and its size, for the planner.
+pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
+    Spi::connect(|client| {
+        let args: [DatumWithOid; 1] = [foreign_table.into()];
+        let table = client
+            .select(
+                "SELECT r.oid, (CASE WHEN r.reltuples >= 0 THEN r.reltuples
+                                     ELSE greatest(pg_relation_size(r.oid) / 8192, 1) * 50 END)::float8,
+                        greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8
+                   FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
+                  WHERE c.foreign_table = $1",
+                Some(1),
+                &args,
+            )
+            .map_err(spi_error)?;
+        if table.is_empty() {
+            return Err(not_registered(foreign_table));
+        }
+        let row = table.first();
+        Ok(ShadowStats {
+            shadow_oid: row.get::<pg_sys::Oid>(1).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
+            rows: row.get::<f64>(2).map_err(spi_error)?.unwrap_or(1000.0),
+            pages: row.get::<f64>(3).map_err(spi_error)?.unwrap_or(10.0),
+        })
+    })
+}
+
+fn shadow_value(collection: &Collection, id: &str, expression: &str) -> Result<Option<Value>> {
+    Spi::connect(|client| {
+        let args: [DatumWithOid; 1] = [id.into()];
+        let sql = format!("SELECT {expression} FROM {} s WHERE s.id = $1", collection.shadow.table);
+        let table = client.select(&sql, Some(1), &args).map_err(spi_error)?;
+        if table.is_empty() {
+            return Ok(None);
+        }
+        Ok(table.first().get::<JsonB>(1).map_err(spi_error)?.map(|j| j.0))
+    })
+}
+
+/// The shadow row of a record, as JSON (for RETURNING).
+pub fn shadow_row_json(collection: &Collection, id: &str) -> Result<Option<Value>> {
+    shadow_value(collection, id, "to_jsonb(s)")
+}
+
+/// The API object last seen for a record.
+pub fn shadow_raw(collection: &Collection, id: &str) -> Result<Option<Value>> {
+    Ok(shadow_value(collection, id, "s.raw")?.filter(|v| !v.is_null()))
+}
+
+/// Whether the extension exists in this database (the worker may start first).
+pub fn extension_installed() -> bool {
+    Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'sequin_fdw')")
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// Collections whose next poll is due, most overdue first.
+pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
+    Spi::connect(|client| {
+        let mut due = Vec::new();
+        for row in client
+            .select(
+                "SELECT c.foreign_table FROM sequin.collections c
+                   JOIN pg_class r ON r.oid = c.foreign_table
+                  WHERE c.next_poll_at <= clock_timestamp() ORDER BY c.next_poll_at",
+                None,
+                &[],
+            )
+            .map_err(spi_error)?
+        {
+            if let Some(oid) = row.get::<pg_sys::Oid>(1).map_err(spi_error)? {
+                due.push(oid);
+            }
+        }
+        Ok(due)
+    })
+}
+
+/// Time until the next collection is due (None when there is none).
+pub fn time_until_next_poll() -> Option<Duration> {
+    let millis = Spi::get_one::<f64>(
+        "SELECT greatest(0, extract(epoch FROM min(next_poll_at) - clock_timestamp()) * 1000)::float8
+           FROM sequin.collections",
+    )
+    .ok()
+    .flatten()?;
+    Some(Duration::from_millis(millis as u64))
+}
+
+/// The stored cursor of a collection.
+pub fn cursor(foreign_table: pg_sys::Oid) -> Result<Value> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    Spi::get_one_with_args::<JsonB>("SELECT cursor FROM sequin.collections WHERE foreign_table = $1", &args)
+        .map_err(spi_error)?
+        .map(|j| j.0)
+        .ok_or_else(|| not_registered(foreign_table))
+}
+
+/// Stores a page's cursor and counters; called in the transaction that
+/// applied the page, so both commit or neither does.
+pub fn save_page(
+    foreign_table: pg_sys::Oid,
+    page: &SyncPage,
+    applied: u64,
+    poll_interval: Duration,
+) -> Result<()> {
+    let next_in = if page.more { 0.0 } else { poll_interval.as_secs_f64() };
+    let args: [DatumWithOid; 6] = [
+        foreign_table.into(),
+        JsonB(page.cursor.clone()).into(),
+        page.phase.as_str().into(),
+        (applied as i64).into(),
+        (page.records.len() as i64).into(),
+        next_in.into(),
+    ];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                cursor = $2,
+                backfill_rows = backfill_rows + CASE WHEN phase = 'backfill' THEN $5 ELSE 0 END,
+                backfill_started_at = coalesce(backfill_started_at, clock_timestamp()),
+                backfill_finished_at = CASE WHEN phase = 'backfill' AND $3 = 'incremental'
+                                            THEN clock_timestamp() ELSE backfill_finished_at END,
+                phase = $3,
+                changes_applied = changes_applied + $4,
+                requests = requests + 1,
+                last_poll_at = clock_timestamp(),
+                last_success_at = clock_timestamp(),
+                consecutive_failures = 0,
+                next_poll_at = clock_timestamp() + make_interval(secs => $6)
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// Records a failed poll and schedules a retry with exponential backoff
+/// (the poll interval, doubled per consecutive failure, at most 5 minutes).
+pub fn record_failure(foreign_table: pg_sys::Oid, message: &str, poll_interval: Duration) -> Result<()> {
+    let args: [DatumWithOid; 3] = [foreign_table.into(), message.into(), poll_interval.as_secs_f64().into()];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                last_error = $2,
+                last_error_at = clock_timestamp(),
+                last_poll_at = clock_timestamp(),
+                requests = requests + 1,
+                consecutive_failures = consecutive_failures + 1,
+                next_poll_at = clock_timestamp()
+                    + least(interval '5 minutes',
+                            make_interval(secs => $3 * power(2, least(consecutive_failures, 12))))
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}

@@ -1,0 +1,113 @@
+//! Moving values between Postgres tuples and the provider's JSON-ish rows.
+
+use crate::error::{ErrorKind, Result, SequinError};
+use crate::providers::{WriteRow, WriteValue};
+use pgrx::pg_sys;
+use pgrx::pg_sys::AsPgCStr;
+use serde_json::Value;
+use std::ffi::CStr;
+
+pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    (*tupdesc).attrs.as_slice((*tupdesc).natts as usize)
+}
+
+pub fn attribute_name(attribute: &pg_sys::FormData_pg_attribute) -> String {
+    unsafe { CStr::from_ptr(attribute.attname.data.as_ptr()).to_string_lossy().into_owned() }
+}
+
+/// For each attribute of `tupdesc`, the number of the same-named attribute
+/// of relation `other` (0 when it has none or the attribute is dropped).
+pub unsafe fn attribute_map(tupdesc: pg_sys::TupleDesc, other: pg_sys::Oid) -> Vec<i16> {
+    attributes(tupdesc)
+        .iter()
+        .map(|a| if a.attisdropped { 0 } else { pg_sys::get_attnum(other, a.attname.data.as_ptr()).max(0) })
+        .collect()
+}
+
+/// A datum as the value a provider sends: JSON for json/jsonb, booleans and
+/// numbers, the type's text form for everything else.
+pub unsafe fn write_value(datum: pg_sys::Datum, is_null: bool, type_oid: pg_sys::Oid) -> Result<WriteValue> {
+    if is_null {
+        return Ok(WriteValue::Null);
+    }
+    let mut output = pg_sys::InvalidOid;
+    let mut is_varlena = false;
+    pg_sys::getTypeOutputInfo(type_oid, &mut output, &mut is_varlena);
+    let text = CStr::from_ptr(pg_sys::OidOutputFunctionCall(output, datum)).to_string_lossy().into_owned();
+    Ok(match type_oid {
+        pg_sys::JSONOID | pg_sys::JSONBOID => WriteValue::Json(
+            serde_json::from_str(&text).map_err(|e| SequinError::internal(format!("invalid JSON value: {e}")))?,
+        ),
+        pg_sys::BOOLOID => WriteValue::Json(Value::Bool(text == "t")),
+        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::FLOAT4OID | pg_sys::FLOAT8OID
+        | pg_sys::NUMERICOID => match serde_json::from_str::<serde_json::Number>(&text) {
+            Ok(number) => WriteValue::Json(Value::Number(number)),
+            Err(_) => WriteValue::Text(text),
+        },
+        _ => WriteValue::Text(text),
+    })
+}
+
+/// The named columns of a slot, in table order. `wanted` decides per column.
+pub unsafe fn slot_row(slot: *mut pg_sys::TupleTableSlot, wanted: &dyn Fn(i16, &str, bool) -> bool) -> Result<WriteRow> {
+    pg_sys::slot_getallattrs(slot);
+    let mut row = Vec::new();
+    for (i, attribute) in attributes((*slot).tts_tupleDescriptor).iter().enumerate() {
+        if attribute.attisdropped {
+            continue;
+        }
+        let name = attribute_name(attribute);
+        let is_null = *(*slot).tts_isnull.add(i);
+        if wanted(attribute.attnum, &name, is_null) {
+            row.push((name, write_value(*(*slot).tts_values.add(i), is_null, attribute.atttypid)?));
+        }
+    }
+    Ok(row)
+}
+
+/// Fills `slot` (a foreign-table row) from a JSON object via
+/// `jsonb_populate_record`, so every column gets its own type's conversion.
+/// Runs its own SPI connection; the slot owns its values afterwards.
+pub unsafe fn fill_slot_from_json(slot: *mut pg_sys::TupleTableSlot, relation: pg_sys::Oid, row: &Value) -> Result<()> {
+    let sql = format!(
+        "SELECT (jsonb_populate_record(NULL::{}, $1::jsonb)).*",
+        CStr::from_ptr(pg_sys::format_type_be(pg_sys::get_rel_type_id(relation))).to_string_lossy()
+    );
+    let json_text = row.to_string();
+    pg_sys::SPI_connect();
+    let mut arg_types = [pg_sys::TEXTOID];
+    let jsonb_text = json_text.as_pg_cstr();
+    let mut values = [pg_sys::Datum::from(pg_sys::cstring_to_text(jsonb_text))];
+    let status = pg_sys::SPI_execute_with_args(
+        sql.as_pg_cstr(),
+        1,
+        arg_types.as_mut_ptr(),
+        values.as_mut_ptr(),
+        std::ptr::null(),
+        true,
+        1,
+    );
+    if status != pg_sys::SPI_OK_SELECT as i32 || pg_sys::SPI_processed != 1 {
+        pg_sys::SPI_finish();
+        return Err(SequinError::new(ErrorKind::Internal, "could not convert the API's reply into a row"));
+    }
+    let table = pg_sys::SPI_tuptable;
+    let tuple = *(*table).vals;
+    pg_sys::ExecClearTuple(slot);
+    let mut result_column = 0;
+    for (i, attribute) in attributes((*slot).tts_tupleDescriptor).iter().enumerate() {
+        if attribute.attisdropped {
+            *(*slot).tts_isnull.add(i) = true;
+            continue;
+        }
+        result_column += 1;
+        let mut is_null = false;
+        *(*slot).tts_values.add(i) = pg_sys::SPI_getbinval(tuple, (*table).tupdesc, result_column, &mut is_null);
+        *(*slot).tts_isnull.add(i) = is_null;
+    }
+    pg_sys::ExecStoreVirtualTuple(slot);
+    // Copy the values out of SPI's memory before it is freed.
+    pg_sys::ExecMaterializeSlot(slot);
+    pg_sys::SPI_finish();
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! Every setting of the extension.
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
+
+/// The database the sync worker connects to (the one with the extension).
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+/// Longest the worker sleeps between looks at the catalog, in milliseconds.
+pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+pub fn register() {
+    GucRegistry::define_string_guc(
+        c"sequin.database",
+        c"Database in which the sequin_fdw sync worker runs.",
+        c"The extension must be created in this database; the worker idles until it is.",
+        &DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"sequin.worker_naptime",
+        c"Longest time the sync worker sleeps before looking for due collections.",
+        c"New collections and sync_now requests are noticed within this time.",
+        &WORKER_NAPTIME_MS,
+        50,
+        60_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+}
+
+pub fn database() -> String {
+    DATABASE.get().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "postgres".into())
+}

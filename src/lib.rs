@@ -1,0 +1,57 @@
+//! sequin_fdw: SaaS API collections as tables of the user's own database.
+//! Reads come from local shadow tables a background worker keeps in sync;
+//! writes go to the API first and then to the shadow table.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod api;
+mod catalog;
+mod error;
+mod fdw;
+mod gucs;
+mod http;
+mod providers;
+mod shadow;
+mod sync;
+mod upstream;
+mod write;
+mod time;
+
+pgrx::extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
+pgrx::extension_sql_file!("../sql/objects.sql", name = "objects", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    // Shared memory and the sync worker only exist when the library is
+    // preloaded; anything else would half-work, so refuse (as pg_cron does).
+    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+        let level = if unsafe { pg_sys::IsBinaryUpgrade } { PgLogLevel::WARNING } else { PgLogLevel::ERROR };
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "sequin_fdw must be loaded via shared_preload_libraries",
+            "sequin_fdw",
+        )
+        .set_hint("Add sequin_fdw to shared_preload_libraries in postgresql.conf and restart the server.")
+        .report(level);
+        return;
+    }
+    gucs::register();
+    sync::worker::register();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'sequin_fdw'", "sequin.database = 'pgrx_tests'"]
+    }
+}

@@ -1,0 +1,281 @@
+//! The provider trait: everything the rest of the extension needs from one
+//! API, as pure request builders and response parsers. A provider module is
+//! the only code that knows its API's URLs and JSON; it never does I/O, so it
+//! is unit-tested without a server.
+
+pub mod stripe;
+
+use crate::error::{ErrorKind, SequinError};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    /// For the JSON APIs (HubSpot, Salesforce, Airtable, GitHub).
+    #[allow(dead_code)]
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Form(Vec<(String, String)>),
+    /// For the JSON APIs (HubSpot, Salesforce, Airtable, GitHub).
+    #[allow(dead_code)]
+    Json(Value),
+}
+
+/// One HTTP request, relative to the server's `base_url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path and query string, already percent-encoded.
+    pub path: String,
+    pub body: Option<Body>,
+    /// Set on writes the API de-duplicates (Stripe's Idempotency-Key).
+    pub idempotency_key: Option<String>,
+}
+
+impl ApiRequest {
+    pub fn get(path: impl Into<String>) -> Self {
+        ApiRequest { method: Method::Get, path: path.into(), body: None, idempotency_key: None }
+    }
+
+    /// The path without its query string, for error messages.
+    pub fn route(&self) -> &str {
+        self.path.split('?').next().unwrap_or(&self.path)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiResponse {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// An API's refusal, as the provider understood it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub status: u16,
+    /// The API's own message.
+    pub message: String,
+    pub code: Option<String>,
+    /// The offending field, where the API names one.
+    pub field: Option<String>,
+    pub request_id: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// Turns the refusal into the user's error: `[Provider]: message` with a
+    /// DETAIL naming status, method, path, field and request id.
+    pub fn into_error(self, provider: &str, request: &ApiRequest) -> SequinError {
+        let mut detail = format!("HTTP {} on {} {}", self.status, request.method.as_str(), request.route());
+        if let Some(code) = &self.code {
+            detail.push_str(&format!(", code {code}"));
+        }
+        if let Some(field) = &self.field {
+            detail.push_str(&format!(", field \"{field}\""));
+        }
+        if let Some(request_id) = &self.request_id {
+            detail.push_str(&format!(", request id {request_id}"));
+        }
+        let error = SequinError::new(self.kind, format!("[{provider}]: {}", self.message)).with_detail(detail);
+        match self.kind {
+            ErrorKind::Unauthorized => error.with_hint("Check the api_key of the user mapping for this server."),
+            _ => error,
+        }
+    }
+}
+
+/// The kind of refusal an HTTP status means when the body says no more.
+pub fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        400 | 402 | 422 => ErrorKind::Validation,
+        401 | 403 => ErrorKind::Unauthorized,
+        404 | 410 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        429 => ErrorKind::RateLimited,
+        _ => ErrorKind::Upstream,
+    }
+}
+
+/// A column the provider fills, as IMPORT FOREIGN SCHEMA declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub sql_type: &'static str,
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionSpec {
+    pub name: &'static str,
+    pub columns: &'static [ColumnSpec],
+}
+
+impl CollectionSpec {
+    pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// One record as the API returned it, ready for the shadow table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    /// The API's version stamp, microseconds since the Unix epoch: an older
+    /// one never overwrites a newer one.
+    pub version_us: i64,
+    pub deleted: bool,
+    /// Column name → value in a form `jsonb_populate_record` accepts
+    /// (timestamps as ISO 8601 strings, objects as JSON).
+    pub columns: Map<String, Value>,
+    /// The whole API object.
+    pub raw: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Backfill,
+    Incremental,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Backfill => "backfill",
+            Phase::Incremental => "incremental",
+        }
+    }
+}
+
+/// What one sync request brought: records to apply, in order, and the cursor
+/// to store with them in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncPage {
+    pub records: Vec<Record>,
+    pub cursor: Value,
+    pub phase: Phase,
+    /// True when the next page can be fetched at once.
+    pub more: bool,
+}
+
+/// A column value read from a row being written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteValue {
+    Null,
+    Text(String),
+    Json(Value),
+}
+
+/// The columns a statement sets, in table order.
+pub type WriteRow = Vec<(String, WriteValue)>;
+
+pub trait Provider: Sync {
+    /// The `provider` option and IMPORT's schema name, e.g. "stripe".
+    fn name(&self) -> &'static str;
+    /// The name in error messages, e.g. "Stripe".
+    fn label(&self) -> &'static str;
+    fn default_base_url(&self) -> &'static str;
+    fn collections(&self) -> &'static [CollectionSpec];
+    fn collection(&self, name: &str) -> Option<&'static CollectionSpec> {
+        self.collections().iter().find(|c| c.name == name)
+    }
+    /// Headers that authenticate a request with this API key or token.
+    fn auth_headers(&self, api_key: &str) -> Vec<(String, String)>;
+
+    /// The next sync request for a collection, given its stored cursor
+    /// (`{}` for a collection that has never synced).
+    fn sync_request(&self, collection: &CollectionSpec, cursor: &Value) -> ApiRequest;
+    /// Interprets a successful sync reply. `now_us` is the time the request
+    /// was sent, for APIs whose objects carry no version stamp.
+    fn sync_response(
+        &self,
+        collection: &CollectionSpec,
+        cursor: &Value,
+        response: &ApiResponse,
+        now_us: i64,
+    ) -> Result<SyncPage, ApiError>;
+
+    fn create_request(&self, collection: &CollectionSpec, row: &WriteRow) -> Result<ApiRequest, SequinError>;
+    /// `old_raw` is the record's current API object, for APIs that merge
+    /// nested values and need to be told which keys to drop.
+    fn update_request(
+        &self,
+        collection: &CollectionSpec,
+        id: &str,
+        row: &WriteRow,
+        old_raw: Option<&Value>,
+    ) -> Result<ApiRequest, SequinError>;
+    fn delete_request(&self, collection: &CollectionSpec, id: &str) -> ApiRequest;
+    /// Interprets a successful write reply as the record to apply locally.
+    fn write_response(
+        &self,
+        collection: &CollectionSpec,
+        id: Option<&str>,
+        response: &ApiResponse,
+        now_us: i64,
+    ) -> Result<Record, ApiError>;
+
+    /// Interprets a non-2xx reply.
+    fn error(&self, response: &ApiResponse) -> ApiError;
+}
+
+pub const PROVIDER_NAMES: &[&str] = &["stripe"];
+
+pub fn by_name(name: &str) -> Option<&'static dyn Provider> {
+    match name {
+        "stripe" => Some(&stripe::Stripe),
+        _ => None,
+    }
+}
+
+/// An error for a reply that is 2xx but not what the API documents.
+pub fn unparseable(response: &ApiResponse, what: &str) -> ApiError {
+    ApiError {
+        kind: ErrorKind::Upstream,
+        status: response.status,
+        message: format!("unparseable reply: {what}"),
+        code: None,
+        field: None,
+        request_id: None,
+        retry_after: None,
+    }
+}
+
+/// Seconds in a `Retry-After` header (the HTTP-date form is not used by
+/// these APIs).
+pub fn retry_after(response: &ApiResponse) -> Option<Duration> {
+    response.header("retry-after")?.trim().parse::<f64>().ok().map(Duration::from_secs_f64)
+}

@@ -1,0 +1,232 @@
+//! Shadow tables: creating one for a foreign table, and applying API records
+//! to it. Every applied change takes a new `updated_idx` and is announced on
+//! `NOTIFY sequin_changes`; an older version never overwrites a newer one.
+
+use crate::error::{ErrorKind, Result, SequinError};
+use crate::fdw::options::{DeleteMode, ServerConfig};
+use crate::providers::Record;
+use crate::time::iso8601_from_us;
+use pgrx::datum::DatumWithOid;
+use pgrx::spi::{quote_identifier, SpiClient};
+use pgrx::JsonB;
+use serde_json::{json, Map, Value};
+
+/// The columns every shadow table has besides the collection's own, with
+/// their types as `format_type` prints them.
+pub const STANDARD_FIELDS: &[(&str, &str)] = &[
+    ("deleted", "boolean"),
+    ("updated_idx", "bigint"),
+    ("upstream_updated_at", "timestamp with time zone"),
+    ("sync_id", "text"),
+    ("sync_external_id", "text"),
+    ("sync_metadata", "jsonb"),
+    ("raw", "jsonb"),
+];
+
+/// Columns the API owns: a statement may never set them.
+pub fn is_standard_field(name: &str) -> bool {
+    name == "id" || STANDARD_FIELDS.iter().any(|(n, _)| *n == name)
+}
+
+fn column_ddl(name: &str, sql_type: &str) -> String {
+    let constraint = match name {
+        "id" => " PRIMARY KEY",
+        "deleted" => " NOT NULL DEFAULT false",
+        "updated_idx" => " NOT NULL DEFAULT nextval('sequin.updated_idx_seq')",
+        _ => "",
+    };
+    format!("{} {sql_type}{constraint}", quote_identifier(name))
+}
+
+/// `CREATE TABLE` for the shadow of a foreign table with these columns
+/// (name, `format_type`), which must include `id text`.
+pub fn create_table_sql(shadow_table: &str, columns: &[(String, String)]) -> Result<String> {
+    match columns.iter().find(|(n, _)| n == "id") {
+        Some((_, t)) if t == "text" => {}
+        _ => {
+            return Err(SequinError::new(
+                ErrorKind::InvalidOptionValue,
+                "a sequin_fdw foreign table needs a column \"id\" of type text",
+            )
+            .with_hint("IMPORT FOREIGN SCHEMA creates the table with every column it needs."))
+        }
+    }
+    for (name, sql_type) in columns {
+        if let Some((_, expected)) = STANDARD_FIELDS.iter().find(|(n, _)| n == name) {
+            if sql_type != expected {
+                return Err(SequinError::new(
+                    ErrorKind::InvalidOptionValue,
+                    format!("column \"{name}\" must be of type {expected}, not {sql_type}"),
+                ));
+            }
+        }
+    }
+    let mut ddl: Vec<String> = columns.iter().map(|(n, t)| column_ddl(n, t)).collect();
+    for (name, sql_type) in STANDARD_FIELDS {
+        if !columns.iter().any(|(n, _)| n == name) {
+            ddl.push(column_ddl(name, sql_type));
+        }
+    }
+    Ok(format!("CREATE TABLE {shadow_table} (\n    {}\n)", ddl.join(",\n    ")))
+}
+
+/// Where the records of one collection go, and how they are stamped.
+pub struct Shadow {
+    /// Quoted, schema-qualified.
+    pub table: String,
+    /// Every column but `updated_idx`, quoted.
+    pub columns: Vec<String>,
+    /// The foreign table's name, as the change feed reports it.
+    pub feed_name: String,
+    pub delete_mode: DeleteMode,
+    pub sync_id: String,
+    pub sync_external_id: Option<String>,
+    pub sync_metadata: Option<Value>,
+}
+
+impl Shadow {
+    pub fn new(
+        table: String,
+        columns: Vec<String>,
+        feed_name: String,
+        delete_mode: DeleteMode,
+        server: &ServerConfig,
+    ) -> Shadow {
+        Shadow {
+            table,
+            columns,
+            feed_name,
+            delete_mode,
+            sync_id: server.name.clone(),
+            sync_external_id: server.external_id.clone(),
+            sync_metadata: server.metadata.clone(),
+        }
+    }
+
+    /// The row `jsonb_populate_record` turns into a shadow tuple.
+    pub fn row_json(&self, record: &Record) -> Value {
+        let mut row: Map<String, Value> = record.columns.clone();
+        row.insert("id".into(), Value::String(record.id.clone()));
+        row.insert("deleted".into(), Value::Bool(record.deleted));
+        row.insert("upstream_updated_at".into(), Value::String(iso8601_from_us(record.version_us)));
+        row.insert("sync_id".into(), Value::String(self.sync_id.clone()));
+        row.insert("sync_external_id".into(), self.sync_external_id.clone().map_or(Value::Null, Value::String));
+        row.insert("sync_metadata".into(), self.sync_metadata.clone().unwrap_or(Value::Null));
+        row.insert("raw".into(), record.raw.clone());
+        Value::Object(row)
+    }
+
+    fn upsert_sql(&self) -> String {
+        let cols = self.columns.join(", ");
+        let sets = self
+            .columns
+            .iter()
+            .filter(|c| c.as_str() != "id")
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // A deleted row only comes back with a strictly newer version.
+        format!(
+            "WITH applied AS (
+               INSERT INTO {t} AS t ({cols}, updated_idx)
+               SELECT {cols}, nextval('sequin.updated_idx_seq')
+                 FROM jsonb_populate_recordset(NULL::{t}, $1)
+               ON CONFLICT (id) DO UPDATE SET {sets}, updated_idx = EXCLUDED.updated_idx
+               WHERE t.upstream_updated_at IS NULL
+                  OR t.upstream_updated_at < EXCLUDED.upstream_updated_at
+                  OR (t.upstream_updated_at = EXCLUDED.upstream_updated_at AND NOT t.deleted)
+               RETURNING t.id, t.updated_idx, (t.xmax = 0) AS inserted)
+             {notify}",
+            t = self.table,
+            notify = notify_sql("CASE WHEN inserted THEN 'insert' ELSE 'update' END"),
+        )
+    }
+
+    fn delete_sql(&self) -> String {
+        let guard = "t.id = d.id AND (t.upstream_updated_at IS NULL OR t.upstream_updated_at <= d.v)";
+        let change = match self.delete_mode {
+            DeleteMode::Soft => format!(
+                "UPDATE {t} AS t SET deleted = true, upstream_updated_at = d.v,
+                        updated_idx = nextval('sequin.updated_idx_seq')
+                   FROM jsonb_to_recordset($1) AS d(id text, v timestamptz)
+                  WHERE {guard} AND NOT t.deleted
+                  RETURNING t.id, t.updated_idx",
+                t = self.table
+            ),
+            DeleteMode::Hard => format!(
+                "DELETE FROM {t} AS t USING jsonb_to_recordset($1) AS d(id text, v timestamptz)
+                  WHERE {guard}
+                  RETURNING t.id, nextval('sequin.updated_idx_seq') AS updated_idx",
+                t = self.table
+            ),
+        };
+        format!("WITH applied AS ({change}) {}", notify_sql("'delete'"))
+    }
+
+    /// Applies records in order (later ones win) and returns how many
+    /// changed the table. Runs in the caller's transaction.
+    pub fn apply(&self, client: &mut SpiClient<'_>, records: &[Record]) -> Result<u64> {
+        let mut upserts: Vec<&Record> = Vec::new();
+        let mut deletes: Vec<Value> = Vec::new();
+        for record in records {
+            if record.deleted {
+                deletes.push(json!({"id": record.id, "v": iso8601_from_us(record.version_us)}));
+            } else {
+                // One statement cannot touch a row twice: keep the latest.
+                upserts.retain(|r| r.id != record.id);
+                upserts.push(record);
+            }
+        }
+        let mut applied = 0;
+        if !upserts.is_empty() {
+            let rows = Value::Array(upserts.iter().map(|r| self.row_json(r)).collect());
+            applied += self.run(client, &self.upsert_sql(), rows)?;
+        }
+        if !deletes.is_empty() {
+            applied += self.run(client, &self.delete_sql(), Value::Array(deletes))?;
+        }
+        Ok(applied)
+    }
+
+    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Value) -> Result<u64> {
+        let args: [DatumWithOid; 2] = [JsonB(rows).into(), self.feed_name.as_str().into()];
+        let table = client.update(sql, None, &args).map_err(|e| {
+            SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
+        })?;
+        Ok(table.len() as u64)
+    }
+}
+
+fn notify_sql(op: &str) -> String {
+    format!(
+        "SELECT pg_notify('sequin_changes', json_build_object(
+                'table', $2::text, 'id', id, 'op', {op}, 'updated_idx', updated_idx)::text)
+           FROM applied"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect()
+    }
+
+    #[test]
+    fn shadow_ddl_adds_missing_standard_fields() {
+        let sql = create_table_sql("s.t", &cols(&[("id", "text"), ("email", "text"), ("deleted", "boolean")])).unwrap();
+        assert!(sql.contains("id text PRIMARY KEY"));
+        assert!(sql.contains("deleted boolean NOT NULL DEFAULT false"));
+        assert_eq!(sql.matches("deleted").count(), 1);
+        assert!(sql.contains("updated_idx bigint NOT NULL DEFAULT nextval('sequin.updated_idx_seq')"));
+        assert!(sql.contains("raw jsonb"));
+    }
+
+    #[test]
+    fn shadow_ddl_needs_a_text_id_and_standard_types() {
+        assert!(create_table_sql("s.t", &cols(&[("email", "text")])).is_err());
+        assert!(create_table_sql("s.t", &cols(&[("id", "integer")])).is_err());
+        assert!(create_table_sql("s.t", &cols(&[("id", "text"), ("raw", "text")])).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! The sync path: a background worker that keeps every shadow table equal to
+//! its API collection (backfill, then incremental changes).
+
+pub mod poll;
+pub mod worker;

@@ -1,0 +1,102 @@
+//! The write path, provider-neutral: one API request per row, then the API's
+//! reply applied to the shadow table in the user's transaction.
+
+use crate::catalog::Collection;
+use crate::error::{ErrorKind, Result, SequinError};
+use crate::fdw::options::{load_credentials, Credentials};
+use crate::providers::{ApiRequest, Record, WriteRow};
+use crate::time::now_us;
+use crate::upstream;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use serde_json::Value;
+
+pub struct Writer {
+    pub collection: Collection,
+    credentials: Credentials,
+}
+
+/// True while Postgres wants the running statement to stop.
+fn cancel_pending() -> bool {
+    unsafe {
+        std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
+            || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+    }
+}
+
+impl Writer {
+    /// A writer acting with the current user's credentials.
+    pub fn for_current_user(collection: Collection) -> Result<Writer> {
+        let user = unsafe { pg_sys::GetUserId() };
+        let server = &collection.config;
+        let credentials = load_credentials(server.server_oid, &server.server.name, user)?;
+        Ok(Writer { collection, credentials })
+    }
+
+    pub fn insert(&self, row: &WriteRow) -> Result<Record> {
+        let provider = self.collection.config.server.provider;
+        let request = provider.create_request(self.collection.spec, row)?;
+        self.send(&request, None)
+    }
+
+    pub fn update(&self, id: &str, row: &WriteRow, old_raw: Option<&Value>) -> Result<Record> {
+        let provider = self.collection.config.server.provider;
+        let request = provider.update_request(self.collection.spec, id, row, old_raw)?;
+        self.send(&request, Some(id))
+    }
+
+    pub fn delete(&self, id: &str) -> Result<Record> {
+        let provider = self.collection.config.server.provider;
+        let request = provider.delete_request(self.collection.spec, id);
+        self.send(&request, Some(id))
+    }
+
+    fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
+        let server = &self.collection.config.server;
+        let sent_at = now_us();
+        let response = match upstream::call(server, &self.credentials, request, &cancel_pending) {
+            Ok(response) => response,
+            Err(error) => {
+                if cancel_pending() {
+                    // Let Postgres raise its own cancel or timeout error.
+                    unsafe { pg_sys::ProcessInterrupts() };
+                }
+                return Err(error);
+            }
+        };
+        let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
+        upstream::parse(server, request, parsed)
+    }
+
+    /// Applies the API's record to the shadow table, as the shadow's owner
+    /// (the user writing needs no privilege on it).
+    pub fn apply_locally(&self, record: &Record) -> Result<()> {
+        let shadow = &self.collection.shadow;
+        as_user(self.collection.shadow_owner, || {
+            Spi::connect_mut(|client| shadow.apply(client, std::slice::from_ref(record)))
+        })
+        .map(|_| ())
+        .map_err(|e| {
+            SequinError::new(
+                ErrorKind::LocalApplyFailed,
+                format!("[{}]: the change was applied upstream but not locally", self.collection.config.server.provider.label()),
+            )
+            .with_detail(format!("record {}: {}", record.id, e.message))
+            .with_hint("The next sync brings the shadow table up to date with the API.")
+        })
+    }
+}
+
+/// Runs `f` with `user` as the current user id, restoring it afterwards
+/// (on error, transaction abort restores it).
+fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context = 0;
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        pg_sys::SetUserIdAndSecContext(user, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+    }
+    let result = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
+    result
+}
