@@ -8,7 +8,7 @@ use crate::providers::{CollectionSpec, SyncPage};
 use crate::shadow::{create_table_sql, Shadow};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::spi::quote_identifier;
+use crate::sql::ident as quote_identifier;
 use pgrx::JsonB;
 use serde_json::Value;
 use std::time::Duration;
@@ -81,7 +81,7 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
             .map_err(spi_error)?;
         let comment = format!(
             "COMMENT ON TABLE {shadow_name} IS {}",
-            pgrx::spi::quote_literal(format!(
+            crate::sql::literal(&format!(
                 "Shadow table of {}.{} (sequin_fdw): read freely, write through the foreign table.",
                 quote_identifier(&schema),
                 quote_identifier(&name)

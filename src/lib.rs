@@ -14,6 +14,7 @@ mod gucs;
 mod http;
 mod providers;
 mod shadow;
+mod sql;
 mod sync;
 mod upstream;
 mod write;
@@ -43,7 +44,9 @@ pub extern "C-unwind" fn _PG_init() {
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
-mod tests;
+mod tests {
+    include!("pg_tests.rs");
+}
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

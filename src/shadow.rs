@@ -7,7 +7,8 @@ use crate::fdw::options::{DeleteMode, ServerConfig};
 use crate::providers::Record;
 use crate::time::iso8601_from_us;
 use pgrx::datum::DatumWithOid;
-use pgrx::spi::{quote_identifier, SpiClient};
+use pgrx::spi::SpiClient;
+use crate::sql::ident as quote_identifier;
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
 
@@ -216,11 +217,11 @@ mod tests {
     #[test]
     fn shadow_ddl_adds_missing_standard_fields() {
         let sql = create_table_sql("s.t", &cols(&[("id", "text"), ("email", "text"), ("deleted", "boolean")])).unwrap();
-        assert!(sql.contains("id text PRIMARY KEY"));
-        assert!(sql.contains("deleted boolean NOT NULL DEFAULT false"));
+        assert!(sql.contains("\"id\" text PRIMARY KEY"));
+        assert!(sql.contains("\"deleted\" boolean NOT NULL DEFAULT false"));
         assert_eq!(sql.matches("deleted").count(), 1);
-        assert!(sql.contains("updated_idx bigint NOT NULL DEFAULT nextval('sequin.updated_idx_seq')"));
-        assert!(sql.contains("raw jsonb"));
+        assert!(sql.contains("\"updated_idx\" bigint NOT NULL DEFAULT nextval('sequin.updated_idx_seq')"));
+        assert!(sql.contains("\"raw\" jsonb"));
     }
 
     #[test]

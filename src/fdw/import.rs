@@ -8,7 +8,7 @@ use crate::providers::CollectionSpec;
 use crate::shadow::STANDARD_FIELDS;
 use pgrx::pg_sys;
 use pgrx::pg_sys::AsPgCStr;
-use pgrx::spi::{quote_identifier, quote_literal};
+use crate::sql::{ident as quote_identifier, literal as quote_literal};
 use pgrx::PgList;
 use std::ffi::CStr;
 
@@ -80,10 +80,10 @@ mod tests {
     #[test]
     fn imported_table_has_typed_columns_and_standard_fields() {
         let sql = create_foreign_table_sql(Stripe.collection("customers").unwrap(), "my stripe");
-        assert!(sql.starts_with("CREATE FOREIGN TABLE customers (id text, email text,"));
-        assert!(sql.contains("created timestamp with time zone"));
-        assert!(sql.contains("metadata jsonb"));
-        assert!(sql.contains("deleted boolean, updated_idx bigint"));
+        assert!(sql.starts_with("CREATE FOREIGN TABLE \"customers\" (\"id\" text, \"email\" text,"));
+        assert!(sql.contains("\"created\" timestamptz"));
+        assert!(sql.contains("\"metadata\" jsonb"));
+        assert!(sql.contains("\"deleted\" boolean, \"updated_idx\" bigint"));
         assert!(sql.ends_with("SERVER \"my stripe\" OPTIONS (collection 'customers')"));
     }
 }

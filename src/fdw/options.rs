@@ -47,6 +47,12 @@ pub struct Credentials {
     pub api_key: String,
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials { api_key: <redacted> }")
+    }
+}
+
 fn invalid_value(option: &str, value: &str, expected: &str) -> SequinError {
     SequinError::new(ErrorKind::InvalidOptionValue, format!("invalid value for option \"{option}\": \"{value}\""))
         .with_hint(expected.to_string())
@@ -201,7 +207,7 @@ mod tests {
 
     #[test]
     fn bad_server_options_are_refused_with_a_hint() {
-        let error = parse_server("s", &opts(&[("provider", "paypal")])).unwrap_err();
+        let error = parse_server("s", &opts(&[("provider", "paypal")])).err().unwrap();
         assert_eq!(error.kind, ErrorKind::InvalidOptionValue);
         assert!(error.hint.unwrap().contains("stripe"));
         assert!(parse_server("s", &opts(&[])).is_err());

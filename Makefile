@@ -1,0 +1,55 @@
+# sequin_fdw — the commands a newcomer needs. Each target installs what a
+# fresh machine lacks first (scripts/setup.sh, idempotent and fast when warm).
+
+SHELL := /bin/bash
+PG_CONFIG ?= /usr/bin/pg_config
+PG_REGRESS := $(shell $(PG_CONFIG) --pkglibdir)/pgxs/src/test/regress/pg_regress
+REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
+PGTEST_DATA := /tmp/sequin_fdw_pgtest
+PGTEST_MOCK_URL := /tmp/sequin_fdw_pgtest_mock.url
+
+.PHONY: setup up down demo test unit-test pg-test regress-test clean
+
+setup:
+	@bash scripts/setup.sh
+
+up: setup
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
+
+demo: up
+	@bash scripts/demo.sh
+
+## make test: unit tests, #[pg_test]s in a cluster of their own, then the
+## SQL tests (pg_test/) against the local stack. Leaves nothing running.
+test: setup
+	@$(MAKE) --no-print-directory unit-test
+	@$(MAKE) --no-print-directory pg-test
+	@$(MAKE) --no-print-directory regress-test
+
+unit-test:
+	cargo test -p sequin-mock
+
+
+pg-test:
+	@cargo build --release -q -p sequin-mock
+	@mkdir -p $(PGTEST_DATA) && chown postgres: $(PGTEST_DATA)
+	@rm -f $(PGTEST_MOCK_URL)
+	@target/release/sequin-mock --port-file $(PGTEST_MOCK_URL) > /tmp/sequin_fdw_pgtest_mock.log 2>&1 & \
+	  mock=$$!; trap "kill $$mock 2>/dev/null" EXIT; \
+	  for i in $$(seq 100); do [ -s $(PGTEST_MOCK_URL) ] && break; sleep 0.05; done; \
+	  chmod 644 $(PGTEST_MOCK_URL); \
+	  cargo pgrx test pg15 --runas postgres --pgdata $(PGTEST_DATA)
+
+regress-test: up
+	@source target/stack.env && mkdir -p target/regress && \
+	  status=0; $(PG_REGRESS) --inputdir=pg_test --outputdir=target/regress \
+	    --bindir=$$($(PG_CONFIG) --bindir) --use-existing --dbname=$$PGDATABASE \
+	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) || status=$$?; \
+	  if [ $$status -ne 0 ]; then cat target/regress/regression.diffs; fi; \
+	  bash scripts/stack.sh down; exit $$status
+
+clean: down
+	rm -rf target/stack target/regress $(PGTEST_DATA)

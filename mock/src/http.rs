@@ -1,0 +1,234 @@
+//! One request from arrival to answer: admin requests go straight to the admin
+//! interface; API requests get the configured latency, then either an injected
+//! fault or the provider's handler, and are counted in the request log.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{HeaderMap, Request, Response, StatusCode};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+use crate::faults::{FaultKind, Injected};
+use crate::reqlog::{unix_ms, Entry};
+use crate::state::App;
+use crate::{admin, stripe};
+
+/// A request with its body read.
+#[derive(Debug, Clone, Default)]
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    /// The raw query string without the `?`.
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A response before it becomes a hyper response. JSON unless told otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: &Value) -> Reply {
+        let body = serde_json::to_vec(&StripeOrder(value)).expect("JSON values serialize");
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::from(body),
+        }
+    }
+
+    pub fn raw(status: u16, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.set_header(name, value);
+        self
+    }
+
+    pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.into()));
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let mut resp = Response::new(Full::new(self.body));
+        *resp.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in self.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        resp
+    }
+}
+
+/// Serializes with `id` and `object` first in every object, then the rest in
+/// key order, the way Stripe's responses read.
+struct StripeOrder<'a>(&'a Value);
+
+impl Serialize for StripeOrder<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const FIRST: [&str; 2] = ["id", "object"];
+        match self.0 {
+            Value::Object(map) => {
+                let mut out = serializer.serialize_map(Some(map.len()))?;
+                for key in FIRST {
+                    if let Some(v) = map.get(key) {
+                        out.serialize_entry(key, &StripeOrder(v))?;
+                    }
+                }
+                for (key, v) in map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str())) {
+                    out.serialize_entry(key, &StripeOrder(v))?;
+                }
+                out.end()
+            }
+            Value::Array(items) => serializer.collect_seq(items.iter().map(StripeOrder)),
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// How the connection should end this request.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(Reply),
+    Hang,
+    Reset,
+}
+
+pub async fn dispatch(app: &App, req: Request<Incoming>) -> Outcome {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        // The client went away mid-body; nobody is listening for an answer.
+        Err(_) => return Outcome::Reset,
+    };
+    let req = Req {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        body,
+    };
+    if req.path == "/_admin" || req.path.starts_with("/_admin/") {
+        return Outcome::Reply(admin::handle(app, &req));
+    }
+    api(app, &req).await
+}
+
+/// A non-admin request: latency, faults, the provider, the request log.
+pub async fn api(app: &App, req: &Req) -> Outcome {
+    let at_ms = unix_ms();
+    let request_id = app.request_ids.next();
+    let key = stripe::auth::presented_key(&req.headers);
+
+    let latency_ms = app.config().latency_ms;
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+    let fault = app
+        .faults()
+        .take_match(key.as_deref(), &req.method, &req.path);
+    let mut outcome = match &fault {
+        None => Outcome::Reply(stripe::handle(app, req, &request_id)),
+        Some(injected) => inject(app, req, &request_id, key.as_deref(), injected).await,
+    };
+    if let Outcome::Reply(reply) = &mut outcome {
+        reply.set_header("Request-Id", request_id.clone());
+    }
+
+    let reply = match &outcome {
+        Outcome::Reply(r) => Some(r),
+        _ => None,
+    };
+    let entry = Entry {
+        at_ms,
+        account: key,
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        route: stripe::route_name(&req.method, &req.path),
+        status: reply.map(|r| r.status),
+        idempotency_key: req.header("Idempotency-Key").map(str::to_string),
+        request_id,
+        fault: fault.map(|f| f.kind),
+        replayed: reply.is_some_and(|r| r.header("Idempotent-Replayed").is_some()),
+    };
+    if app.log_requests {
+        print_entry(&entry);
+    }
+    app.requests().record(entry);
+    outcome
+}
+
+/// `SEQUIN_MOCK_LOG=1`: one line on stderr, never the key.
+fn print_entry(e: &Entry) {
+    let status = e.status.map_or("-".to_string(), |s| s.to_string());
+    let query = if e.query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", e.query)
+    };
+    let fault = e.fault.map_or(String::new(), |f| format!(" fault={f:?}"));
+    eprintln!(
+        "{} {}{query} -> {status} {}{fault}",
+        e.method, e.path, e.request_id
+    );
+}
+
+async fn inject(
+    app: &App,
+    req: &Req,
+    request_id: &str,
+    key: Option<&str>,
+    fault: &Injected,
+) -> Outcome {
+    if fault.latency_ms > 0 && fault.kind != FaultKind::Hang {
+        tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
+    }
+    let mut reply = match fault.kind {
+        FaultKind::Latency => return Outcome::Reply(stripe::handle(app, req, request_id)),
+        FaultKind::Hang => return Outcome::Hang,
+        FaultKind::Reset => return Outcome::Reset,
+        FaultKind::Status => Reply::json(fault.status, &fault.body_for(key)),
+        FaultKind::Malformed => {
+            Reply::raw(200, &b"{\"object\":\"list\",\"data\":[{\"id\":\"cus_"[..])
+        }
+    };
+    for (name, value) in &fault.headers {
+        reply.set_header(name, value.clone());
+    }
+    Outcome::Reply(reply)
+}

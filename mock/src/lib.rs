@@ -1,0 +1,15 @@
+//! sequin-mock: a stateful in-memory imitation of the SaaS APIs sequin_fdw talks
+//! to (for now a subset of Stripe), plus an admin interface under `/_admin` to
+//! seed data, change it "from outside", inject faults and read request counts.
+
+pub mod admin;
+pub mod faults;
+pub mod http;
+pub mod ids;
+pub mod reqlog;
+pub mod server;
+pub mod state;
+pub mod stripe;
+
+pub use server::{bind, serve};
+pub use state::App;

@@ -1,0 +1,121 @@
+//! `sequin-mock [--listen 127.0.0.1:0] [--port-file PATH]`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use sequin_mock::App;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+struct Args {
+    listen: SocketAddr,
+    port_file: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: sequin-mock [--listen 127.0.0.1:0] [--port-file PATH]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        listen: "127.0.0.1:0".parse().expect("valid default address"),
+        port_file: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match name.as_str() {
+            "--listen" => {
+                let v = value("--listen")?;
+                args.listen = v
+                    .parse()
+                    .map_err(|_| format!("--listen: not an address like 127.0.0.1:0: {v}"))?;
+            }
+            "--port-file" => args.port_file = Some(PathBuf::from(value("--port-file")?)),
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument: {other}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Writes the file in one step (rename), so a reader polling for it never sees half a URL.
+fn write_port_file(path: &PathBuf, url: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, url)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Installed before the "listening" line, so a SIGTERM sent as soon as that
+/// line appears already finds the handler.
+struct ShutdownSignals {
+    term: Signal,
+    int: Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<ShutdownSignals> {
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let signals = match ShutdownSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sequin-mock: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match sequin_mock::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sequin-mock: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().expect("bound socket has an address");
+    let url = format!("http://{addr}");
+    if let Some(path) = &args.port_file {
+        if let Err(e) = write_port_file(path, &url) {
+            eprintln!("sequin-mock: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("sequin-mock listening on {url}");
+
+    let log_requests = std::env::var("SEQUIN_MOCK_LOG").is_ok_and(|v| v == "1");
+    let app = Arc::new(App::new(log_requests));
+    tokio::select! {
+        _ = sequin_mock::serve(listener, app) => {}
+        _ = signals.received() => {}
+    }
+    ExitCode::SUCCESS
+}

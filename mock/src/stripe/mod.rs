@@ -1,0 +1,252 @@
+//! The Stripe subset: `/v1/customers` (and any type added to `RESOURCES`),
+//! `/v1/events`, auth, idempotency. State lives per account (API key).
+
+pub mod admin;
+pub mod auth;
+pub mod customers;
+pub mod errors;
+pub mod events;
+pub mod form;
+pub mod idempotency;
+pub mod list;
+pub mod objects;
+pub mod params;
+pub mod store;
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::http::{Reply, Req};
+use crate::ids;
+use crate::state::{lock, App};
+use errors::ApiError;
+use idempotency::{Idempotency, Prior};
+use params::Params;
+use store::{Filter, Object, Store};
+
+/// The version events are rendered in and responses report.
+pub const API_VERSION: &str = "2020-08-27";
+
+/// One object type: what it looks like new, how params change it, how its list
+/// filters. Adding a type (products, prices, …) is one such value and one line
+/// in `RESOURCES`; the endpoints, store, events and admin routes are generic.
+pub struct Resource {
+    /// `object` field and event prefix, e.g. "customer".
+    pub object: &'static str,
+    /// URL segment, e.g. "customers".
+    pub plural: &'static str,
+    /// Id prefix, e.g. "cus".
+    pub prefix: &'static str,
+    /// A new object with every field at its default.
+    pub template: fn(id: &str, created: i64, livemode: bool) -> Object,
+    /// Applies create/update params (to a copy: an error discards it).
+    pub apply: fn(&mut Object, &Params) -> Result<(), ApiError>,
+    /// The list endpoint's own filter params besides limit/cursors/created.
+    pub list_params: &'static [&'static str],
+    pub list_filter: fn(&Params) -> Result<Filter, ApiError>,
+    /// Fast bulk creation for the admin interface (count, with events, now).
+    pub seed: Option<fn(&mut StripeState, u64, bool, i64)>,
+}
+
+pub static RESOURCES: &[&Resource] = &[&customers::CUSTOMERS];
+
+pub fn resource(plural: &str) -> Option<&'static Resource> {
+    RESOURCES.iter().copied().find(|r| r.plural == plural)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What an event records as its cause (`request` in the event).
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// One account's Stripe data.
+pub struct StripeState {
+    pub livemode: bool,
+    stores: HashMap<&'static str, Store>,
+    pub events: Store,
+    pub idempotency: Idempotency,
+}
+
+impl StripeState {
+    pub fn new(key: &str) -> StripeState {
+        let livemode = key.starts_with("sk_live_");
+        let stores = RESOURCES
+            .iter()
+            .map(|r| {
+                let defaults = (r.template)("", 0, livemode);
+                let store = Store::new(r.prefix, ids::salt(key, r.prefix), defaults);
+                (r.plural, store)
+            })
+            .collect();
+        StripeState {
+            livemode,
+            stores,
+            events: Store::new("evt", ids::salt(key, "evt"), events::defaults(livemode)),
+            idempotency: Idempotency::default(),
+        }
+    }
+
+    pub fn store(&self, r: &Resource) -> &Store {
+        &self.stores[r.plural]
+    }
+
+    pub fn store_mut(&mut self, r: &Resource) -> &mut Store {
+        self.stores.get_mut(r.plural).expect("a store per resource")
+    }
+}
+
+/// Answers one authenticated-or-not API request.
+pub fn handle(app: &App, req: &Req, request_id: &str) -> Reply {
+    let key = match auth::authenticate(&req.headers) {
+        Ok(key) => key,
+        Err(e) => return e.reply(None),
+    };
+    let account = app.account(&key);
+    let mut account = lock(&account);
+    if account.revoked {
+        return ApiError::invalid_api_key(&auth::mask_key(&key)).reply(None);
+    }
+    let state = &mut account.stripe;
+    let idempotency_key = match req.method.as_str() {
+        "POST" => req.header("Idempotency-Key").filter(|k| !k.is_empty()),
+        _ => None,
+    };
+    let mut reply = match idempotency_key {
+        None => respond(state, req, request_id, None),
+        Some(ik) if ik.chars().count() > 255 => ApiError::invalid(
+            "Invalid Idempotency-Key header: it must be at most 255 characters long.",
+        )
+        .reply(Some((request_id, state.livemode))),
+        Some(ik) => {
+            let fingerprint = idempotency::fingerprint(req);
+            match state.idempotency.check(ik, fingerprint) {
+                Prior::Replay(reply) => reply,
+                Prior::Mismatch => {
+                    ApiError::idempotency_mismatch(ik).reply(Some((request_id, state.livemode)))
+                }
+                Prior::None => {
+                    let reply = respond(state, req, request_id, Some(ik));
+                    state
+                        .idempotency
+                        .remember(ik, fingerprint, &reply, request_id);
+                    reply
+                }
+            }
+        }
+    };
+    if let Some(ik) = idempotency_key {
+        reply.set_header("Idempotency-Key", ik);
+    }
+    reply.set_header(
+        "Stripe-Version",
+        req.header("Stripe-Version").unwrap_or(API_VERSION),
+    );
+    reply
+}
+
+fn respond(
+    state: &mut StripeState,
+    req: &Req,
+    request_id: &str,
+    idempotency_key: Option<&str>,
+) -> Reply {
+    let request = RequestInfo {
+        id: Some(request_id.to_string()),
+        idempotency_key: idempotency_key.map(str::to_string),
+    };
+    route(state, req, &request).unwrap_or_else(|e| e.reply(Some((request_id, state.livemode))))
+}
+
+fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Reply, ApiError> {
+    let unrecognized = || ApiError::unrecognized_url(&req.method, &req.path);
+    let Some(rest) = req.path.strip_prefix("/v1/") else {
+        return Err(unrecognized());
+    };
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| form::percent_decode(s, false))
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let query = || form::decode(&req.query);
+    // POST params may come in the query string too; the body wins.
+    let body = || {
+        form::decode(&format!(
+            "{}&{}",
+            req.query,
+            String::from_utf8_lossy(&req.body)
+        ))
+    };
+    let ok = |v: Value| Ok(Reply::json(200, &v));
+
+    match (req.method.as_str(), segments.as_slice()) {
+        ("GET", ["events"]) => ok(events::list(state, &query()?)?),
+        ("GET", ["events", id]) if !id.is_empty() => {
+            ok(Value::Object(events::retrieve(state, id)?))
+        }
+        (method, [plural, rest @ ..]) => {
+            let r = resource(plural).ok_or_else(unrecognized)?;
+            match (method, rest) {
+                ("GET", []) => ok(objects::list(state, r, &query()?)?),
+                ("POST", []) => ok(Value::Object(objects::create(
+                    state,
+                    r,
+                    &body()?,
+                    now(),
+                    request,
+                )?)),
+                ("GET", [id]) if !id.is_empty() => {
+                    ok(Value::Object(objects::retrieve(state, r, id)?))
+                }
+                ("POST", [id]) if !id.is_empty() => ok(Value::Object(objects::update(
+                    state,
+                    r,
+                    id,
+                    &body()?,
+                    request,
+                )?)),
+                ("DELETE", [id]) if !id.is_empty() => ok(objects::delete(state, r, id, request)?),
+                _ => Err(unrecognized()),
+            }
+        }
+        _ => Err(unrecognized()),
+    }
+}
+
+/// The route for request counts: ids replaced by `{id}`.
+pub fn route_name(method: &str, path: &str) -> String {
+    let known = |plural: &str| plural == "events" || resource(plural).is_some();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["v1", plural, id] if known(plural) && !id.is_empty() => {
+            format!("{method} /v1/{plural}/{{id}}")
+        }
+        _ => format!("{method} {path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_names() {
+        assert_eq!(route_name("GET", "/v1/customers"), "GET /v1/customers");
+        assert_eq!(
+            route_name("POST", "/v1/customers/cus_1"),
+            "POST /v1/customers/{id}"
+        );
+        assert_eq!(route_name("GET", "/v1/events/evt_1"), "GET /v1/events/{id}");
+        assert_eq!(route_name("GET", "/v1/foo/x"), "GET /v1/foo/x");
+    }
+}

@@ -1,0 +1,921 @@
+//! Starts the real `sequin-mock` binary on 127.0.0.1:0 and talks HTTP/1.1 to it
+//! over plain TCP, the way the extension does.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Mock {
+    child: Child,
+    addr: String,
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+impl Mock {
+    fn start() -> Mock {
+        let n = STARTED.fetch_add(1, Ordering::SeqCst);
+        let port_file =
+            std::env::temp_dir().join(format!("sequin-mock-test-{}-{n}.url", std::process::id()));
+        let _ = std::fs::remove_file(&port_file);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sequin-mock"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start sequin-mock");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("sequin-mock listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        assert_eq!(std::fs::read_to_string(&port_file).unwrap(), url);
+        let _ = std::fs::remove_file(&port_file);
+        Mock {
+            child,
+            addr: url.trim_start_matches("http://").to_string(),
+        }
+    }
+
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        timeout: Duration,
+    ) -> std::io::Result<Resp> {
+        let mut stream = TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("no response: {text:?}"),
+            )
+        })?;
+        let mut lines = head.lines();
+        let status = lines.next().unwrap()[9..12].parse().unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        Ok(Resp {
+            status,
+            headers,
+            body: body.to_string(),
+        })
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+        self.raw(method, path, headers, body, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A Stripe API call with a Bearer key and a form body.
+    fn api(&self, key: &str, method: &str, path: &str, form: &str) -> Resp {
+        let auth = format!("Bearer {key}");
+        self.request(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            form,
+        )
+    }
+
+    fn admin(&self, method: &str, path: &str, body: Value) -> Resp {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        self.request(method, path, &[("Content-Type", "application/json")], &body)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn exits_cleanly_on_sigterm() {
+    let mut mock = Mock::start();
+    let status = Command::new("kill")
+        .args(["-TERM", &mock.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(exit) = mock.child.try_wait().unwrap() {
+            assert!(exit.success(), "{exit:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn auth_keys_accounts_and_revocation() {
+    let mock = Mock::start();
+    let r = mock.request("GET", "/v1/customers", &[], "");
+    assert_eq!(r.status, 401);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("You did not provide an API key"));
+
+    let r = mock.api("pk_test_secretsecret9876", "GET", "/v1/customers", "");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json(),
+        json!({"error":{"type":"invalid_request_error","message":"Invalid API Key provided: pk_test_****9876"}})
+    );
+    assert!(!r.body.contains("secretsecret"));
+    assert!(r.header("Request-Id").unwrap().starts_with("req_"));
+
+    // Basic auth with the key as user; data is per key.
+    let basic = "Basic c2tfdGVzdF9hYmM6"; // sk_test_abc:
+    let r = mock.request(
+        "POST",
+        "/v1/customers",
+        &[("Authorization", basic)],
+        "name=A",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        ids(&mock.api("sk_test_abc", "GET", "/v1/customers", "").json()).len(),
+        1
+    );
+    assert_eq!(
+        ids(&mock.api("sk_test_other", "GET", "/v1/customers", "").json()).len(),
+        0
+    );
+
+    let r = mock.admin(
+        "POST",
+        "/_admin/accounts/revoke?account=sk_test_abc",
+        Value::Null,
+    );
+    assert_eq!(r.status, 200);
+    let r = mock.api("sk_test_abc", "GET", "/v1/customers", "");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "Invalid API Key provided: sk_test_****"
+    );
+    // Resetting the account gives a fresh, usable, empty one.
+    mock.admin("POST", "/_admin/reset?account=sk_test_abc", Value::Null);
+    let r = mock.api("sk_test_abc", "GET", "/v1/customers", "");
+    assert_eq!((r.status, ids(&r.json()).len()), (200, 0));
+}
+
+#[test]
+fn customer_lifecycle_and_events() {
+    let mock = Mock::start();
+    let key = "sk_test_lifecycle";
+    let r = mock.api(
+        key,
+        "POST",
+        "/v1/customers",
+        "email=jane%40example.com&name=Jane+Doe&metadata[order_id]=42&metadata[tier]=gold\
+         &address[city]=Paris&preferred_locales[0]=fr",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    let request_id = r.header("Request-Id").unwrap().to_string();
+    assert!(request_id.starts_with("req_") && request_id.len() == 18);
+    assert!(r.body.starts_with("{\"id\":\"cus_"), "id first: {}", r.body);
+    let created = r.json();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 18);
+    assert_eq!(created["object"], "customer");
+    assert_eq!(created["metadata"], json!({"order_id":"42","tier":"gold"}));
+    assert_eq!(created["address"]["city"], "Paris");
+    assert_eq!(created["preferred_locales"], json!(["fr"]));
+
+    let got = mock
+        .api(key, "GET", &format!("/v1/customers/{id}"), "")
+        .json();
+    assert_eq!(got, created);
+
+    let r = mock.api(
+        key,
+        "POST",
+        &format!("/v1/customers/{id}"),
+        "email=&metadata[tier]=&phone=555",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updated = r.json();
+    assert_eq!(updated["email"], Value::Null);
+    assert_eq!(updated["metadata"], json!({"order_id":"42"}));
+    assert_eq!(updated["phone"], "555");
+
+    // No change, no event.
+    mock.api(key, "POST", &format!("/v1/customers/{id}"), "phone=555");
+
+    let r = mock.api(key, "DELETE", &format!("/v1/customers/{id}"), "");
+    assert_eq!(
+        r.json(),
+        json!({"id": id, "object": "customer", "deleted": true})
+    );
+    let r = mock.api(key, "GET", &format!("/v1/customers/{id}"), "");
+    assert_eq!(r.status, 404);
+    let error = &r.json()["error"];
+    assert_eq!(error["code"], "resource_missing");
+    assert_eq!(error["message"], format!("No such customer: '{id}'"));
+    assert_eq!(error["param"], "id");
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        0
+    );
+    assert_eq!(
+        mock.api(key, "POST", &format!("/v1/customers/{id}"), "name=x")
+            .status,
+        404
+    );
+
+    let events = mock.api(key, "GET", "/v1/events", "").json();
+    let events = events["data"].as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["customer.deleted", "customer.updated", "customer.created"]
+    );
+    let (deleted, update, create) = (&events[0], &events[1], &events[2]);
+    assert!(create["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(create["object"], "event");
+    assert_eq!(create["api_version"], "2020-08-27");
+    assert_eq!(create["livemode"], false);
+    assert_eq!(create["pending_webhooks"], 0);
+    assert_eq!(
+        create["request"],
+        json!({"id": request_id, "idempotency_key": null})
+    );
+    assert_eq!(create["data"]["object"], created);
+    assert_eq!(update["data"]["object"], updated);
+    assert_eq!(
+        update["data"]["previous_attributes"],
+        json!({"email":"jane@example.com","metadata":{"order_id":"42","tier":"gold"},"phone":null})
+    );
+    assert_eq!(deleted["data"]["object"]["deleted"], true);
+    assert_eq!(deleted["data"]["object"]["phone"], "555");
+    let one = mock.api(
+        key,
+        "GET",
+        &format!("/v1/events/{}", create["id"].as_str().unwrap()),
+        "",
+    );
+    assert_eq!(one.json(), *create);
+}
+
+#[test]
+fn validation_and_unknown_urls() {
+    let mock = Mock::start();
+    let key = "sk_test_validation";
+    let cases = [
+        (
+            "foo=1",
+            "parameter_unknown",
+            "foo",
+            "Received unknown parameter: foo",
+        ),
+        (
+            "email=nope",
+            "email_invalid",
+            "email",
+            "Invalid email address: nope",
+        ),
+        (
+            "balance=1.5",
+            "parameter_invalid_integer",
+            "balance",
+            "Invalid integer: 1.5",
+        ),
+    ];
+    for (form, code, param, message) in cases {
+        let r = mock.api(key, "POST", "/v1/customers", form);
+        assert_eq!(r.status, 400, "{form}");
+        let e = &r.json()["error"];
+        assert_eq!(
+            (
+                e["code"].as_str(),
+                e["param"].as_str(),
+                e["message"].as_str()
+            ),
+            (Some(code), Some(param), Some(message))
+        );
+        assert_eq!(e["type"], "invalid_request_error");
+        assert_eq!(
+            e["doc_url"],
+            format!(
+                "https://stripe.com/docs/error-codes/{}",
+                code.replace('_', "-")
+            )
+        );
+    }
+    let r = mock.api(key, "GET", "/v1/customers?limit=101", "");
+    assert_eq!(
+        (r.status, r.json()["error"]["param"].as_str()),
+        (400, Some("limit"))
+    );
+    let r = mock.api(key, "GET", "/v1/customers?starting_after=cus_missing", "");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "resource_missing");
+    assert_eq!(r.json()["error"]["param"], "starting_after");
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        0
+    );
+    assert_eq!(
+        mock.api(key, "GET", "/v1/events", "").json()["data"],
+        json!([])
+    );
+
+    for (method, path) in [
+        ("GET", "/v1/foo"),
+        ("PUT", "/v1/customers"),
+        ("GET", "/v2/customers"),
+    ] {
+        let r = mock.api(key, method, path, "");
+        assert_eq!(r.status, 404);
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Unrecognized request URL ({method}: {path}).")));
+    }
+}
+
+#[test]
+fn pagination_walks_both_ways() {
+    let mock = Mock::start();
+    let key = "sk_test_pages";
+    // Created through the API: many share one created second, so ties matter.
+    for i in 0..23 {
+        let r = mock.api(key, "POST", "/v1/customers", &format!("name=c{i}"));
+        assert_eq!(r.status, 200);
+    }
+    let names = |list: &Value| -> Vec<String> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut backward = Vec::new();
+    let mut url = "/v1/customers?limit=10".to_string();
+    loop {
+        let page = mock.api(key, "GET", &url, "").json();
+        backward.extend(names(&page));
+        if page["has_more"] == false {
+            break;
+        }
+        let last = ids(&page).pop().unwrap();
+        url = format!("/v1/customers?limit=10&starting_after={last}");
+    }
+    let newest_first: Vec<String> = (0..23).rev().map(|i| format!("c{i}")).collect();
+    assert_eq!(backward, newest_first);
+
+    // And forward in time from the oldest with ending_before.
+    let all = mock.api(key, "GET", "/v1/customers?limit=100", "").json();
+    let oldest_id = ids(&all).pop().unwrap();
+    let mut forward = vec!["c0".to_string()];
+    let mut cursor = oldest_id;
+    loop {
+        let page = mock
+            .api(
+                key,
+                "GET",
+                &format!("/v1/customers?limit=7&ending_before={cursor}"),
+                "",
+            )
+            .json();
+        let mut page_names = names(&page);
+        page_names.reverse();
+        forward.extend(page_names);
+        if page["has_more"] == false {
+            break;
+        }
+        cursor = ids(&page)[0].clone();
+    }
+    let oldest_first: Vec<String> = (0..23).map(|i| format!("c{i}")).collect();
+    assert_eq!(forward, oldest_first);
+
+    // Events the same way: the extension's incremental sync walks forward.
+    let events = mock
+        .api(
+            key,
+            "GET",
+            "/v1/events?limit=100&types[]=customer.created",
+            "",
+        )
+        .json();
+    let event_ids = ids(&events);
+    assert_eq!(event_ids.len(), 23);
+    let mut cursor = event_ids.last().unwrap().clone();
+    let mut walked = vec![cursor.clone()];
+    loop {
+        let page = mock
+            .api(key, "GET", &format!("/v1/events?limit=5&ending_before={cursor}&types[]=customer.created&types[]=customer.updated"), "")
+            .json();
+        let mut page_ids = ids(&page);
+        page_ids.reverse();
+        walked.extend(page_ids);
+        if page["has_more"] == false {
+            break;
+        }
+        cursor = ids(&page)[0].clone();
+    }
+    let mut expected = event_ids.clone();
+    expected.reverse();
+    assert_eq!(walked, expected);
+    let r = mock.api(key, "GET", "/v1/events?ending_before=evt_gone", "");
+    assert_eq!(
+        (r.status, r.json()["error"]["param"].as_str()),
+        (400, Some("ending_before"))
+    );
+}
+
+#[test]
+fn idempotent_posts_replay() {
+    let mock = Mock::start();
+    let key = "sk_test_idem";
+    let auth = format!("Bearer {key}");
+    let post = |ik: &str, form: &str| {
+        mock.request(
+            "POST",
+            "/v1/customers",
+            &[("Authorization", &auth), ("Idempotency-Key", ik)],
+            form,
+        )
+    };
+    let first = post("k-1", "name=Once");
+    let again = post("k-1", "name=Once");
+    assert_eq!((first.status, &first.body), (again.status, &again.body));
+    assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(first.header("Idempotent-Replayed"), None);
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        1
+    );
+    let events = mock.api(key, "GET", "/v1/events", "").json();
+    assert_eq!(ids(&events).len(), 1);
+    assert_eq!(events["data"][0]["request"]["idempotency_key"], "k-1");
+
+    let other = post("k-1", "name=Twice");
+    assert_eq!(other.status, 400);
+    assert_eq!(other.json()["error"]["type"], "idempotency_error");
+    assert!(other.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Keys for idempotent requests can only be used with the same parameters they were first used with."));
+
+    // An error response is replayed too.
+    let bad = post("k-2", "email=bad");
+    assert_eq!(bad.status, 400);
+    assert_eq!(post("k-2", "email=bad").body, bad.body);
+
+    // A fault injected before the handler is not remembered.
+    mock.admin(
+        "POST",
+        "/_admin/faults",
+        json!({"kind":"status","status":500,"method":"POST"}),
+    );
+    assert_eq!(post("k-3", "name=Retry").status, 500);
+    let retried = post("k-3", "name=Retry");
+    assert_eq!(retried.status, 200);
+    assert_eq!(retried.header("Idempotent-Replayed"), None);
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        2
+    );
+}
+
+#[test]
+fn faults() {
+    let mock = Mock::start();
+    let key = "sk_test_faults";
+    let add = |spec: Value| {
+        let r = mock.admin("POST", "/_admin/faults", spec);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["id"].as_u64().unwrap()
+    };
+
+    // status: the next 2 matching requests, state untouched; admin never faulted.
+    add(json!({"kind":"status","status":503,"count":2,"path_prefix":"/v1/customers"}));
+    assert_eq!(mock.api(key, "GET", "/v1/events", "").status, 200);
+    let r = mock.api(key, "POST", "/v1/customers", "name=x");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"]["type"], "api_error");
+    assert!(r.header("Request-Id").is_some());
+    assert_eq!(
+        mock.admin(
+            "GET",
+            &format!("/_admin/stripe/customers?account={key}"),
+            Value::Null
+        )
+        .json()["data"],
+        json!([])
+    );
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 503);
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 200);
+
+    // 429 with Retry-After and a custom body, only for one account.
+    add(
+        json!({"kind":"status","status":429,"headers":{"Retry-After":"2"},"account":"sk_test_other"}),
+    );
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 200);
+    let r = mock.api("sk_test_other", "GET", "/v1/customers", "");
+    assert_eq!((r.status, r.header("Retry-After")), (429, Some("2")));
+    assert_eq!(r.json()["error"]["code"], "rate_limit");
+
+    // reset: the connection dies without a response.
+    add(json!({"kind":"reset"}));
+    let auth = format!("Bearer {key}");
+    assert!(mock
+        .raw(
+            "GET",
+            "/v1/customers",
+            &[("Authorization", &auth)],
+            "",
+            Duration::from_secs(5)
+        )
+        .is_err());
+
+    // hang: no answer until the client gives up.
+    add(json!({"kind":"hang"}));
+    let started = Instant::now();
+    let r = mock.raw(
+        "GET",
+        "/v1/customers",
+        &[("Authorization", &auth)],
+        "",
+        Duration::from_millis(300),
+    );
+    assert!(r.is_err());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // malformed: a 200 whose body is not JSON.
+    add(json!({"kind":"malformed"}));
+    let r = mock.api(key, "GET", "/v1/customers", "");
+    assert_eq!(r.status, 200);
+    assert!(serde_json::from_str::<Value>(&r.body).is_err());
+
+    // latency: slow, then normal.
+    add(json!({"kind":"latency","latency_ms":250}));
+    let started = Instant::now();
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+
+    // fraction: stays until cleared.
+    add(json!({"kind":"status","status":500,"fraction":1.0}));
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 500);
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 500);
+    assert_eq!(
+        mock.admin("GET", "/_admin/faults", Value::Null).json()["faults"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    mock.admin("DELETE", "/_admin/faults", Value::Null);
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 200);
+
+    // A global latency for every API request.
+    mock.admin("POST", "/_admin/config", json!({"latency_ms": 150}));
+    let started = Instant::now();
+    mock.api(key, "GET", "/v1/customers", "");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    mock.admin("POST", "/_admin/config", json!({"latency_ms": 0}));
+
+    let log = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests/log?account={key}"),
+            Value::Null,
+        )
+        .json();
+    let faults: Vec<Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fault"].clone())
+        .collect();
+    assert!(faults.contains(&json!("reset")) && faults.contains(&json!("hang")));
+    let reset = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["fault"] == "reset")
+        .unwrap();
+    assert_eq!(reset["status"], Value::Null);
+
+    let r = mock.admin("POST", "/_admin/faults", json!({"kind":"teleport"}));
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn admin_interface() {
+    let mock = Mock::start();
+    let key = "sk_test_admin";
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/customers?account={key}"),
+        json!({"email":"out@side.io","name":"Outside","metadata":{"a":"1"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/customers?account={key}"),
+        json!({"email":"bad"}),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (400, Some("email_invalid"))
+    );
+
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/customers/{id}?account={key}"),
+        json!({"name":null,"balance":7}),
+    );
+    assert_eq!(
+        (r.json()["name"].clone(), r.json()["balance"].clone()),
+        (Value::Null, json!(7))
+    );
+    let got = mock.admin(
+        "GET",
+        &format!("/_admin/stripe/customers/{id}?account={key}"),
+        Value::Null,
+    );
+    assert_eq!(got.json()["balance"], 7);
+    let api_view = mock
+        .api(key, "GET", &format!("/v1/customers/{id}"), "")
+        .json();
+    assert_eq!(api_view, got.json());
+
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/customers/seed?account={key}&count=5"),
+        Value::Null,
+    );
+    assert_eq!(r.json(), json!({"created": 5}));
+    let all = mock
+        .admin(
+            "GET",
+            &format!("/_admin/stripe/customers?account={key}"),
+            Value::Null,
+        )
+        .json();
+    let all_ids = ids(&all);
+    assert_eq!(all_ids.len(), 6);
+    let mut sorted = all_ids.clone();
+    sorted.sort();
+    assert_eq!(all_ids, sorted);
+
+    let r = mock.admin(
+        "DELETE",
+        &format!("/_admin/stripe/customers/{id}?account={key}"),
+        Value::Null,
+    );
+    assert_eq!(r.json()["deleted"], true);
+    assert_eq!(
+        mock.admin(
+            "GET",
+            &format!("/_admin/stripe/customers/{id}?account={key}"),
+            Value::Null
+        )
+        .status,
+        404
+    );
+
+    let events = mock
+        .admin(
+            "GET",
+            &format!("/_admin/stripe/events?account={key}"),
+            Value::Null,
+        )
+        .json();
+    let types: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["customer.created", "customer.updated", "customer.deleted"]
+    );
+    assert_eq!(
+        events["data"][1]["data"]["previous_attributes"],
+        json!({"name":"Outside","balance":0})
+    );
+
+    // Request counts: admin requests are not counted, ids are normalized.
+    mock.api(key, "GET", "/v1/customers", "");
+    mock.api(key, "GET", &format!("/v1/customers/{id}"), "");
+    mock.api(key, "GET", "/v1/customers/cus_other", "");
+    mock.api("sk_test_elsewhere", "GET", "/v1/customers", "");
+    let counts = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests?account={key}"),
+            Value::Null,
+        )
+        .json();
+    assert_eq!(
+        counts,
+        json!({"total": 4, "by_route": {"GET /v1/customers": 1, "GET /v1/customers/{id}": 3}})
+    );
+    assert_eq!(
+        mock.admin("GET", "/_admin/requests", Value::Null).json()["total"],
+        5
+    );
+    let log = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests/log?account={key}"),
+            Value::Null,
+        )
+        .json();
+    let first = &log["requests"][0];
+    assert_eq!(
+        (
+            first["method"].as_str(),
+            first["path"].as_str(),
+            first["status"].as_u64()
+        ),
+        (
+            Some("GET"),
+            Some(format!("/v1/customers/{id}").as_str()),
+            Some(200)
+        )
+    );
+    assert!(first["at_ms"].as_f64().unwrap() > 1.6e12);
+    assert!(
+        !log.to_string().contains("sk_test_admin"),
+        "keys are never written out"
+    );
+    mock.admin(
+        "POST",
+        &format!("/_admin/requests/reset?account={key}"),
+        Value::Null,
+    );
+    assert_eq!(
+        mock.admin(
+            "GET",
+            &format!("/_admin/requests?account={key}"),
+            Value::Null
+        )
+        .json()["total"],
+        0
+    );
+    assert_eq!(
+        mock.admin("GET", "/_admin/requests", Value::Null).json()["total"],
+        1
+    );
+
+    // Errors of the admin interface itself.
+    assert_eq!(
+        mock.admin("GET", "/_admin/stripe/customers", Value::Null)
+            .status,
+        400
+    );
+    assert_eq!(
+        mock.admin("GET", "/_admin/stripe/customers?account=nokey", Value::Null)
+            .status,
+        400
+    );
+    assert_eq!(
+        mock.admin("GET", "/_admin/nothing", Value::Null).status,
+        404
+    );
+
+    // A full reset forgets everything.
+    mock.admin("POST", "/_admin/reset", Value::Null);
+    assert_eq!(
+        mock.admin("GET", "/_admin/requests", Value::Null).json()["total"],
+        0
+    );
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        0
+    );
+}
+
+#[test]
+fn ids_are_deterministic_per_account() {
+    let (a, b) = (Mock::start(), Mock::start());
+    let create =
+        |m: &Mock, key: &str| m.api(key, "POST", "/v1/customers", "name=x").json()["id"].clone();
+    assert_eq!(create(&a, "sk_test_same"), create(&b, "sk_test_same"));
+    assert_ne!(create(&a, "sk_test_same"), create(&a, "sk_test_different"));
+}
+
+#[test]
+fn large_seed_pages_fast() {
+    let mock = Mock::start();
+    let key = "sk_test_large";
+    let started = Instant::now();
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/customers/seed?account={key}&count=200000"),
+        Value::Null,
+    );
+    assert_eq!(r.json()["created"], 200000);
+    let seeded_in = started.elapsed();
+    assert!(
+        seeded_in < Duration::from_secs(30),
+        "seeding took {seeded_in:?}"
+    );
+
+    let first = mock.api(key, "GET", "/v1/customers?limit=100", "").json();
+    assert_eq!(first["data"][0]["name"], "Customer 200000");
+    let mut cursor = ids(&first).pop().unwrap();
+    let started = Instant::now();
+    for _ in 0..20 {
+        let page = mock
+            .api(
+                key,
+                "GET",
+                &format!("/v1/customers?limit=100&starting_after={cursor}"),
+                "",
+            )
+            .json();
+        assert_eq!(ids(&page).len(), 100);
+        cursor = ids(&page).pop().unwrap();
+    }
+    let per_page = started.elapsed() / 20;
+    assert!(
+        per_page < Duration::from_millis(250),
+        "a page took {per_page:?}"
+    );
+    let r = mock
+        .api(key, "GET", "/v1/customers?email=customer17@example.com", "")
+        .json();
+    assert_eq!(r["data"][0]["name"], "Customer 17");
+    assert_eq!(
+        mock.api(key, "GET", "/v1/events", "").json()["data"],
+        json!([])
+    );
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The local stack: a scratch PostgreSQL 15 cluster with sequin_fdw preloaded
+# and installed, plus sequin-mock. `up` is idempotent; `down` leaves nothing
+# running. Connection settings go to target/stack.env.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+stack="$root/target/stack"
+env_file="$root/target/stack.env"
+pgbin=$(/usr/bin/pg_config --bindir)
+pgdata="$stack/pgdata"
+database=app
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pg_running() { [ -f "$pgdata/postmaster.pid" ] && as_postgres "$pgbin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; }
+mock_running() { [ -f "$stack/mock.pid" ] && kill -0 "$(cat "$stack/mock.pid")" 2>/dev/null; }
+
+install_extension() {
+  # Release build: the stack also serves the benchmarks.
+  (cd "$root" && cargo pgrx install --release --pg-config /usr/bin/pg_config >"$stack/install.log" 2>&1) || {
+    cat "$stack/install.log"; exit 1; }
+  (cd "$root" && cargo build --release -q -p sequin-mock)
+}
+
+start_postgres() {
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    mkdir -p "$pgdata"
+    chown -R postgres: "$stack"
+    as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$stack/initdb.log"
+    local port
+    port=$(free_port)
+    cat >>"$pgdata/postgresql.conf" <<CONF
+# sequin_fdw local stack
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$stack'
+shared_preload_libraries = 'sequin_fdw'
+sequin.database = '$database'
+fsync = off
+log_min_messages = info
+CONF
+  fi
+  local so_sum
+  so_sum=$(md5sum "$(/usr/bin/pg_config --pkglibdir)/sequin_fdw.so" | cut -d' ' -f1)
+  if pg_running; then
+    # A rebuilt library only takes effect after a restart (it is preloaded).
+    if [ "$(cat "$stack/loaded.md5" 2>/dev/null)" != "$so_sum" ]; then
+      as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$stack/postgres.log" -w restart -m fast >/dev/null
+    fi
+  else
+    chown -R postgres: "$stack"
+    as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$stack/postgres.log" -w start >/dev/null
+  fi
+  echo "$so_sum" >"$stack/loaded.md5"
+}
+
+start_mock() {
+  if ! mock_running; then
+    rm -f "$stack/mock.url"
+    "$root/target/release/sequin-mock" --listen 127.0.0.1:0 --port-file "$stack/mock.url" \
+      >"$stack/mock.log" 2>&1 &
+    echo $! >"$stack/mock.pid"
+    for _ in $(seq 100); do [ -s "$stack/mock.url" ] && break; sleep 0.05; done
+    [ -s "$stack/mock.url" ] || { echo "sequin-mock did not start:"; cat "$stack/mock.log"; exit 1; }
+  fi
+}
+
+up() {
+  mkdir -p "$stack"
+  install_extension
+  start_postgres
+  start_mock
+  local port
+  port=$(sed -n 's/^port = //p' "$pgdata/postgresql.conf" | tail -1)
+  cat >"$env_file" <<ENV
+export PGHOST=127.0.0.1
+export PGPORT=$port
+export PGUSER=postgres
+export PGDATABASE=$database
+export MOCK_URL=$(cat "$stack/mock.url")
+ENV
+  export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
+  if ! psql -XtAq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1; then
+    psql -Xq -d postgres -c "CREATE DATABASE $database" >/dev/null
+  fi
+  psql -Xq -d "$database" -c "CREATE EXTENSION IF NOT EXISTS sequin_fdw" >/dev/null
+  # A newly installed version of the same extension replaces the old one.
+  echo "stack up: postgres on 127.0.0.1:$port (database $database), mock at $(cat "$stack/mock.url"); settings in target/stack.env"
+}
+
+down() {
+  if mock_running; then
+    kill "$(cat "$stack/mock.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do mock_running || break; sleep 0.1; done
+    mock_running && kill -9 "$(cat "$stack/mock.pid")" 2>/dev/null || true
+  fi
+  rm -f "$stack/mock.pid" "$stack/mock.url"
+  if pg_running; then
+    as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w stop -m fast >/dev/null
+  fi
+  rm -f "$env_file"
+  echo "stack down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

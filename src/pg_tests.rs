@@ -1,0 +1,170 @@
+// `#[pg_test]`s: each runs in a real cluster with the library preloaded (so
+// the sync worker runs), against the sequin-mock that `make pg-test` starts
+// and whose URL it leaves in MOCK_URL_FILE. Each test uses its own mock
+// account (API key), so tests do not see each other's records.
+
+use crate::http;
+use crate::providers::{ApiRequest, Body, Method};
+use pgrx::prelude::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const MOCK_URL_FILE: &str = "/tmp/sequin_fdw_pgtest_mock.url";
+
+fn mock_url() -> String {
+    std::fs::read_to_string(MOCK_URL_FILE).expect("make pg-test starts sequin-mock first").trim().to_string()
+}
+
+/// Calls the mock's admin interface and returns its JSON reply.
+fn admin(method: Method, path: &str, body: Option<Value>) -> Value {
+    let request = ApiRequest { method, path: path.to_string(), body: body.map(Body::Json), idempotency_key: None };
+    let response = http::send(&mock_url(), &[], &request, Duration::from_secs(10), &|| false).expect("mock reachable");
+    response.json().unwrap_or(Value::Null)
+}
+
+fn mock_customer(account: &str, id: &str) -> Value {
+    admin(Method::Get, &format!("/_admin/stripe/customers/{id}?account={account}"), None)
+}
+
+fn mock_request_total(account: &str) -> i64 {
+    admin(Method::Get, &format!("/_admin/requests?account={account}"), None)["total"].as_i64().unwrap_or(-1)
+}
+
+/// A Stripe server, user mapping and imported `customers` table in schema `name`.
+fn stripe_server(name: &str, account: &str) {
+    admin(Method::Post, &format!("/_admin/reset?account={account}"), None);
+    Spi::run(&format!(
+        "CREATE SERVER {name} FOREIGN DATA WRAPPER sequin_fdw
+           OPTIONS (provider 'stripe', base_url '{}', poll_interval '1h');
+         CREATE USER MAPPING FOR PUBLIC SERVER {name} OPTIONS (api_key '{account}');
+         CREATE SCHEMA {name};
+         IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER {name} INTO {name};",
+        mock_url()
+    ))
+    .unwrap();
+}
+
+/// Runs `sql` and returns `SQLSTATE: message | detail | hint` of its error,
+/// or "ok". The error is caught in a subtransaction (a plpgsql block).
+fn error_of(sql: &str) -> String {
+    Spi::run(
+        "CREATE OR REPLACE FUNCTION pg_temp.error_of(sql text) RETURNS text LANGUAGE plpgsql AS $$
+         DECLARE state text; message text; detail text; hint text;
+         BEGIN
+             EXECUTE sql;
+             RETURN 'ok';
+         EXCEPTION WHEN OTHERS THEN
+             GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                                     detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+             RETURN state || ': ' || message || ' | ' || detail || ' | ' || hint;
+         END $$",
+    )
+    .unwrap();
+    Spi::get_one_with_args::<String>("SELECT pg_temp.error_of($1)", &[sql.into()]).unwrap().unwrap()
+}
+
+fn text(sql: &str) -> Option<String> {
+    Spi::get_one::<String>(sql).unwrap()
+}
+
+#[pg_test]
+fn worker_runs_when_preloaded() {
+    // The worker may have started before the test database existed; the
+    // postmaster restarts it within 5 s.
+    let started = Spi::get_one::<bool>(
+        "SELECT bool_or(found) FROM (
+           SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE backend_type = 'sequin sync' AND datname = current_database()) AS found
+             FROM generate_series(1, 150) WHERE pg_sleep(0.1) IS NOT NULL) waits",
+    );
+    assert_eq!(started.unwrap(), Some(true));
+}
+
+#[pg_test]
+fn import_creates_foreign_table_and_shadow_with_standard_fields() {
+    stripe_server("imp", "sk_test_pg_import");
+    assert_eq!(text("SELECT shadow_table::regclass::text FROM sequin.collections WHERE foreign_table = 'imp.customers'::regclass").as_deref(), Some("sequin_shadow.imp_customers"));
+    let columns = text(
+        "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+          WHERE attrelid = 'sequin_shadow.imp_customers'::regclass AND attnum > 0",
+    )
+    .unwrap();
+    for column in ["id", "email", "metadata", "created", "deleted", "updated_idx", "upstream_updated_at", "sync_id", "sync_external_id", "sync_metadata", "raw"] {
+        assert!(columns.split(',').any(|c| c == column), "{column} missing from {columns}");
+    }
+    assert_eq!(text("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'imp.customers'::regclass AND attname = 'created'").as_deref(), Some("timestamp with time zone"));
+}
+
+#[pg_test]
+fn insert_returns_the_api_id_and_applies_the_reply_locally() {
+    stripe_server("ins", "sk_test_pg_insert");
+    let id = text("INSERT INTO ins.customers (email, name, metadata) VALUES ('ada@example.com', 'Ada', '{\"tier\":\"gold\"}') RETURNING id").unwrap();
+    assert!(id.starts_with("cus_"), "{id}");
+    let upstream = mock_customer("sk_test_pg_insert", &id);
+    assert_eq!(upstream["email"], "ada@example.com");
+    assert_eq!(upstream["metadata"]["tier"], "gold");
+    let local = text(&format!("SELECT name || ' ' || (raw->>'object') || ' ' || sync_id FROM sequin_shadow.ins_customers WHERE id = '{id}'"));
+    assert_eq!(local.as_deref(), Some("Ada customer ins"));
+    let created = Spi::get_one::<bool>(&format!("SELECT created IS NOT NULL AND updated_idx > 0 FROM ins.customers WHERE id = '{id}'"));
+    assert_eq!(created.unwrap(), Some(true));
+}
+
+#[pg_test]
+fn update_and_delete_go_to_the_api_first() {
+    stripe_server("upd", "sk_test_pg_update");
+    let id = text("INSERT INTO upd.customers (email, name) VALUES ('bo@example.com', 'Bo') RETURNING id").unwrap();
+    let returned = text(&format!("UPDATE upd.customers SET name = 'Bo B.' WHERE id = '{id}' RETURNING name || ' ' || email"));
+    assert_eq!(returned.as_deref(), Some("Bo B. bo@example.com"));
+    assert_eq!(mock_customer("sk_test_pg_update", &id)["name"], "Bo B.");
+    assert_eq!(mock_customer("sk_test_pg_update", &id)["email"], "bo@example.com");
+
+    let deleted = Spi::get_one::<bool>(&format!("DELETE FROM upd.customers WHERE id = '{id}' RETURNING deleted"));
+    assert_eq!(deleted.unwrap(), Some(true));
+    assert_eq!(mock_customer("sk_test_pg_update", &id)["error"]["code"], "resource_missing");
+    let local = Spi::get_one::<bool>(&format!("SELECT deleted FROM upd.customers WHERE id = '{id}'"));
+    assert_eq!(local.unwrap(), Some(true));
+}
+
+#[pg_test]
+fn api_validation_error_is_23514_with_the_api_message_and_changes_nothing() {
+    stripe_server("val", "sk_test_pg_validation");
+    let error = error_of("INSERT INTO val.customers (email) VALUES ('not-an-email')");
+    assert!(error.starts_with("23514: [Stripe]: Invalid email address: not-an-email | HTTP 400 on POST /v1/customers, code email_invalid, field \"email\", request id req_"), "{error}");
+    assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM val.customers").unwrap(), Some(0));
+    assert_eq!(admin(Method::Get, "/_admin/stripe/customers?account=sk_test_pg_validation", None)["data"], serde_json::json!([]));
+}
+
+#[pg_test]
+fn writing_a_read_only_column_is_refused_before_any_request() {
+    stripe_server("ro", "sk_test_pg_readonly");
+    let before = mock_request_total("sk_test_pg_readonly");
+    let error = error_of("INSERT INTO ro.customers (id, email) VALUES ('cus_mine', 'x@example.com')");
+    assert!(error.starts_with("428C9: column \"id\" is read-only"), "{error}");
+    assert_eq!(mock_request_total("sk_test_pg_readonly"), before);
+}
+
+#[pg_test]
+fn reads_are_served_locally_without_api_requests() {
+    stripe_server("rd", "sk_test_pg_reads");
+    Spi::run("INSERT INTO rd.customers (email) VALUES ('a@example.com'); INSERT INTO rd.customers (email) VALUES ('b@example.com')").unwrap();
+    let before = mock_request_total("sk_test_pg_reads");
+    assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM rd.customers WHERE email LIKE '%@example.com'").unwrap(), Some(2));
+    assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM rd.customers a JOIN rd.customers b USING (id)").unwrap(), Some(2));
+    assert_eq!(mock_request_total("sk_test_pg_reads"), before);
+}
+
+#[pg_test]
+fn bad_options_are_refused_at_create_time_with_the_valid_ones() {
+    let error = error_of("CREATE SERVER bad FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', colour 'blue')");
+    assert!(error.starts_with("HV00D: invalid option \"colour\""), "{error}");
+    assert!(error.contains("Valid options in this context are: provider, base_url"), "{error}");
+    let error = error_of("CREATE SERVER bad FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', poll_interval 'often')");
+    assert!(error.starts_with("HV00A: invalid value for option \"poll_interval\": \"often\""), "{error}");
+    let error = error_of("CREATE SERVER bad FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'paypal')");
+    assert!(error.contains("Valid providers: stripe"), "{error}");
+    stripe_server("opt", "sk_test_pg_options");
+    let error = error_of("CREATE FOREIGN TABLE opt.invoices (id text) SERVER opt OPTIONS (collection 'charges')");
+    assert!(error.contains("Stripe has no collection \"charges\""), "{error}");
+    let error = error_of("CREATE USER MAPPING FOR CURRENT_USER SERVER opt OPTIONS (password 'x')");
+    assert!(error.contains("Valid options in this context are: api_key"), "{error}");
+}
