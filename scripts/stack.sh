@@ -11,7 +11,8 @@ pgbin=$(/usr/bin/pg_config --bindir)
 pgdata="$stack/pgdata"
 database=app
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# The server's environment must not ask Rust for backtraces in error details.
+as_postgres() { env -u RUST_BACKTRACE runuser -u postgres -- "$@"; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

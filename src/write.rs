@@ -54,16 +54,9 @@ impl Writer {
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
         let server = &self.collection.config.server;
         let sent_at = now_us();
-        let response = match upstream::call(server, &self.credentials, request, &cancel_pending) {
-            Ok(response) => response,
-            Err(error) => {
-                if cancel_pending() {
-                    // Let Postgres raise its own cancel or timeout error.
-                    unsafe { pg_sys::ProcessInterrupts() };
-                }
-                return Err(error);
-            }
-        };
+        // A canceled request fails with 57014; Postgres clears the pending
+        // cancel when it recovers from the error.
+        let response = upstream::call(server, &self.credentials, request, &cancel_pending)?;
         let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
         upstream::parse(server, request, parsed)
     }

@@ -48,21 +48,6 @@ pub unsafe extern "C-unwind" fn add_foreign_update_targets(
 }
 
 #[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn plan_foreign_modify(
-    _root: *mut pg_sys::PlannerInfo,
-    plan: *mut pg_sys::ModifyTable,
-    _result_relation: pg_sys::Index,
-    _subplan_index: i32,
-) -> *mut pg_sys::List {
-    if (*plan).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_UPDATE {
-        SequinError::new(ErrorKind::Unsupported, "INSERT … ON CONFLICT DO UPDATE is not supported on sequin_fdw tables")
-            .with_hint("Use INSERT … ON CONFLICT DO NOTHING, then UPDATE.")
-            .raise();
-    }
-    std::ptr::null_mut()
-}
-
-#[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn begin_foreign_modify(
     mtstate: *mut pg_sys::ModifyTableState,
     rinfo: *mut pg_sys::ResultRelInfo,
