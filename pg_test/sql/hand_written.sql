@@ -1,7 +1,7 @@
 -- A hand-written foreign table works as well as an imported one: any subset
 -- of the collection's columns, standard fields added to its shadow table,
 -- and delete_mode 'hard' removing deleted records.
-\ir ../helpers.psql
+\i pg_test/helpers.psql
 \setenv ACCOUNT sk_test_regress_hand_written
 \! curl -s -X POST "$MOCK_URL/_admin/reset?account=$ACCOUNT" -o /dev/null
 \! curl -s -X POST "$MOCK_URL/_admin/stripe/customers/seed?account=$ACCOUNT&count=3"; echo

@@ -1,6 +1,6 @@
 -- Bad options are refused when they are given (CREATE/ALTER), with the
 -- valid ones in the HINT; nothing is created.
-\ir ../helpers.psql
+\i pg_test/helpers.psql
 \pset format unaligned
 \pset tuples_only on
 SELECT pg_temp.error_of($$CREATE SERVER s FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', colour 'blue')$$);

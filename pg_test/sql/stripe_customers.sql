@@ -1,7 +1,7 @@
 -- Stripe customers end to end, as a user would do it: import, backfill,
 -- local reads, API-first writes, a refused write, and changes made in the
 -- API "from outside" arriving within the poll interval.
-\ir ../helpers.psql
+\i pg_test/helpers.psql
 \setenv ACCOUNT sk_test_regress_customers
 \! curl -s -X POST "$MOCK_URL/_admin/reset?account=$ACCOUNT" -o /dev/null
 \! curl -s -X POST "$MOCK_URL/_admin/stripe/customers/seed?account=$ACCOUNT&count=250"; echo
