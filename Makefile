@@ -22,8 +22,8 @@ down:
 demo: up
 	@bash scripts/demo.sh
 
-## make test: unit tests, #[pg_test]s in a cluster of their own, then the
-## SQL tests (pg_test/) against the local stack. Leaves nothing running.
+## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
+## check, then the SQL tests (pg_test/) against the local stack. Leaves nothing running.
 test: setup
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory pg-test
@@ -42,6 +42,7 @@ pg-test:
 	  for i in $$(seq 100); do [ -s $(PGTEST_MOCK_URL) ] && break; sleep 0.05; done; \
 	  chmod 644 $(PGTEST_MOCK_URL); \
 	  cargo pgrx test pg15 --runas postgres --pgdata $(PGTEST_DATA)
+	@bash scripts/check_preload.sh
 
 regress-test: up
 	@source target/stack.env && mkdir -p target/regress && \

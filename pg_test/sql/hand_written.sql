@@ -12,7 +12,7 @@ CREATE FOREIGN TABLE public.regress_people (id text, email text, name text, crea
   SERVER regress_hand OPTIONS (collection 'customers', delete_mode 'hard');
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'sequin_shadow.public_regress_people'::regclass AND attnum > 0 ORDER BY attnum;
-SELECT pg_temp.wait_for($$SELECT count(*) = 3 FROM regress_people$$, 10) AS backfilled;
+SELECT pg_temp.wait_for($$SELECT count(*) = 3 FROM regress_people$$, 20) AS backfilled;
 SELECT email, name FROM regress_people ORDER BY email;
 SELECT id AS gone FROM regress_people WHERE email = 'customer2@example.com' \gset
 \setenv GONE :gone
