@@ -46,11 +46,14 @@ pg-test:
 
 regress-test: up
 	@source target/stack.env && mkdir -p target/regress && \
-	  status=0; $(PG_REGRESS) --inputdir=pg_test --outputdir=target/regress \
+	  $(PG_REGRESS) --inputdir=pg_test --outputdir=target/regress \
 	    --bindir=$$($(PG_CONFIG) --bindir) --use-existing --dbname=$$PGDATABASE \
-	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) || status=$$?; \
+	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) | tee target/regress/summary.txt; \
+	  status=$${PIPESTATUS[0]}; \
 	  if [ $$status -ne 0 ]; then cat target/regress/regression.diffs; fi; \
-	  bash scripts/stack.sh down; exit $$status
+	  bash scripts/stack.sh down; \
+	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
+	  exit $$status
 
 clean: down
 	rm -rf target/stack target/regress $(PGTEST_DATA)
