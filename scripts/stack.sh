@@ -61,6 +61,13 @@ CONF
 }
 
 start_mock() {
+  local mock_sum
+  mock_sum=$(md5sum "$root/target/release/sequin-mock" | cut -d' ' -f1)
+  if mock_running && [ "$(cat "$stack/mock.md5" 2>/dev/null)" != "$mock_sum" ]; then
+    kill "$(cat "$stack/mock.pid")"
+    for _ in $(seq 50); do mock_running || break; sleep 0.1; done
+  fi
+  echo "$mock_sum" >"$stack/mock.md5"
   if ! mock_running; then
     rm -f "$stack/mock.url"
     "$root/target/release/sequin-mock" --listen 127.0.0.1:0 --port-file "$stack/mock.url" \
@@ -89,8 +96,16 @@ ENV
   if ! psql -XtAq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1; then
     psql -Xq -d postgres -c "CREATE DATABASE $database" >/dev/null
   fi
+  # The extension's SQL is still version 0.1.0 while it changes: when the
+  # installed script differs from the one the database was created with,
+  # the extension is created anew (the stack holds no data worth keeping).
+  local sql_sum
+  sql_sum=$(cat "$(/usr/bin/pg_config --sharedir)"/extension/sequin_fdw--*.sql | md5sum | cut -d' ' -f1)
+  if [ "$(cat "$stack/extension.md5" 2>/dev/null)" != "$sql_sum" ]; then
+    psql -Xq -d "$database" -c "DROP EXTENSION IF EXISTS sequin_fdw CASCADE" >/dev/null 2>&1
+  fi
   psql -Xq -d "$database" -c "CREATE EXTENSION IF NOT EXISTS sequin_fdw" >/dev/null
-  # A newly installed version of the same extension replaces the old one.
+  echo "$sql_sum" >"$stack/extension.md5"
   echo "stack up: postgres on 127.0.0.1:$port (database $database), mock at $(cat "$stack/mock.url"); settings in target/stack.env"
 }
 

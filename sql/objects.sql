@@ -3,6 +3,10 @@
 CREATE FUNCTION sequin.sequin_fdw_handler() RETURNS fdw_handler
     AS 'MODULE_PATHNAME', 'sequin_fdw_handler' LANGUAGE C STRICT;
 
+-- The statement trigger of every shadow table: only the extension writes them.
+CREATE FUNCTION sequin.shadow_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'sequin_shadow_guard' LANGUAGE C;
+
 CREATE FOREIGN DATA WRAPPER sequin_fdw
     HANDLER sequin.sequin_fdw_handler
     VALIDATOR sequin.sequin_fdw_validator;

@@ -79,6 +79,9 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
         client
             .update(&format!("CREATE INDEX ON {shadow_name} (updated_idx)"), None, &[])
             .map_err(spi_error)?;
+        for statement in crate::shadow_guard::trigger_sql(&shadow_name) {
+            client.update(&statement, None, &[]).map_err(spi_error)?;
+        }
         let comment = format!(
             "COMMENT ON TABLE {shadow_name} IS {}",
             crate::sql::literal(&format!(
@@ -252,6 +255,11 @@ pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
         }
         Ok(due)
     })
+}
+
+/// Makes every collection due now.
+pub fn poll_all_now() -> Result<()> {
+    Spi::run("UPDATE sequin.collections SET next_poll_at = clock_timestamp()").map_err(spi_error)
 }
 
 /// Time until the next collection is due (None when there is none).

@@ -23,9 +23,7 @@ pub enum ErrorKind {
     Unreachable,
     /// 5xx or a reply we cannot parse.
     Upstream,
-    /// The statement touches more rows than one statement may (the
-    /// per-statement limits are not enforced yet).
-    #[allow(dead_code)]
+    /// The statement touches more rows than one statement may.
     TooManyRows,
     /// Applied upstream, but the local apply failed.
     LocalApplyFailed,
@@ -33,6 +31,10 @@ pub enum ErrorKind {
     Unsupported,
     /// Writing a column the API owns (id, standard fields).
     ReadOnlyColumn,
+    /// A write to a shadow table from outside the extension.
+    ShadowTableWrite,
+    /// Changes a rollback could not undo (a WARNING).
+    NotRolledBack,
     /// An option name that does not exist in its context.
     InvalidOptionName,
     /// An option whose value is malformed or missing.
@@ -57,6 +59,8 @@ impl ErrorKind {
             ErrorKind::LocalApplyFailed => ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN,
             ErrorKind::Unsupported => ERRCODE_FEATURE_NOT_SUPPORTED,
             ErrorKind::ReadOnlyColumn => ERRCODE_GENERATED_ALWAYS,
+            ErrorKind::ShadowTableWrite => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ErrorKind::NotRolledBack => ERRCODE_WARNING,
             ErrorKind::InvalidOptionName => ERRCODE_FDW_INVALID_OPTION_NAME,
             ErrorKind::InvalidOptionValue => ERRCODE_FDW_INVALID_STRING_FORMAT,
             ErrorKind::Internal => ERRCODE_INTERNAL_ERROR,
@@ -109,6 +113,15 @@ impl SequinError {
     pub fn raise(&self) -> ! {
         self.to_report().report(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")
+    }
+}
+
+/// The message of an error caught with `PgTryBuilder`.
+pub fn caught_message(caught: &pgrx::pg_sys::panic::CaughtError) -> String {
+    use pgrx::pg_sys::panic::CaughtError;
+    match caught {
+        CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => report.message().to_string(),
+        CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
     }
 }
 

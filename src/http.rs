@@ -10,7 +10,7 @@ use std::cell::OnceCell;
 use std::time::Duration;
 
 /// How often a pending request checks whether it should be abandoned.
-const TICK: Duration = Duration::from_millis(20);
+pub const TICK: Duration = Duration::from_millis(20);
 
 #[derive(Debug)]
 pub enum TransportError {

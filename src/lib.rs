@@ -13,7 +13,10 @@ mod fdw;
 mod gucs;
 mod http;
 mod providers;
+mod reconcile;
+mod rollback;
 mod shadow;
+mod shadow_guard;
 mod sql;
 mod sync;
 mod upstream;
@@ -39,6 +42,9 @@ pub extern "C-unwind" fn _PG_init() {
         return;
     }
     gucs::register();
+    reconcile::init();
+    rollback::register_callbacks();
+    fdw::on_conflict::install();
     sync::worker::register();
 }
 

@@ -191,7 +191,7 @@ impl Shadow {
 
     fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Value) -> Result<u64> {
         let args: [DatumWithOid; 2] = [JsonB(rows).into(), self.feed_name.as_str().into()];
-        let table = client.update(sql, None, &args).map_err(|e| {
+        let table = crate::shadow_guard::applying(|| client.update(sql, None, &args)).map_err(|e| {
             SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
         })?;
         Ok(table.len() as u64)

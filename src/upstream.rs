@@ -1,13 +1,28 @@
-//! Calling a server's API: authentication, the server's timeout, and turning
-//! every failure (transport or refusal) into the user's error.
+//! Calling a server's API: authentication, retries of transient failures
+//! within the server's timeout, and turning every failure (transport or
+//! refusal) into the user's error.
 
 use crate::error::{Result, SequinError};
 use crate::fdw::options::{Credentials, ServerConfig};
-use crate::http;
-use crate::providers::{ApiRequest, ApiResponse};
+use crate::http::{self, TransportError};
+use crate::providers::{ApiRequest, ApiResponse, Method};
+use std::time::{Duration, Instant};
 
-/// Sends `request` and returns the 2xx reply; anything else is an error
-/// in the words of the API.
+/// At most this many attempts per call, however much time is left.
+const MAX_ATTEMPTS: u32 = 5;
+/// The wait before the first retry; doubled for each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A request that may be sent twice without applying twice: reads, deletes,
+/// and writes the API de-duplicates by their idempotency key.
+fn retry_safe(request: &ApiRequest) -> bool {
+    matches!(request.method, Method::Get | Method::Delete) || request.idempotency_key.is_some()
+}
+
+/// Sends `request` and returns the 2xx reply; anything else is an error in
+/// the words of the API. Connection failures, 5xx and 429 are retried with
+/// exponential backoff (or the API's Retry-After) while the server's
+/// `timeout` lasts, but only for requests that are safe to repeat.
 pub fn call(
     server: &ServerConfig,
     credentials: &Credentials,
@@ -15,13 +30,68 @@ pub fn call(
     interrupted: &dyn Fn() -> bool,
 ) -> Result<ApiResponse> {
     let provider = server.provider;
+    let label = provider.label();
     let headers = provider.auth_headers(&credentials.api_key);
-    let response = http::send(&server.base_url, &headers, request, server.timeout, interrupted)
-        .map_err(|e| e.into_error(provider.label(), request))?;
-    if response.is_success() {
-        Ok(response)
-    } else {
-        Err(provider.error(&response).into_error(provider.label(), request))
+    let deadline = Instant::now() + server.timeout;
+    let mut attempt = 1;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let (error, retry_after) = match http::send(&server.base_url, &headers, request, remaining, interrupted) {
+            Ok(response) if response.is_success() => return Ok(response),
+            Ok(response) => {
+                let refusal = provider.error(&response);
+                let transient = response.status == 429 || response.status >= 500;
+                let retry_after = refusal.retry_after;
+                let error = refusal.into_error(label, request);
+                if !transient {
+                    return Err(error);
+                }
+                (error, retry_after)
+            }
+            Err(TransportError::Timeout(_)) => {
+                return Err(TransportError::Timeout(server.timeout).into_error(label, request))
+            }
+            Err(e @ TransportError::Interrupted) => return Err(e.into_error(label, request)),
+            Err(e @ (TransportError::Unreachable(_) | TransportError::Broken(_))) => (e.into_error(label, request), None),
+        };
+        let backoff = FIRST_BACKOFF * 2u32.pow(attempt - 1);
+        let wait = retry_after.map_or(backoff, |after| after.max(backoff));
+        let can_retry = retry_safe(request)
+            && attempt < MAX_ATTEMPTS
+            && Instant::now() + wait < deadline;
+        if !can_retry {
+            return Err(after_attempts(error, attempt));
+        }
+        if !sleep(wait, interrupted) {
+            return Err(TransportError::Interrupted.into_error(label, request));
+        }
+        attempt += 1;
+    }
+}
+
+fn after_attempts(error: SequinError, attempts: u32) -> SequinError {
+    if attempts == 1 {
+        return error;
+    }
+    let detail = match &error.detail {
+        Some(detail) => format!("{detail}, after {attempts} attempts"),
+        None => format!("after {attempts} attempts"),
+    };
+    error.with_detail(detail)
+}
+
+/// Waits `duration` unless interrupted first (then returns false).
+fn sleep(duration: Duration, interrupted: &dyn Fn() -> bool) -> bool {
+    let until = Instant::now() + duration;
+    loop {
+        if interrupted() {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(http::TICK));
     }
 }
 
@@ -33,4 +103,19 @@ pub fn parse<T>(
     parsed: std::result::Result<T, crate::providers::ApiError>,
 ) -> Result<T, SequinError> {
     parsed.map_err(|e| e.into_error(server.provider.label(), request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_repeatable_requests_are_retried() {
+        let mut post = ApiRequest::get("/v1/customers");
+        post.method = Method::Post;
+        assert!(!retry_safe(&post));
+        post.idempotency_key = Some("k".into());
+        assert!(retry_safe(&post));
+        assert!(retry_safe(&ApiRequest::get("/v1/customers")));
+    }
 }

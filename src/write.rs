@@ -2,7 +2,7 @@
 //! reply applied to the shadow table in the user's transaction.
 
 use crate::catalog::Collection;
-use crate::error::{ErrorKind, Result, SequinError};
+use crate::error::{caught_message, ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::providers::{ApiRequest, Record, WriteRow};
 use crate::time::now_us;
@@ -62,34 +62,48 @@ impl Writer {
     }
 
     /// Applies the API's record to the shadow table, as the shadow's owner
-    /// (the user writing needs no privilege on it).
+    /// (the user writing needs no privilege on it). Any failure here (a
+    /// constraint or trigger a DBA added, say) comes back as `40003`: the API
+    /// has the change and the next sync brings it.
     pub fn apply_locally(&self, record: &Record) -> Result<()> {
         let shadow = &self.collection.shadow;
-        as_user(self.collection.shadow_owner, || {
-            Spi::connect_mut(|client| shadow.apply(client, std::slice::from_ref(record)))
-        })
+        let owner = self.collection.shadow_owner;
+        PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+            as_user(owner, || Spi::connect_mut(|client| shadow.apply(client, std::slice::from_ref(record))))
+        }))
+        .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
+        .execute()
         .map(|_| ())
         .map_err(|e| {
             SequinError::new(
                 ErrorKind::LocalApplyFailed,
-                format!("[{}]: the change was applied upstream but not locally", self.collection.config.server.provider.label()),
+                format!(
+                    "[{}]: the change to {} was applied upstream but not locally",
+                    self.collection.config.server.provider.label(),
+                    record.id
+                ),
             )
-            .with_detail(format!("record {}: {}", record.id, e.message))
-            .with_hint("The next sync brings the shadow table up to date with the API.")
+            .with_detail(e.message)
+            .with_hint("The API has the change: it appears in the table after the next sync.")
         })
     }
 }
 
-/// Runs `f` with `user` as the current user id, restoring it afterwards
-/// (on error, transaction abort restores it).
+/// Runs `f` with `user` as the current user id, restoring it afterwards,
+/// also when `f` unwinds.
 fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
+    struct Restore(pg_sys::Oid, i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) };
+        }
+    }
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context = 0;
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
         pg_sys::SetUserIdAndSecContext(user, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
     }
-    let result = f();
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) };
-    result
+    let _restore = Restore(saved_user, saved_context);
+    f()
 }

@@ -1,7 +1,7 @@
 //! Injected faults: what to do to the next N (or a fraction of) matching API
-//! requests instead of, or before, handling them. Admin requests are never
-//! faulted; faults are tried in the order they were added and the first one
-//! that fires wins.
+//! requests instead of, before, or (`applied`) after handling them. Admin
+//! requests are never faulted; faults are tried in the order they were added
+//! and the first one that fires wins.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +14,8 @@ use crate::stripe::auth::mask_key;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FaultKind {
-    /// Answer with `status`/`body`/`headers` without touching state.
+    /// Answer with `status`/`body`/`headers` without touching state (unless
+    /// `applied`).
     Status,
     /// Wait `latency_ms`, then handle normally.
     Latency,
@@ -49,6 +50,11 @@ pub struct FaultSpec {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub latency_ms: Option<u64>,
+    /// Handle the request for real first (state changes, events, idempotency
+    /// record), then replace the reply with the fault: "the write happened but
+    /// the answer was lost".
+    #[serde(default)]
+    pub applied: bool,
 }
 
 /// What a fired fault does to one request.
@@ -59,6 +65,8 @@ pub struct Injected {
     pub body: Option<Value>,
     pub headers: BTreeMap<String, String>,
     pub latency_ms: u64,
+    /// Run the provider's handler before the fault replaces its reply.
+    pub applied: bool,
 }
 
 impl Injected {
@@ -194,6 +202,7 @@ impl Faults {
             body: fault.spec.body.clone(),
             headers: fault.spec.headers.clone(),
             latency_ms: fault.spec.latency_ms.unwrap_or(0),
+            applied: fault.spec.applied,
         };
         if let Some(n) = &mut fault.remaining {
             *n -= 1;
@@ -329,6 +338,18 @@ mod tests {
             .filter(|_| faults.take_match(None, "GET", "/v1/customers").is_some())
             .count();
         assert!((700..1300).contains(&hits), "hits: {hits}");
+    }
+
+    #[test]
+    fn applied_defaults_to_false_and_is_carried() {
+        let mut faults = Faults::default();
+        faults.add(spec(FaultKind::Reset)).unwrap();
+        assert!(!faults.take_match(None, "GET", "/v1/x").unwrap().applied);
+        let s: FaultSpec =
+            serde_json::from_value(json!({ "kind": "reset", "applied": true })).unwrap();
+        faults.add(s).unwrap();
+        assert_eq!(faults.list()["faults"][0]["applied"], json!(true));
+        assert!(faults.take_match(None, "GET", "/v1/x").unwrap().applied);
     }
 
     #[test]

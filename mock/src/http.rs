@@ -218,6 +218,11 @@ async fn inject(
     if fault.latency_ms > 0 && fault.kind != FaultKind::Hang {
         tokio::time::sleep(Duration::from_millis(fault.latency_ms)).await;
     }
+    if fault.applied && fault.kind != FaultKind::Latency {
+        // The request takes effect (state, events, and the Idempotency-Key
+        // record, which the handler stores); only its reply is replaced below.
+        let _ = stripe::handle(app, req, request_id);
+    }
     let mut reply = match fault.kind {
         FaultKind::Latency => return Outcome::Reply(stripe::handle(app, req, request_id)),
         FaultKind::Hang => return Outcome::Hang,

@@ -674,6 +674,157 @@ fn faults() {
 }
 
 #[test]
+fn applied_faults_change_state_but_lose_the_reply() {
+    let mock = Mock::start();
+    let key = "sk_test_applied";
+    let auth = format!("Bearer {key}");
+    let add = |spec: Value| {
+        let r = mock.admin("POST", "/_admin/faults", spec);
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    let customers = || {
+        ids(&mock
+            .admin(
+                "GET",
+                &format!("/_admin/stripe/customers?account={key}"),
+                Value::Null,
+            )
+            .json())
+    };
+    let post = |ik: &str, form: &str, timeout: Duration| {
+        mock.raw(
+            "POST",
+            "/v1/customers",
+            &[("Authorization", &auth), ("Idempotency-Key", ik)],
+            form,
+            timeout,
+        )
+    };
+
+    // applied + reset: the connection dies, yet the customer exists.
+    add(json!({"kind":"reset","method":"POST","applied":true}));
+    assert!(post("k-applied", "name=Lost", Duration::from_secs(5)).is_err());
+    let created = customers();
+    assert_eq!(created.len(), 1);
+    // The retry with the same key replays the stored original reply.
+    let retried = post("k-applied", "name=Lost", Duration::from_secs(30)).unwrap();
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert_eq!(retried.json()["id"], json!(created[0]));
+    assert_eq!(retried.json()["name"], "Lost");
+    assert_eq!(retried.header("Idempotent-Replayed"), Some("true"));
+    assert!(retried.header("Original-Request").is_some());
+    assert_eq!(customers(), created);
+    let events = mock.api(key, "GET", "/v1/events", "").json();
+    assert_eq!(ids(&events).len(), 1);
+    assert_eq!(events["data"][0]["type"], "customer.created");
+
+    // The log has the faulted attempt without a status, and the replay.
+    let log = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests/log?account={key}"),
+            Value::Null,
+        )
+        .json();
+    let posts: Vec<&Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0]["fault"], "reset");
+    assert_eq!(posts[0]["status"], Value::Null);
+    assert_eq!(posts[1]["fault"], Value::Null);
+    assert_eq!(posts[1]["status"], 200);
+    assert_eq!(posts[1]["replayed"], true);
+
+    // applied + malformed on DELETE: a truncated body, and the customer is gone.
+    let id = &created[0];
+    add(json!({"kind":"malformed","method":"DELETE","applied":true}));
+    let r = mock.api(key, "DELETE", &format!("/v1/customers/{id}"), "");
+    assert_eq!(r.status, 200);
+    assert!(
+        serde_json::from_str::<Value>(&r.body).is_err(),
+        "{}",
+        r.body
+    );
+    assert!(customers().is_empty());
+    let r = mock.api(key, "GET", &format!("/v1/customers/{id}"), "");
+    assert_eq!(r.status, 404);
+
+    // applied + status: the write happens, the client sees the error.
+    add(json!({"kind":"status","status":502,"method":"POST","applied":true}));
+    let r = mock.api(key, "POST", "/v1/customers", "name=Bad+gateway");
+    assert_eq!(r.status, 502);
+    assert_eq!(r.json()["error"]["type"], "api_error");
+    assert_eq!(customers().len(), 1);
+
+    // applied + hang: no answer, but the customer is created.
+    add(json!({"kind":"hang","method":"POST","applied":true}));
+    let r = mock.raw(
+        "POST",
+        "/v1/customers",
+        &[("Authorization", &auth)],
+        "name=Hung",
+        Duration::from_millis(300),
+    );
+    assert!(r.is_err());
+    assert_eq!(customers().len(), 2);
+}
+
+#[test]
+fn faults_without_applied_leave_state_alone() {
+    let mock = Mock::start();
+    let key = "sk_test_not_applied";
+    let auth = format!("Bearer {key}");
+    let add = |spec: Value| {
+        let r = mock.admin("POST", "/_admin/faults", spec);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            mock.admin("GET", "/_admin/faults", Value::Null).json()["faults"][0]["applied"],
+            false
+        );
+    };
+    let customers = || {
+        ids(&mock
+            .admin(
+                "GET",
+                &format!("/_admin/stripe/customers?account={key}"),
+                Value::Null,
+            )
+            .json())
+    };
+    let post = |ik: &str, timeout: Duration| {
+        mock.raw(
+            "POST",
+            "/v1/customers",
+            &[("Authorization", &auth), ("Idempotency-Key", ik)],
+            "name=Once",
+            timeout,
+        )
+    };
+
+    // reset: nothing created, and the retry runs for real (not a replay).
+    add(json!({"kind":"reset","method":"POST"}));
+    assert!(post("k-1", Duration::from_secs(5)).is_err());
+    assert!(customers().is_empty());
+    let r = post("k-1", Duration::from_secs(30)).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Idempotent-Replayed"), None);
+    let created = customers();
+    assert_eq!(created, vec![r.json()["id"].as_str().unwrap().to_string()]);
+
+    // malformed on DELETE: a truncated body, and the customer is still there.
+    add(json!({"kind":"malformed","method":"DELETE"}));
+    let r = mock.api(key, "DELETE", &format!("/v1/customers/{}", created[0]), "");
+    assert_eq!(r.status, 200);
+    assert!(serde_json::from_str::<Value>(&r.body).is_err());
+    assert_eq!(customers(), created);
+    assert_eq!(ids(&mock.api(key, "GET", "/v1/events", "").json()).len(), 1);
+}
+
+#[test]
 fn admin_interface() {
     let mock = Mock::start();
     let key = "sk_test_admin";

@@ -4,6 +4,7 @@
 
 pub mod import;
 pub mod modify;
+pub mod on_conflict;
 pub mod options;
 pub mod scan;
 mod tuple;

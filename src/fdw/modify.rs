@@ -5,7 +5,10 @@
 use super::tuple::{attribute_name, attributes, fill_slot_from_json, slot_row};
 use crate::catalog;
 use crate::error::{ErrorKind, OrRaise, SequinError};
-use crate::providers::{Record, WriteRow};
+use crate::providers::{Record, WriteOp, WriteRow};
+use crate::reconcile;
+use crate::rollback;
+use crate::time::now_us;
 use crate::shadow::is_standard_field;
 use crate::write::Writer;
 use pgrx::memcxt::PgMemoryContexts;
@@ -18,14 +21,25 @@ const ROW_ID: &CStr = c"sequin_id";
 struct ModifyState {
     writer: Writer,
     foreign_table: pg_sys::Oid,
+    op: WriteOp,
     /// Attribute number of ROW_ID in the subplan's output (UPDATE, DELETE).
     row_id_attno: i16,
     /// Attribute numbers an UPDATE sets.
     updated: Vec<i16>,
+    /// The most rows this statement may write.
+    limit: usize,
+    /// INSERT … ON CONFLICT DO NOTHING: a duplicate the API refuses is skipped.
+    skip_duplicates: bool,
+    /// The plan that feeds rows to this statement.
+    subplan: *mut pg_sys::PlanState,
+    /// Rows handed to us so far.
+    rows_seen: usize,
+    /// Ids this statement has changed upstream, for the DETAIL of a failure.
+    applied: Vec<String>,
 }
 
-unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a ModifyState {
-    &*((*rinfo).ri_FdwState as *const ModifyState)
+unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
+    &mut *((*rinfo).ri_FdwState as *mut ModifyState)
 }
 
 #[pgrx::pg_guard]
@@ -60,18 +74,25 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     }
     let foreign_table = (*(*rinfo).ri_RelationDesc).rd_id;
     let collection = catalog::load_collection(foreign_table).or_raise();
+    let op = match (*mtstate).operation {
+        pg_sys::CmdType::CMD_INSERT => WriteOp::Insert,
+        pg_sys::CmdType::CMD_UPDATE => WriteOp::Update,
+        pg_sys::CmdType::CMD_DELETE => WriteOp::Delete,
+        _ => SequinError::new(ErrorKind::Unsupported, "sequin_fdw tables support INSERT, UPDATE and DELETE").raise(),
+    };
+    let provider_limit = collection.config.server.provider.statement_limit(op);
+    let limit = collection.config.table.max_rows_per_statement.map_or(provider_limit, |n| n.min(provider_limit));
     let writer = Writer::for_current_user(collection).or_raise();
-    let operation = (*mtstate).operation;
+    let subplan = (*mtstate).ps.lefttree;
     let mut row_id_attno = 0;
     let mut updated = Vec::new();
-    if operation == pg_sys::CmdType::CMD_UPDATE || operation == pg_sys::CmdType::CMD_DELETE {
-        let subplan = (*(*mtstate).ps.lefttree).plan;
-        row_id_attno = pg_sys::ExecFindJunkAttributeInTlist((*subplan).targetlist, ROW_ID.as_ptr());
+    if op != WriteOp::Insert {
+        row_id_attno = pg_sys::ExecFindJunkAttributeInTlist((*(*subplan).plan).targetlist, ROW_ID.as_ptr());
         if row_id_attno <= 0 {
             SequinError::internal("the row id column is missing from the plan").raise();
         }
     }
-    if operation == pg_sys::CmdType::CMD_UPDATE {
+    if op == WriteOp::Update {
         let columns = pg_sys::ExecGetUpdatedCols(rinfo, (*mtstate).ps.state);
         let mut member = -1;
         loop {
@@ -82,13 +103,101 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
             updated.push((member + pg_sys::FirstLowInvalidHeapAttributeNumber) as i16);
         }
     }
+    let plan = (*mtstate).ps.plan as *mut pg_sys::ModifyTable;
+    let skip_duplicates = (*plan).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NOTHING;
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(ModifyState {
         writer,
         foreign_table,
+        op,
         row_id_attno,
         updated,
+        limit,
+        skip_duplicates,
+        subplan,
+        rows_seen: 0,
+        applied: Vec::new(),
     });
     (*rinfo).ri_FdwState = state.cast();
+}
+
+unsafe fn exec_proc_node(node: *mut pg_sys::PlanState) -> *mut pg_sys::TupleTableSlot {
+    let next = (*node).ExecProcNode.expect("an initialized plan node has ExecProcNode");
+    next(node)
+}
+
+unsafe fn is_empty(slot: *mut pg_sys::TupleTableSlot) -> bool {
+    slot.is_null() || (*slot).tts_flags & pg_sys::TTS_FLAG_EMPTY as u16 != 0
+}
+
+fn too_many_rows(state: &ModifyState) -> SequinError {
+    let provider = state.writer.collection.config.server.provider.label();
+    SequinError::new(
+        ErrorKind::TooManyRows,
+        format!(
+            "[{provider}]: this {} writes more than {} rows, the most one statement may write",
+            state.op.as_sql(),
+            state.limit
+        ),
+    )
+    .with_detail(if state.applied.is_empty() { "No request was sent.".to_string() } else { applied_detail(state) })
+    .with_hint("Split the statement, e.g. WHERE id IN (SELECT id … LIMIT n); the table option max_rows_per_statement can lower the limit.")
+}
+
+fn applied_detail(state: &ModifyState) -> String {
+    format!(
+        "Already applied upstream by this statement (kept in the API, re-read into the table): {}.",
+        state.applied.join(", ")
+    )
+}
+
+/// Counts the statement's rows before its first request: the remaining rows
+/// are pulled from the subplan (they come from shadow tables or SQL, so
+/// this is cheap), then the subplan is rescanned and advanced past the row
+/// at hand. `slot` is materialized first, since the subplan's memory is
+/// reused; `id` is the row id of an UPDATE/DELETE, checked against the
+/// rescan so that a plan whose order is not stable fails before anything
+/// was sent.
+unsafe fn check_statement_size(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, id: Option<&str>) {
+    state.rows_seen += 1;
+    if state.rows_seen > 1 {
+        if state.rows_seen > state.limit {
+            too_many_rows(state).raise();
+        }
+        return;
+    }
+    let subplan = state.subplan;
+    let one_row = (*(*subplan).plan).type_ == pg_sys::NodeTag::T_Result && (*subplan).lefttree.is_null();
+    if one_row {
+        return;
+    }
+    if !is_empty(slot) {
+        let materialize = (*(*slot).tts_ops).materialize.expect("every slot type can materialize");
+        materialize(slot);
+    }
+    let mut rows = 1;
+    while rows <= state.limit && !is_empty(exec_proc_node(subplan)) {
+        rows += 1;
+    }
+    if rows > state.limit {
+        too_many_rows(state).raise();
+    }
+    pg_sys::ExecReScan(subplan);
+    let again = exec_proc_node(subplan);
+    if let Some(id) = id {
+        let same = !is_empty(again) && junk_id(again, state.row_id_attno).as_deref() == Some(id);
+        if !same {
+            SequinError::internal("the rows of this statement changed order when counted; no request was sent").raise();
+        }
+    }
+}
+
+unsafe fn junk_id(plan_slot: *mut pg_sys::TupleTableSlot, attno: i16) -> Option<String> {
+    let mut is_null = false;
+    let datum = pg_sys::ExecGetJunkAttribute(plan_slot, attno, &mut is_null);
+    if is_null {
+        return None;
+    }
+    pgrx::FromDatum::from_datum(datum, false)
 }
 
 fn read_only_error(column: &str) -> SequinError {
@@ -118,18 +227,41 @@ unsafe fn statement_row(slot: *mut pg_sys::TupleTableSlot, updated: Option<&[i16
 }
 
 unsafe fn row_id(state: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot) -> String {
-    let mut is_null = false;
-    let datum = pg_sys::ExecGetJunkAttribute(plan_slot, state.row_id_attno, &mut is_null);
-    if is_null {
-        SequinError::internal("a row to change has no id").raise();
-    }
-    pgrx::FromDatum::from_datum(datum, false).unwrap_or_default()
+    junk_id(plan_slot, state.row_id_attno).unwrap_or_else(|| SequinError::internal("a row to change has no id").raise())
 }
 
-/// Applies the record locally and fills the RETURNING slot with the row as
-/// the shadow table now holds it.
-unsafe fn finish(state: &ModifyState, slot: *mut pg_sys::TupleTableSlot, record: &Record) -> *mut pg_sys::TupleTableSlot {
+/// A failed request of row k: the DETAIL also names the rows this statement
+/// already changed upstream, and records whose state is now uncertain are
+/// queued for a re-read.
+fn request_failed(state: &ModifyState, id: Option<&str>, mut error: SequinError) -> SequinError {
+    let uncertain = matches!(error.kind, ErrorKind::NotFound | ErrorKind::Timeout | ErrorKind::Upstream);
+    if let (true, Some(id)) = (uncertain, id) {
+        reconcile::request(&[(state.foreign_table, id.to_string())]);
+    }
+    if error.kind == ErrorKind::NotFound && state.op == WriteOp::Update {
+        error = error.with_hint("The record was deleted upstream; the table marks it deleted within one poll interval.");
+    }
+    if !state.applied.is_empty() {
+        let detail = match &error.detail {
+            Some(detail) => format!("{detail}\n{}", applied_detail(state)),
+            None => applied_detail(state),
+        };
+        error = error.with_detail(detail);
+    }
+    error
+}
+
+/// Remembers a change the API applied, applies it locally and fills the
+/// RETURNING slot with the row as the shadow table now holds it.
+unsafe fn finish(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, record: &Record) -> *mut pg_sys::TupleTableSlot {
+    let provider = state.writer.collection.config.server.provider.label();
+    rollback::remember(state.foreign_table, provider, &record.id);
+    state.applied.push(record.id.clone());
     state.writer.apply_locally(record).or_raise();
+    fill_from_shadow(state, slot, record)
+}
+
+unsafe fn fill_from_shadow(state: &ModifyState, slot: *mut pg_sys::TupleTableSlot, record: &Record) -> *mut pg_sys::TupleTableSlot {
     let row = catalog::shadow_row_json(&state.writer.collection, &record.id)
         .or_raise()
         .unwrap_or_else(|| state.writer.collection.shadow.row_json(record));
@@ -146,8 +278,12 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
 ) -> *mut pg_sys::TupleTableSlot {
     let state = state(rinfo);
     let row = statement_row(slot, None);
-    let record = state.writer.insert(&row).or_raise();
-    finish(state, slot, &record)
+    check_statement_size(state, slot, None);
+    match state.writer.insert(&row) {
+        Ok(record) => finish(state, slot, &record),
+        Err(error) if error.kind == ErrorKind::Conflict && state.skip_duplicates => std::ptr::null_mut(),
+        Err(error) => request_failed(state, None, error).raise(),
+    }
 }
 
 #[pgrx::pg_guard]
@@ -160,9 +296,12 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     let state = state(rinfo);
     let id = row_id(state, plan_slot);
     let row = statement_row(slot, Some(&state.updated));
+    check_statement_size(state, slot, Some(&id));
     let old_raw = catalog::shadow_raw(&state.writer.collection, &id).or_raise();
-    let record = state.writer.update(&id, &row, old_raw.as_ref()).or_raise();
-    finish(state, slot, &record)
+    match state.writer.update(&id, &row, old_raw.as_ref()) {
+        Ok(record) => finish(state, slot, &record),
+        Err(error) => request_failed(state, Some(&id), error).raise(),
+    }
 }
 
 #[pgrx::pg_guard]
@@ -174,8 +313,17 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
 ) -> *mut pg_sys::TupleTableSlot {
     let state = state(rinfo);
     let id = row_id(state, plan_slot);
-    let record = state.writer.delete(&id).or_raise();
-    finish(state, slot, &record)
+    check_statement_size(state, slot, Some(&id));
+    match state.writer.delete(&id) {
+        Ok(record) => finish(state, slot, &record),
+        // Already gone upstream: the DELETE has nothing left to do there.
+        Err(error) if error.kind == ErrorKind::NotFound => {
+            let gone = Record::gone(&id, now_us());
+            state.writer.apply_locally(&gone).or_raise();
+            fill_from_shadow(state, slot, &gone)
+        }
+        Err(error) => request_failed(state, Some(&id), error).raise(),
+    }
 }
 
 #[pgrx::pg_guard]

@@ -13,7 +13,7 @@ use std::time::Duration;
 const SERVER_OPTIONS: &[&str] =
     &["provider", "base_url", "rate_limit", "poll_interval", "timeout", "external_id", "metadata"];
 const USER_MAPPING_OPTIONS: &[&str] = &["api_key"];
-const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode"];
+const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement"];
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +40,8 @@ pub enum DeleteMode {
 pub struct TableConfig {
     pub collection: String,
     pub delete_mode: DeleteMode,
+    /// Lowers the provider's per-statement row limit (never raises it).
+    pub max_rows_per_statement: Option<usize>,
 }
 
 /// What a request needs to authenticate. Never printed.
@@ -119,7 +121,14 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
         "hard" => DeleteMode::Hard,
         other => return Err(invalid_value("delete_mode", other, "Use 'soft' (flag deleted rows) or 'hard' (remove them).")),
     };
-    Ok(TableConfig { collection: collection.to_string(), delete_mode })
+    let max_rows_per_statement = match get(options, "max_rows_per_statement") {
+        None => None,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(invalid_value("max_rows_per_statement", text, "Use a positive number of rows.")),
+        },
+    };
+    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement })
 }
 
 pub fn parse_credentials(server: &str, options: &[(String, String)]) -> Result<Credentials> {
@@ -222,6 +231,9 @@ mod tests {
         assert!(parse_table(&opts(&[])).is_err());
         assert_eq!(parse_table(&opts(&[("collection", "customers"), ("delete_mode", "hard")])).unwrap().delete_mode, DeleteMode::Hard);
         assert!(parse_table(&opts(&[("collection", "customers"), ("delete_mode", "maybe")])).is_err());
+        let limited = parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", "5")])).unwrap();
+        assert_eq!(limited.max_rows_per_statement, Some(5));
+        assert!(parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", "0")])).is_err());
     }
 
     #[test]

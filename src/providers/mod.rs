@@ -191,6 +191,24 @@ pub struct SyncPage {
     pub more: bool,
 }
 
+/// What a statement does to a foreign table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl WriteOp {
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            WriteOp::Insert => "INSERT",
+            WriteOp::Update => "UPDATE",
+            WriteOp::Delete => "DELETE",
+        }
+    }
+}
+
 /// A column value read from a row being written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteValue {
@@ -248,6 +266,22 @@ pub trait Provider: Sync {
         now_us: i64,
     ) -> Result<Record, ApiError>;
 
+    /// The most rows one statement may write (DESIGN §5); a table option
+    /// may lower it.
+    fn statement_limit(&self, op: WriteOp) -> usize;
+
+    /// A request for the current state of one record.
+    fn fetch_request(&self, collection: &CollectionSpec, id: &str) -> ApiRequest;
+    /// Interprets a successful fetch; a record the API no longer has comes
+    /// back as a 404 and is handled by the caller.
+    fn fetch_response(
+        &self,
+        collection: &CollectionSpec,
+        id: &str,
+        response: &ApiResponse,
+        now_us: i64,
+    ) -> Result<Record, ApiError>;
+
     /// Interprets a non-2xx reply.
     fn error(&self, response: &ApiResponse) -> ApiError;
 }
@@ -258,6 +292,13 @@ pub fn by_name(name: &str) -> Option<&'static dyn Provider> {
     match name {
         "stripe" => Some(&stripe::Stripe),
         _ => None,
+    }
+}
+
+impl Record {
+    /// The record as deleted upstream, seen at `now_us`.
+    pub fn gone(id: &str, now_us: i64) -> Record {
+        Record { id: id.to_string(), version_us: now_us, deleted: true, columns: Map::new(), raw: Value::Null }
     }
 }
 

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Stripe;
 
 const PAGE_SIZE: u32 = 100;
+/// Stripe has no batch endpoint: a statement's rows go one request each,
+/// at most this many (DESIGN §5).
+const STATEMENT_LIMIT: usize = 100;
 
 const fn col(name: &'static str, sql_type: &'static str, writable: bool) -> ColumnSpec {
     ColumnSpec { name, sql_type, writable }
@@ -329,6 +332,26 @@ impl Provider for Stripe {
             Some(expected) if expected != record.id => Err(unparseable(response, "reply is for another object")),
             _ => Ok(record),
         }
+    }
+
+    fn statement_limit(&self, _op: WriteOp) -> usize {
+        STATEMENT_LIMIT
+    }
+
+    fn fetch_request(&self, spec: &CollectionSpec, id: &str) -> ApiRequest {
+        let collection = stripe_collection(spec);
+        ApiRequest::get(format!("{}/{}", collection.path, encode_path_segment(id)))
+    }
+
+    fn fetch_response(
+        &self,
+        spec: &CollectionSpec,
+        id: &str,
+        response: &ApiResponse,
+        now_us: i64,
+    ) -> Result<Record, ApiError> {
+        // A deleted customer is still retrievable, as {"id", "deleted": true}.
+        self.write_response(spec, Some(id), response, now_us)
     }
 
     fn error(&self, response: &ApiResponse) -> ApiError {

@@ -2,4 +2,5 @@
 //! its API collection (backfill, then incremental changes).
 
 pub mod poll;
+pub mod reread;
 pub mod worker;

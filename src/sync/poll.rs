@@ -4,7 +4,7 @@
 
 use super::worker::stop_requested;
 use crate::catalog::{self, Collection};
-use crate::error::{Result, SequinError};
+use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::providers::SyncPage;
 use crate::time::now_us;
@@ -18,21 +18,20 @@ const TURN: Duration = Duration::from_secs(2);
 
 /// Runs `body` in its own transaction; an ERROR rolls it back and comes back
 /// as `Err` instead of ending the worker.
-fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+pub(super) fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
+    // A user's open transaction that wrote a row must not stall the worker:
+    // the page fails and is retried later instead.
+    let body = move || {
+        Spi::run("SET LOCAL lock_timeout = '2s'").map_err(|e| SequinError::internal(e.to_string()))?;
+        body()
+    };
     let outcome = PgTryBuilder::new(std::panic::AssertUnwindSafe(body))
-        .catch_others(|caught| {
-            let message = match &caught {
-                pg_sys::panic::CaughtError::PostgresError(report)
-                | pg_sys::panic::CaughtError::ErrorReport(report) => report.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
-            };
-            Err(SequinError::internal(message))
-        })
+        .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
         .execute();
     unsafe {
         if outcome.is_ok() {
@@ -64,13 +63,13 @@ pub fn poll_due_collections() -> Option<Duration> {
         .flatten()
 }
 
-struct PollTarget {
-    collection: Collection,
-    credentials: Credentials,
-    cursor: Value,
+pub(super) struct PollTarget {
+    pub collection: Collection,
+    pub credentials: Credentials,
+    pub cursor: Value,
 }
 
-fn load_target(foreign_table: pg_sys::Oid) -> Result<PollTarget> {
+pub(super) fn load_target(foreign_table: pg_sys::Oid) -> Result<PollTarget> {
     let collection = catalog::load_collection(foreign_table)?;
     let config = &collection.config;
     let credentials = load_credentials(config.server_oid, &config.server.name, config.server_owner)?;

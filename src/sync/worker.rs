@@ -1,7 +1,8 @@
 //! The background worker: registration and the main loop, in the shape of
 //! pg_cron's — check signals, do the due work, sleep on the latch.
 
-use super::poll;
+use super::{poll, reread};
+use crate::reconcile;
 use crate::gucs;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
@@ -37,15 +38,18 @@ pub extern "C-unwind" fn sequin_sync_worker_main(_arg: pg_sys::Datum) {
     let database = gucs::database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("sequin sync worker started in database \"{database}\"");
+    reconcile::set_worker_latch(unsafe { pg_sys::MyLatch });
     while !stop_requested() {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
+        reread::reread_queued();
         let naptime = Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64);
         let wait = poll::poll_due_collections().map_or(naptime, |next| next.min(naptime));
         if stop_requested() || !BackgroundWorker::wait_latch(Some(wait.max(Duration::from_millis(10)))) {
             break;
         }
     }
+    reconcile::set_worker_latch(std::ptr::null_mut());
     log!("sequin sync worker stopped");
 }

@@ -1,0 +1,68 @@
+//! Re-reading queued records (see `reconcile.rs`): each is fetched from the
+//! API and applied like a sync page, so a rolled-back write or a write with
+//! an unknown outcome leaves the shadow table equal to the API again.
+
+use super::poll::{in_transaction, load_target, PollTarget};
+use super::worker::stop_requested;
+use crate::catalog;
+use crate::error::{ErrorKind, Result};
+use crate::providers::Record;
+use crate::reconcile;
+use crate::time::now_us;
+use crate::upstream;
+use pgrx::prelude::*;
+
+/// Re-reads everything queued; when the queue overflowed, every collection
+/// is polled at once instead (its change feed brings the same records).
+pub fn reread_queued() {
+    let (queued, overflowed) = reconcile::take();
+    if overflowed {
+        if let Err(error) = in_transaction(catalog::poll_all_now) {
+            log!("sequin sync: could not schedule a poll after the re-read queue overflowed: {}", error.message);
+        }
+    }
+    let mut by_table: Vec<(pg_sys::Oid, Vec<String>)> = Vec::new();
+    for (foreign_table, id) in queued {
+        match by_table.iter_mut().find(|(t, _)| *t == foreign_table) {
+            Some((_, ids)) => ids.push(id),
+            None => by_table.push((foreign_table, vec![id])),
+        }
+    }
+    for (foreign_table, ids) in by_table {
+        if stop_requested() {
+            return;
+        }
+        if let Err(error) = reread(foreign_table, &ids) {
+            // The collection's change feed still brings these records.
+            log!("sequin sync of foreign table {}: re-read failed: {}", u32::from(foreign_table), error.message);
+        }
+    }
+}
+
+fn reread(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> {
+    let target = match in_transaction(|| load_target(foreign_table)) {
+        Ok(target) => target,
+        // Dropped since: nothing to repair.
+        Err(_) => return Ok(()),
+    };
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        records.push(fetch(&target, id)?);
+    }
+    in_transaction(|| {
+        Spi::connect_mut(|client| target.collection.shadow.apply(client, &records))?;
+        Ok(())
+    })
+}
+
+fn fetch(target: &PollTarget, id: &str) -> Result<Record> {
+    let server = &target.collection.config.server;
+    let spec = target.collection.spec;
+    let request = server.provider.fetch_request(spec, id);
+    let sent_at = now_us();
+    match upstream::call(server, &target.credentials, &request, &stop_requested) {
+        Ok(response) => upstream::parse(server, &request, server.provider.fetch_response(spec, id, &response, sent_at)),
+        Err(error) if error.kind == ErrorKind::NotFound => Ok(Record::gone(id, sent_at)),
+        Err(error) => Err(error),
+    }
+}
