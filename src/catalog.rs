@@ -4,6 +4,7 @@
 
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_foreign_table, ForeignTableConfig};
+use crate::privilege::{catalog_owner, run_as};
 use crate::providers::{CollectionSpec, SyncPage};
 use crate::shadow::{create_table_sql, Shadow};
 use pgrx::datum::DatumWithOid;
@@ -135,7 +136,7 @@ fn shadow_table_name(
 pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
     let spec = collection_spec(&config)?;
-    let (shadow_table, owner, feed_name, columns) = Spi::connect(|client| {
+    let (shadow_table, owner, feed_name, columns) = run_as(catalog_owner(), || Spi::connect(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
         let table = client
             .select(
@@ -159,7 +160,7 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
             row.get::<String>(3).map_err(spi_error)?.unwrap_or_default(),
             row.get::<Vec<String>>(4).map_err(spi_error)?.unwrap_or_default(),
         ))
-    })?;
+    }))?;
     let shadow = Shadow::new(shadow_table, columns, feed_name, config.table.delete_mode, &config.server);
     Ok(Collection { config, spec, shadow, shadow_owner: owner })
 }
@@ -180,7 +181,7 @@ pub struct ShadowStats {
 
 /// The shadow table of a foreign table and its size, for the planner.
 pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
-    Spi::connect(|client| {
+    run_as(catalog_owner(), || Spi::connect(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
         let table = client
             .select(
@@ -202,11 +203,11 @@ pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
             rows: row.get::<f64>(2).map_err(spi_error)?.unwrap_or(1000.0),
             pages: row.get::<f64>(3).map_err(spi_error)?.unwrap_or(10.0),
         })
-    })
+    }))
 }
 
 fn shadow_value(collection: &Collection, id: &str, expression: &str) -> Result<Option<Value>> {
-    Spi::connect(|client| {
+    run_as(collection.shadow_owner, || Spi::connect(|client| {
         let args: [DatumWithOid; 1] = [id.into()];
         let sql = format!("SELECT {expression} FROM {} s WHERE s.id = $1", collection.shadow.table);
         let table = client.select(&sql, Some(1), &args).map_err(spi_error)?;
@@ -214,7 +215,7 @@ fn shadow_value(collection: &Collection, id: &str, expression: &str) -> Result<O
             return Ok(None);
         }
         Ok(table.first().get::<JsonB>(1).map_err(spi_error)?.map(|j| j.0))
-    })
+    }))
 }
 
 /// The shadow row of a record, as JSON (for RETURNING).

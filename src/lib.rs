@@ -12,6 +12,7 @@ mod error;
 mod fdw;
 mod gucs;
 mod http;
+mod privilege;
 mod providers;
 mod reconcile;
 mod rollback;

@@ -4,6 +4,7 @@
 use crate::catalog::Collection;
 use crate::error::{caught_message, ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
+use crate::privilege::run_as;
 use crate::providers::{ApiRequest, Record, WriteRow};
 use crate::time::now_us;
 use crate::upstream;
@@ -69,7 +70,7 @@ impl Writer {
         let shadow = &self.collection.shadow;
         let owner = self.collection.shadow_owner;
         PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
-            as_user(owner, || Spi::connect_mut(|client| shadow.apply(client, std::slice::from_ref(record))))
+            run_as(owner, || Spi::connect_mut(|client| shadow.apply(client, std::slice::from_ref(record))))
         }))
         .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
         .execute()
@@ -87,23 +88,4 @@ impl Writer {
             .with_hint("The API has the change: it appears in the table after the next sync.")
         })
     }
-}
-
-/// Runs `f` with `user` as the current user id, restoring it afterwards,
-/// also when `f` unwinds.
-fn as_user<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
-    struct Restore(pg_sys::Oid, i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            unsafe { pg_sys::SetUserIdAndSecContext(self.0, self.1) };
-        }
-    }
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context = 0;
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(user, saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
-    }
-    let _restore = Restore(saved_user, saved_context);
-    f()
 }
