@@ -43,7 +43,6 @@ unix_socket_directories = '$stack'
 shared_preload_libraries = 'sequin_fdw'
 sequin.database = '$database'
 fsync = off
-log_min_messages = info
 CONF
   fi
   local so_sum

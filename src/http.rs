@@ -135,14 +135,20 @@ pub fn send(
 }
 
 fn classify(error: reqwest::Error) -> TransportError {
-    // reqwest's messages name the URL (base_url and path), never headers.
+    // reqwest's messages name the URL (base_url and path), never headers;
+    // the innermost cause says what happened (e.g. "connection reset").
     let is_connect = error.is_connect();
-    let source = std::error::Error::source(&error).map(|s| format!(": {s}")).unwrap_or_default();
-    let text = error.without_url().to_string();
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
     if is_connect {
-        TransportError::Unreachable(format!("{text}{source}"))
+        TransportError::Unreachable(text)
     } else {
-        TransportError::Broken(format!("{text}{source}"))
+        TransportError::Broken(text)
     }
 }
 

@@ -57,7 +57,10 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
         }
         ("GET", ["faults"]) => ok(app.faults().list()),
         ("DELETE", ["faults"]) => {
-            app.faults().clear();
+            match account {
+                Some(key) => app.faults().clear_account(key),
+                None => app.faults().clear(),
+            }
             ok(json!({ "cleared": true }))
         }
         ("DELETE", ["faults", id]) => {
