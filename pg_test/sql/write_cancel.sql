@@ -30,7 +30,7 @@ RESET statement_timeout;
 SELECT 1 AS usable;
 SELECT name FROM regress_cancel.customers WHERE id = :'c1';
 
--- The server's timeout (1 s): a POST is not retried, and the time is bounded.
+-- The server's timeout (1 s) ends the wait by itself.
 SELECT clock_timestamp() AS t0 \gset
 INSERT INTO regress_cancel.customers (email) VALUES ('never@example.com');
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate,

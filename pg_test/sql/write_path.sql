@@ -22,6 +22,8 @@ SELECT pg_temp.error_of($$INSERT INTO regress_write.customers (email) SELECT 'bu
 SELECT pg_temp.error_of($$DELETE FROM regress_write.customers WHERE email LIKE 'customer%'$$);
 \set after `curl -s "$MOCK_URL/_admin/requests?account=$ACCOUNT" | python3 -c 'import json,sys; print(sum(n for k, n in json.load(sys.stdin)["by_route"].items() if not k.startswith("GET")))'`
 SELECT :after - :before AS requests_sent, count(*) FILTER (WHERE name = 'too many') AS renamed FROM regress_write.customers;
+-- COPY hands rows over one by one, so they cannot be counted first: refused.
+SELECT pg_temp.error_of($$COPY regress_write.customers (email) FROM PROGRAM 'echo copied@example.com'$$);
 -- A table option lowers the limit.
 ALTER FOREIGN TABLE regress_write.customers OPTIONS (ADD max_rows_per_statement '3');
 SELECT pg_temp.error_of($$UPDATE regress_write.customers SET name = 'four' WHERE id IN (SELECT id FROM regress_write.customers ORDER BY id LIMIT 4)$$);

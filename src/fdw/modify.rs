@@ -39,7 +39,27 @@ struct ModifyState {
 }
 
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
-    &mut *((*rinfo).ri_FdwState as *mut ModifyState)
+    let state = (*rinfo).ri_FdwState as *mut ModifyState;
+    if state.is_null() {
+        SequinError::internal("a write reached a sequin_fdw table that was not prepared for it").raise();
+    }
+    &mut *state
+}
+
+/// COPY FROM and tuple routing into a partition insert without a plan whose
+/// rows can be counted first, so the per-statement limit could not hold
+/// before the first request: refused.
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn begin_foreign_insert(
+    _mtstate: *mut pg_sys::ModifyTableState,
+    _rinfo: *mut pg_sys::ResultRelInfo,
+) {
+    SequinError::new(
+        ErrorKind::Unsupported,
+        "COPY into a sequin_fdw table, or routing rows into one as a partition, is not supported",
+    )
+    .with_hint("Load the rows into a local table, then INSERT … SELECT from it in batches within the per-statement limit.")
+    .raise()
 }
 
 #[pgrx::pg_guard]
