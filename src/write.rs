@@ -55,9 +55,14 @@ impl Writer {
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
         let server = &self.collection.config.server;
         let sent_at = now_us();
-        // A canceled request fails with 57014; Postgres clears the pending
-        // cancel when it recovers from the error.
-        let response = upstream::call(server, &self.credentials, request, &cancel_pending)?;
+        let response = upstream::call(server, &self.credentials, request, &cancel_pending).inspect_err(|_| {
+            // The request was abandoned for a cancel, a statement timeout or
+            // a shutdown: Postgres raises its own error for it (and clears
+            // the pending interrupt), now that we are back on its stack.
+            if cancel_pending() {
+                pgrx::check_for_interrupts!();
+            }
+        })?;
         let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
         upstream::parse(server, request, parsed)
     }
