@@ -123,6 +123,11 @@ SELECT fault, op, outcome, api_changed AS api,
        CASE WHEN outcome = 'no error' THEN shadow_changed = api_changed OR (fault = '404' AND op = 'DELETE')
             ELSE NOT shadow_changed OR api_changed END AS shadow_ok
   FROM matrix ORDER BY n, op DESC;
+-- The INSERT whose reply was lost was retried with its Idempotency-Key:
+-- one customer in the API, not two.
+SELECT count(*) AS customers_created_by_the_retried_insert
+  FROM jsonb_array_elements(pg_temp.mock('GET', '/_admin/stripe/customers?account=' || current_setting('regress.account'))->'data') c
+ WHERE c->>'email' = 'fault12-insert@example.com';
 -- A change the API applied but whose reply was unreadable reaches the
 -- shadow table with the next sync.
 SELECT pg_temp.wait_for($$SELECT (SELECT count(*) FROM regress_faults.customers WHERE email = 'fault13-insert@example.com') = 1
