@@ -47,7 +47,15 @@ fn reread(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> {
     };
     let mut records = Vec::with_capacity(ids.len());
     for id in ids {
-        records.push(fetch(&target, id)?);
+        match fetch(&target, id) {
+            Ok(record) => records.push(record),
+            // One record failing must not cost the others their re-read.
+            Err(error) => log!(
+                "sequin sync of foreign table {}: re-read of {id} failed: {}",
+                u32::from(foreign_table),
+                error.message
+            ),
+        }
     }
     in_transaction(|| {
         Spi::connect_mut(|client| target.collection.shadow.apply(client, &records))?;
