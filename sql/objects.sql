@@ -90,3 +90,18 @@ END $$;
 
 CREATE EVENT TRIGGER sequin_drop_foreign_tables ON sql_drop
     EXECUTE FUNCTION sequin.on_sql_drop();
+
+-- Each server's shared request budget: the configured rate, what writes and
+-- the sync used in the last minute, time spent waiting for a slot, and any
+-- pause an API asked for (429 with Retry-After).
+CREATE VIEW sequin.rate_limit_status AS
+SELECT s.srvname                        AS server,
+       r.rate_limit,
+       r.burst,
+       r.writes_last_minute,
+       r.sync_last_minute,
+       r.waited_ms,
+       to_timestamp(r.paused_until_epoch) AS paused_until
+  FROM sequin.rate_limits() r
+  JOIN pg_catalog.pg_foreign_server s ON s.oid = r.server_oid
+ ORDER BY 1;

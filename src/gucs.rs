@@ -9,7 +9,24 @@ pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>
 /// Longest the worker sleeps between looks at the catalog, in milliseconds.
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
+/// How many foreign servers get a request budget in shared memory.
+pub static MAX_SERVERS: GucSetting<i32> = GucSetting::<i32>::new(64);
+
+pub fn max_servers() -> usize {
+    MAX_SERVERS.get().max(1) as usize
+}
+
 pub fn register() {
+    GucRegistry::define_int_guc(
+        c"sequin.max_servers",
+        c"Number of foreign servers whose request rate is shared across all backends.",
+        c"Each server's rate_limit budget lives in shared memory; a slot idle for a minute is reused.",
+        &MAX_SERVERS,
+        1,
+        100_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
     GucRegistry::define_string_guc(
         c"sequin.database",
         c"Database in which the sequin_fdw sync worker runs.",

@@ -14,6 +14,7 @@ mod gucs;
 mod http;
 mod privilege;
 mod providers;
+mod rate_limit;
 mod reconcile;
 mod rollback;
 mod shadow;
@@ -44,6 +45,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     gucs::register();
     reconcile::init();
+    rate_limit::init();
     rollback::register_callbacks();
     fdw::on_conflict::install();
     sync::worker::register();

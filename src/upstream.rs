@@ -2,10 +2,12 @@
 //! within the server's timeout, and turning every failure (transport or
 //! refusal) into the user's error.
 
-use crate::error::{Result, SequinError};
+use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{Credentials, ServerConfig};
 use crate::http::{self, TransportError};
 use crate::providers::{ApiRequest, ApiResponse, Method};
+use crate::rate_limit::{self, Priority, Refusal};
+use crate::time::{iso8601_from_us, now_us};
 use std::time::{Duration, Instant};
 
 /// At most this many attempts per call, however much time is left.
@@ -20,21 +22,31 @@ fn retry_safe(request: &ApiRequest) -> bool {
 }
 
 /// Sends `request` and returns the 2xx reply; anything else is an error in
-/// the words of the API. Connection failures, 5xx and 429 are retried with
-/// exponential backoff (or the API's Retry-After) while the server's
+/// the words of the API. Every attempt first takes a slot of the server's
+/// shared request budget (writes before sync). Connection failures, 5xx and
+/// 429 are retried with exponential backoff (or the API's Retry-After, which
+/// also pauses everyone's requests to the server) while the server's
 /// `timeout` lasts, but only for requests that are safe to repeat.
 pub fn call(
     server: &ServerConfig,
     credentials: &Credentials,
     request: &ApiRequest,
+    priority: Priority,
     interrupted: &dyn Fn() -> bool,
 ) -> Result<ApiResponse> {
     let provider = server.provider;
     let label = provider.label();
     let headers = provider.auth_headers(&credentials.api_key);
     let deadline = Instant::now() + server.timeout;
+    let deadline_us = now_us() + server.timeout.as_micros() as i64;
     let mut attempt = 1;
     loop {
+        let slot = rate_limit::acquire(server.oid, server.rate_limit, server.burst, priority, deadline_us, interrupted);
+        match slot {
+            Ok(()) => {}
+            Err(Refusal::Interrupted) => return Err(TransportError::Interrupted.into_error(label, request)),
+            Err(Refusal::TooLate { until_us }) => return Err(no_slot(server, request, until_us)),
+        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         let (error, retry_after) = match http::send(&server.base_url, &headers, request, remaining, interrupted) {
             Ok(response) if response.is_success() => return Ok(response),
@@ -42,6 +54,9 @@ pub fn call(
                 let refusal = provider.error(&response);
                 let transient = response.status == 429 || response.status >= 500;
                 let retry_after = refusal.retry_after;
+                if let (429, Some(after)) = (response.status, retry_after) {
+                    rate_limit::pause(server.oid, now_us() + after.as_micros() as i64);
+                }
                 let error = refusal.into_error(label, request);
                 if !transient {
                     return Err(error);
@@ -60,13 +75,40 @@ pub fn call(
             && attempt < MAX_ATTEMPTS
             && Instant::now() + wait < deadline;
         if !can_retry {
-            return Err(after_attempts(error, attempt));
+            let error = after_attempts(error, attempt);
+            return Err(match (error.kind, retry_after) {
+                (ErrorKind::RateLimited, Some(after)) => {
+                    let resets = iso8601_from_us(now_us() + after.as_micros() as i64);
+                    let detail = format!("{}; the limit resets at {resets}", error.detail.clone().unwrap_or_default());
+                    error.with_detail(detail)
+                }
+                _ => error,
+            });
         }
         if !sleep(wait, interrupted) {
             return Err(TransportError::Interrupted.into_error(label, request));
         }
         attempt += 1;
     }
+}
+
+/// 53400 for a request that found no slot in the server's budget in time.
+fn no_slot(server: &ServerConfig, request: &ApiRequest, until_us: i64) -> SequinError {
+    let budget = match server.rate_limit {
+        Some(rate) => format!("server \"{}\" allows {rate} requests/s (burst {})", server.name, server.burst),
+        None => format!("requests to server \"{}\" are paused after a 429 from the API", server.name),
+    };
+    SequinError::new(
+        ErrorKind::RateLimited,
+        format!("[{}]: rate limited: no request slot within the timeout", server.provider.label()),
+    )
+    .with_detail(format!(
+        "{} {}: {budget}; the next slot is at {}",
+        request.method.as_str(),
+        request.route(),
+        iso8601_from_us(until_us)
+    ))
+    .with_hint("Raise the server option \"rate_limit\" or \"timeout\", or write fewer rows at a time.")
 }
 
 fn after_attempts(error: SequinError, attempts: u32) -> SequinError {

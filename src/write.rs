@@ -7,6 +7,7 @@ use crate::fdw::options::{load_credentials, Credentials};
 use crate::privilege::run_as;
 use crate::providers::{ApiRequest, Record, WriteRow};
 use crate::time::now_us;
+use crate::rate_limit::Priority;
 use crate::upstream;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -55,7 +56,7 @@ impl Writer {
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
         let server = &self.collection.config.server;
         let sent_at = now_us();
-        let response = upstream::call(server, &self.credentials, request, &cancel_pending).inspect_err(|_| {
+        let response = upstream::call(server, &self.credentials, request, Priority::Write, &cancel_pending).inspect_err(|_| {
             // The request was abandoned for a cancel, a statement timeout or
             // a shutdown: Postgres raises its own error for it (and clears
             // the pending interrupt), now that we are back on its stack.

@@ -11,7 +11,7 @@ use std::ffi::CStr;
 use std::time::Duration;
 
 const SERVER_OPTIONS: &[&str] =
-    &["provider", "base_url", "rate_limit", "poll_interval", "timeout", "external_id", "metadata"];
+    &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "external_id", "metadata"];
 const USER_MAPPING_OPTIONS: &[&str] = &["api_key"];
 const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement"];
 
@@ -19,14 +19,17 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct ServerConfig {
+    /// Set when loaded from the catalog (InvalidOid while validating).
+    pub oid: pg_sys::Oid,
     pub name: String,
     pub provider: &'static dyn Provider,
     pub base_url: String,
     pub poll_interval: Duration,
     pub timeout: Duration,
-    /// Requests per second: validated, not enforced yet (no shared limiter).
-    #[allow(dead_code)]
+    /// Requests per second, shared by all backends and the worker.
     pub rate_limit: Option<f64>,
+    /// Requests that may be saved up and sent at once.
+    pub burst: f64,
     pub external_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
 }
@@ -95,6 +98,13 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
             _ => return Err(invalid_value("rate_limit", text, "Use a positive number of requests per second.")),
         },
     };
+    let burst = match get(options, "burst") {
+        None => 1.0,
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(burst) if burst.is_finite() && burst >= 1.0 => burst,
+            _ => return Err(invalid_value("burst", text, "Use a number of requests, at least 1.")),
+        },
+    };
     let metadata = match get(options, "metadata") {
         None => None,
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
@@ -103,12 +113,14 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
         },
     };
     Ok(ServerConfig {
+        oid: pg_sys::InvalidOid,
         name: name.to_string(),
         provider,
         base_url,
         poll_interval: duration_option(options, "poll_interval", DEFAULT_POLL_INTERVAL)?,
         timeout: duration_option(options, "timeout", DEFAULT_TIMEOUT)?,
         rate_limit,
+        burst,
         external_id: get(options, "external_id").map(str::to_string),
         metadata,
     })
@@ -223,6 +235,7 @@ mod tests {
         assert!(parse_server("s", &opts(&[("provider", "stripe"), ("poll_interval", "soon")])).is_err());
         assert!(parse_server("s", &opts(&[("provider", "stripe"), ("metadata", "[1]")])).is_err());
         assert!(parse_server("s", &opts(&[("provider", "stripe"), ("rate_limit", "-3")])).is_err());
+        assert!(parse_server("s", &opts(&[("provider", "stripe"), ("burst", "0.5")])).is_err());
         assert!(parse_server("s", &opts(&[("provider", "stripe"), ("base_url", "ftp://x")])).is_err());
     }
 
@@ -261,7 +274,10 @@ pub fn load_foreign_table(relid: pg_sys::Oid) -> Result<ForeignTableConfig> {
         Ok(ForeignTableConfig {
             server_oid: (*server).serverid,
             server_owner: (*server).owner,
-            server: parse_server(&name, &options_from_list((*server).options))?,
+            server: ServerConfig {
+                oid: (*server).serverid,
+                ..parse_server(&name, &options_from_list((*server).options))?
+            },
             table: parse_table(&options_from_list((*table).options))?,
         })
     }

@@ -8,6 +8,7 @@ use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::providers::SyncPage;
 use crate::time::now_us;
+use crate::rate_limit::Priority;
 use crate::upstream;
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -118,7 +119,7 @@ fn fetch_page(target: &PollTarget) -> Result<SyncPage> {
     let spec = target.collection.spec;
     let request = server.provider.sync_request(spec, &target.cursor);
     let sent_at = now_us();
-    let response = upstream::call(server, &target.credentials, &request, &stop_requested)?;
+    let response = upstream::call(server, &target.credentials, &request, Priority::Sync, &stop_requested)?;
     upstream::parse(server, &request, server.provider.sync_response(spec, &target.cursor, &response, sent_at))
 }
 

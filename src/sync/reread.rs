@@ -9,6 +9,7 @@ use crate::error::{ErrorKind, Result};
 use crate::providers::Record;
 use crate::reconcile;
 use crate::time::now_us;
+use crate::rate_limit::Priority;
 use crate::upstream;
 use pgrx::prelude::*;
 
@@ -68,7 +69,7 @@ fn fetch(target: &PollTarget, id: &str) -> Result<Record> {
     let spec = target.collection.spec;
     let request = server.provider.fetch_request(spec, id);
     let sent_at = now_us();
-    match upstream::call(server, &target.credentials, &request, &stop_requested) {
+    match upstream::call(server, &target.credentials, &request, Priority::Sync, &stop_requested) {
         Ok(response) => upstream::parse(server, &request, server.provider.fetch_response(spec, id, &response, sent_at)),
         Err(error) if error.kind == ErrorKind::NotFound => Ok(Record::gone(id, sent_at)),
         Err(error) => Err(error),

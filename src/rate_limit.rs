@@ -1,0 +1,299 @@
+//! One request budget per foreign server, in shared memory, used by every
+//! backend's writes and by the sync worker: a token bucket (`rate_limit`
+//! requests per second, `burst` at most in reserve), writes first (while a
+//! write waits the worker takes no token), and pauses an API asked for (429
+//! with Retry-After) that hold everyone back until the stated time.
+
+use crate::gucs;
+use crate::time::now_us;
+use pgrx::pg_sys;
+use std::time::Duration;
+
+/// How often a waiting request looks at the bucket and at interrupts.
+const TICK: Duration = Duration::from_millis(5);
+/// Seconds of request counts kept per server, for the status view.
+const WINDOW: usize = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Write,
+    Sync,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Bucket {
+    /// The foreign server's oid; 0 for a free slot.
+    server: u32,
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    refilled_us: i64,
+    paused_until_us: i64,
+    writers_waiting: u32,
+    /// Per second (index = unix second % WINDOW): the second, writes, syncs.
+    seconds: [(i64, u32, u32); WINDOW],
+    waited_us: u64,
+}
+
+#[repr(C)]
+struct Header {
+    lock: *mut pg_sys::LWLock,
+    capacity: usize,
+    full_warned: bool,
+}
+
+const TRANCHE: &std::ffi::CStr = c"sequin_fdw rate limits";
+static mut SHARED: *mut Header = std::ptr::null_mut();
+static mut PREVIOUS_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
+static mut PREVIOUS_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
+
+fn size_for(capacity: usize) -> usize {
+    std::mem::size_of::<Header>() + capacity * std::mem::size_of::<Bucket>()
+}
+
+/// Asks for shared memory sized by `sequin.max_servers`; from `_PG_init`.
+pub fn init() {
+    unsafe {
+        PREVIOUS_REQUEST_HOOK = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(request_memory);
+        PREVIOUS_STARTUP_HOOK = pg_sys::shmem_startup_hook;
+        pg_sys::shmem_startup_hook = Some(attach_memory);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn request_memory() {
+    if let Some(previous) = PREVIOUS_REQUEST_HOOK {
+        previous();
+    }
+    pg_sys::RequestAddinShmemSpace(size_for(gucs::max_servers()));
+    pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn attach_memory() {
+    if let Some(previous) = PREVIOUS_STARTUP_HOOK {
+        previous();
+    }
+    let capacity = gucs::max_servers();
+    let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
+    pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+    let mut found = false;
+    let header = pg_sys::ShmemInitStruct(TRANCHE.as_ptr(), size_for(capacity), &mut found) as *mut Header;
+    if !found {
+        std::ptr::write_bytes(header.cast::<u8>(), 0, size_for(capacity));
+        (*header).lock = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
+        (*header).capacity = capacity;
+    }
+    SHARED = header;
+    pg_sys::LWLockRelease(init_lock);
+}
+
+/// Runs `f` on the bucket of `server` (claiming a free slot for it) under
+/// the lock; None when there is no shared memory or no free slot.
+fn with_bucket<R>(server: pg_sys::Oid, f: impl FnOnce(&mut Bucket) -> R) -> Option<R> {
+    unsafe {
+        let header = SHARED;
+        if header.is_null() || server == pg_sys::InvalidOid {
+            return None;
+        }
+        struct Release(*mut pg_sys::LWLock);
+        impl Drop for Release {
+            fn drop(&mut self) {
+                unsafe { pg_sys::LWLockRelease(self.0) };
+            }
+        }
+        pg_sys::LWLockAcquire((*header).lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let _release = Release((*header).lock);
+        let buckets = std::slice::from_raw_parts_mut(
+            header.add(1).cast::<Bucket>(),
+            (*header).capacity,
+        );
+        let id = u32::from(server);
+        // A slot idle for a minute (its server dropped, or quiet) may be
+        // taken over: its budget is full again by then anyway.
+        let idle_before = now_us() - 60_000_000;
+        let index = buckets
+            .iter()
+            .position(|b| b.server == id)
+            .or_else(|| buckets.iter().position(|b| b.server == 0))
+            .or_else(|| {
+                buckets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.refilled_us < idle_before && b.paused_until_us < idle_before && b.writers_waiting == 0)
+                    .min_by_key(|(_, b)| b.refilled_us)
+                    .map(|(i, _)| i)
+            });
+        match index {
+            Some(i) => {
+                if buckets[i].server != id {
+                    buckets[i] = std::mem::zeroed();
+                    buckets[i].server = id;
+                }
+                Some(f(&mut buckets[i]))
+            }
+            None => {
+                if !(*header).full_warned {
+                    (*header).full_warned = true;
+                    pgrx::warning!("sequin.max_servers is too small: some servers' requests are not rate limited");
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Bucket {
+    fn refill(&mut self, rate: f64, burst: f64, now: i64) {
+        let capacity = burst.max(1.0);
+        if self.rate != rate || self.burst != burst || self.refilled_us == 0 {
+            self.rate = rate;
+            self.burst = burst;
+            self.tokens = self.tokens.min(capacity);
+            if self.refilled_us == 0 {
+                self.tokens = 1.0;
+            }
+        } else if rate > 0.0 {
+            let elapsed = (now - self.refilled_us).max(0) as f64 / 1e6;
+            self.tokens = (self.tokens + elapsed * rate).min(capacity);
+        }
+        self.refilled_us = now;
+    }
+
+    fn count(&mut self, priority: Priority, now: i64) {
+        let second = now / 1_000_000;
+        let slot = &mut self.seconds[(second as usize) % WINDOW];
+        if slot.0 != second {
+            *slot = (second, 0, 0);
+        }
+        match priority {
+            Priority::Write => slot.1 += 1,
+            Priority::Sync => slot.2 += 1,
+        }
+    }
+}
+
+/// Why a request could not get a slot in time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// Interrupted (cancel, statement timeout, shutdown).
+    Interrupted,
+    /// No token or the upstream pause outlasts the deadline; when the
+    /// budget frees up again (unix µs).
+    TooLate { until_us: i64 },
+}
+
+/// Waits for a request slot on `server`'s budget until `deadline_us`.
+/// `rate` None means no local limit (upstream pauses still hold).
+pub fn acquire(
+    server: pg_sys::Oid,
+    rate: Option<f64>,
+    burst: f64,
+    priority: Priority,
+    deadline_us: i64,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), Refusal> {
+    let started = now_us();
+    let mut waiting_writer = false;
+    let outcome = loop {
+        if interrupted() {
+            break Err(Refusal::Interrupted);
+        }
+        let now = now_us();
+        // Ok(None): granted; Ok(Some(t)): free again at t.
+        let step = with_bucket(server, |bucket| {
+            bucket.refill(rate.unwrap_or(0.0), burst, now);
+            let free_at = if bucket.paused_until_us > now {
+                Some(bucket.paused_until_us)
+            } else if priority == Priority::Sync && bucket.writers_waiting > 0 {
+                Some(now + TICK.as_micros() as i64)
+            } else if rate.is_none() || bucket.tokens >= 1.0 {
+                None
+            } else {
+                let rate = rate.unwrap_or(1.0);
+                Some(now + ((1.0 - bucket.tokens) / rate * 1e6) as i64)
+            };
+            match free_at {
+                None => {
+                    if rate.is_some() {
+                        bucket.tokens -= 1.0;
+                    }
+                    bucket.count(priority, now);
+                    bucket.waited_us += (now - started).max(0) as u64;
+                    if waiting_writer {
+                        bucket.writers_waiting -= 1;
+                        waiting_writer = false;
+                    }
+                }
+                Some(_) if priority == Priority::Write && !waiting_writer => {
+                    bucket.writers_waiting += 1;
+                    waiting_writer = true;
+                }
+                Some(_) => {}
+            }
+            free_at
+        });
+        match step {
+            None | Some(None) => break Ok(()),
+            Some(Some(free_at)) if free_at > deadline_us => break Err(Refusal::TooLate { until_us: free_at }),
+            Some(Some(free_at)) => {
+                let wait = Duration::from_micros((free_at - now).max(0) as u64);
+                std::thread::sleep(wait.min(TICK));
+            }
+        }
+    };
+    if waiting_writer {
+        with_bucket(server, |bucket| bucket.writers_waiting = bucket.writers_waiting.saturating_sub(1));
+    }
+    outcome
+}
+
+/// Holds back every request to `server` until `until_us` (an upstream 429).
+pub fn pause(server: pg_sys::Oid, until_us: i64) {
+    with_bucket(server, |bucket| bucket.paused_until_us = bucket.paused_until_us.max(until_us));
+}
+
+/// One server's budget, for `sequin.rate_limits()`.
+pub struct Status {
+    pub server: pg_sys::Oid,
+    pub rate: Option<f64>,
+    pub burst: f64,
+    pub writes_last_minute: i64,
+    pub sync_last_minute: i64,
+    pub waited_ms: i64,
+    pub paused_until_us: Option<i64>,
+}
+
+pub fn status() -> Vec<Status> {
+    unsafe {
+        let header = SHARED;
+        if header.is_null() {
+            return Vec::new();
+        }
+        pg_sys::LWLockAcquire((*header).lock, pg_sys::LWLockMode::LW_SHARED);
+        let buckets = std::slice::from_raw_parts(header.add(1).cast::<Bucket>(), (*header).capacity);
+        let now = now_us();
+        let this_second = now / 1_000_000;
+        let rows = buckets
+            .iter()
+            .filter(|b| b.server != 0)
+            .map(|b| {
+                let recent = b.seconds.iter().filter(|s| s.0 > this_second - WINDOW as i64 && s.0 <= this_second);
+                let (writes, syncs) = recent.fold((0i64, 0i64), |(w, s), slot| (w + slot.1 as i64, s + slot.2 as i64));
+                Status {
+                    server: pg_sys::Oid::from(b.server),
+                    rate: (b.rate > 0.0).then_some(b.rate),
+                    burst: b.burst,
+                    writes_last_minute: writes,
+                    sync_last_minute: syncs,
+                    waited_ms: (b.waited_us / 1000) as i64,
+                    paused_until_us: (b.paused_until_us > now).then_some(b.paused_until_us),
+                }
+            })
+            .collect();
+        pg_sys::LWLockRelease((*header).lock);
+        rows
+    }
+}
