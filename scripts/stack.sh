@@ -122,8 +122,14 @@ down() {
   echo "stack down"
 }
 
+# Restarts Postgres only (tests of what survives a restart).
+restart() {
+  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$stack/postgres.log" -w restart -m fast >/dev/null
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  restart) restart ;;
+  *) echo "usage: $0 up|down|restart" >&2; exit 2 ;;
 esac

@@ -13,6 +13,7 @@ mod fdw;
 mod gucs;
 mod http;
 mod privilege;
+mod oauth;
 mod providers;
 mod rate_limit;
 mod reconcile;
@@ -46,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     reconcile::init();
     rate_limit::init();
+    oauth::init();
     rollback::register_callbacks();
     fdw::on_conflict::install();
     sync::worker::register();

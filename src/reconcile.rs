@@ -94,7 +94,7 @@ pub fn set_worker_latch(latch: *mut pg_sys::Latch) {
     WORKER_LATCH.get().store(latch as usize, Ordering::SeqCst);
 }
 
-fn wake_worker() {
+pub fn wake_worker() {
     let latch = WORKER_LATCH.get().load(Ordering::SeqCst);
     if latch != 0 {
         // The latch lives in the worker's PGPROC, in shared memory; setting a

@@ -5,6 +5,7 @@
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{Credentials, ServerConfig};
 use crate::http::{self, TransportError};
+use crate::oauth;
 use crate::providers::{ApiRequest, ApiResponse, Method};
 use crate::rate_limit::{self, Priority, Refusal};
 use crate::time::{iso8601_from_us, now_us};
@@ -36,11 +37,16 @@ pub fn call(
 ) -> Result<ApiResponse> {
     let provider = server.provider;
     let label = provider.label();
-    let headers = provider.auth_headers(&credentials.api_key);
     let deadline = Instant::now() + server.timeout;
     let deadline_us = now_us() + server.timeout.as_micros() as i64;
     let mut attempt = 1;
+    let mut refreshed_after_401 = false;
     loop {
+        let secret = match credentials {
+            Credentials::ApiKey(key) => key.clone(),
+            Credentials::OAuth(grant) => oauth::access_token(server, grant, interrupted)?,
+        };
+        let headers = provider.auth_headers(&secret);
         let slot = rate_limit::acquire(server.oid, server.rate_limit, server.burst, priority, deadline_us, interrupted);
         match slot {
             Ok(()) => {}
@@ -48,15 +54,25 @@ pub fn call(
             Err(Refusal::TooLate { until_us }) => return Err(no_slot(server, request, until_us)),
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let (error, retry_after) = match http::send(&server.base_url, &headers, request, remaining, interrupted) {
+        let sent = http::send(&server.base_url, &headers, request, remaining, interrupted);
+        if let Some(pause) = sent.as_ref().ok().and_then(|r| provider.rate_limit_pause(r)) {
+            rate_limit::pause(server.oid, now_us() + pause.as_micros() as i64);
+        }
+        let (error, retry_after) = match sent {
             Ok(response) if response.is_success() => return Ok(response),
+            Ok(response) if response.status == 401 && !refreshed_after_401 && matches!(credentials, Credentials::OAuth(_)) => {
+                // An access token can expire or be revoked early: get a new
+                // one and try once more.
+                if let Credentials::OAuth(grant) = credentials {
+                    oauth::refused(grant, &secret);
+                }
+                refreshed_after_401 = true;
+                continue;
+            }
             Ok(response) => {
                 let refusal = provider.error(&response);
                 let transient = response.status == 429 || response.status >= 500;
                 let retry_after = refusal.retry_after;
-                if let (429, Some(after)) = (response.status, retry_after) {
-                    rate_limit::pause(server.oid, now_us() + after.as_micros() as i64);
-                }
                 let error = refusal.into_error(label, request);
                 if !transient {
                     return Err(error);

@@ -1,12 +1,14 @@
 //! `/_admin/…`: no auth, JSON in and out. Resets, faults, config, request
 //! counts and account revocation here; each provider's data under its own
-//! prefix (`/_admin/stripe/…`). Admin requests are never faulted or counted.
+//! prefix (`/_admin/stripe/…`), OAuth grants under `/_admin/oauth/…`. Admin
+//! requests are never faulted or counted.
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::faults::FaultSpec;
 use crate::http::{Reply, Req};
+use crate::oauth;
 use crate::state::{lock, App, Config};
 use crate::stripe::errors::ApiError;
 use crate::stripe::{self, auth, form};
@@ -84,6 +86,7 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             app.requests().clear(account);
             ok(json!({ "reset": true }))
         }
+        (_, ["oauth", rest @ ..]) => oauth::admin(app, req, rest, account),
         (_, ["stripe", rest @ ..]) => {
             stripe::admin::handle(app, req, rest, require_account()?, &query)
         }
@@ -95,7 +98,7 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     }
 }
 
-fn json_body<T: DeserializeOwned>(req: &Req) -> Result<T, ApiError> {
+pub fn json_body<T: DeserializeOwned>(req: &Req) -> Result<T, ApiError> {
     let body: &[u8] = if req.body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

@@ -1,6 +1,7 @@
 //! One request from arrival to answer: admin requests go straight to the admin
-//! interface; API requests get the configured latency, then either an injected
-//! fault or the provider's handler, and are counted in the request log.
+//! interface; API requests (the Stripe routes and the OAuth token endpoint) get
+//! the configured latency, then either an injected fault or the real handler,
+//! and are counted in the request log.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use serde_json::Value;
 use crate::faults::{FaultKind, Injected};
 use crate::reqlog::{unix_ms, Entry};
 use crate::state::App;
-use crate::{admin, stripe};
+use crate::{admin, oauth, stripe};
 
 /// A request with its body read.
 #[derive(Debug, Clone, Default)]
@@ -153,6 +154,7 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
     let at_ms = unix_ms();
     let request_id = app.request_ids.next();
     let key = stripe::auth::presented_key(&req.headers);
+    let account = request_account(app, req, key.as_deref());
 
     let latency_ms = app.config().latency_ms;
     if latency_ms > 0 {
@@ -160,9 +162,9 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
     }
     let fault = app
         .faults()
-        .take_match(key.as_deref(), &req.method, &req.path);
+        .take_match(account.as_deref(), &req.method, &req.path);
     let mut outcome = match &fault {
-        None => Outcome::Reply(stripe::handle(app, req, &request_id)),
+        None => Outcome::Reply(handle(app, req, &request_id)),
         Some(injected) => inject(app, req, &request_id, key.as_deref(), injected).await,
     };
     if let Outcome::Reply(reply) = &mut outcome {
@@ -175,7 +177,7 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
     };
     let entry = Entry {
         at_ms,
-        account: key,
+        account,
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.clone(),
@@ -191,6 +193,31 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
     }
     app.requests().record(entry);
     outcome
+}
+
+/// The account (API key) a request is counted and faulted under: the
+/// presented key; for an `oat_` access token the account it was issued for
+/// (expired or not; None if unknown); for the token endpoint the account of
+/// the refresh token's grant (None if unknown).
+fn request_account(app: &App, req: &Req, key: Option<&str>) -> Option<String> {
+    if req.path == oauth::TOKEN_PATH {
+        return oauth::account_of_token_request(app, req);
+    }
+    match key {
+        Some(token) if token.starts_with(oauth::ACCESS_TOKEN_PREFIX) => {
+            app.oauth().account_of_access_token(token)
+        }
+        other => other.map(str::to_string),
+    }
+}
+
+/// The real answer: the OAuth token endpoint or the Stripe API.
+fn handle(app: &App, req: &Req, request_id: &str) -> Reply {
+    if req.path == oauth::TOKEN_PATH {
+        oauth::token_endpoint(app, req)
+    } else {
+        stripe::handle(app, req, request_id)
+    }
 }
 
 /// `SEQUIN_MOCK_LOG=1`: one line on stderr, never the key.
@@ -221,10 +248,10 @@ async fn inject(
     if fault.applied && fault.kind != FaultKind::Latency {
         // The request takes effect (state, events, and the Idempotency-Key
         // record, which the handler stores); only its reply is replaced below.
-        let _ = stripe::handle(app, req, request_id);
+        let _ = handle(app, req, request_id);
     }
     let mut reply = match fault.kind {
-        FaultKind::Latency => return Outcome::Reply(stripe::handle(app, req, request_id)),
+        FaultKind::Latency => return Outcome::Reply(handle(app, req, request_id)),
         FaultKind::Hang => return Outcome::Hang,
         FaultKind::Reset => return Outcome::Reset,
         FaultKind::Status => Reply::json(fault.status, &fault.body_for(key)),

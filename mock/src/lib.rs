@@ -6,6 +6,7 @@ pub mod admin;
 pub mod faults;
 pub mod http;
 pub mod ids;
+pub mod oauth;
 pub mod reqlog;
 pub mod server;
 pub mod state;

@@ -1,5 +1,5 @@
-//! Everything the server remembers: accounts (one per API key), faults, the
-//! request log and the global config. Each account has its own lock so tests
+//! Everything the server remembers: accounts (one per API key), OAuth grants
+//! and tokens, faults, the request log and the global config. Each account has its own lock so tests
 //! using different keys never wait on each other.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Faults;
 use crate::ids::RequestIds;
+use crate::oauth::OAuth;
 use crate::reqlog::RequestLog;
 use crate::stripe::StripeState;
 
@@ -44,6 +45,7 @@ pub struct App {
     faults: Mutex<Faults>,
     requests: Mutex<RequestLog>,
     config: Mutex<Config>,
+    oauth: Mutex<OAuth>,
     pub request_ids: RequestIds,
     /// `SEQUIN_MOCK_LOG=1`: one line per API request on stderr.
     pub log_requests: bool,
@@ -56,6 +58,7 @@ impl App {
             faults: Mutex::new(Faults::default()),
             requests: Mutex::new(RequestLog::default()),
             config: Mutex::new(Config::default()),
+            oauth: Mutex::new(OAuth::default()),
             request_ids: RequestIds::default(),
             log_requests,
         }
@@ -77,6 +80,10 @@ impl App {
         lock(&self.requests)
     }
 
+    pub fn oauth(&self) -> MutexGuard<'_, OAuth> {
+        lock(&self.oauth)
+    }
+
     pub fn config(&self) -> Config {
         lock(&self.config).clone()
     }
@@ -85,17 +92,20 @@ impl App {
         *lock(&self.config) = config;
     }
 
-    /// Forgets everything: accounts, faults, request log, config.
+    /// Forgets everything: accounts, OAuth grants and tokens, faults, request log, config.
     pub fn reset_all(&self) {
         lock(&self.accounts).clear();
+        self.oauth().clear();
         self.faults().clear();
         self.requests().clear(None);
         self.set_config(Config::default());
     }
 
-    /// Forgets one account's data, revocation, request log and the faults aimed at it.
+    /// Forgets one account's data, revocation, OAuth grants and tokens,
+    /// request log and the faults aimed at it.
     pub fn reset_account(&self, key: &str) {
         lock(&self.accounts).remove(key);
+        self.oauth().reset_account(key);
         self.faults().clear_account(key);
         self.requests().clear(Some(key));
     }

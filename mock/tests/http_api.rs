@@ -1070,3 +1070,375 @@ fn large_seed_pages_fast() {
         json!([])
     );
 }
+
+/// `POST /oauth/v1/token` with a form body built from `params`.
+fn token_request(mock: &Mock, params: &[(&str, &str)]) -> Resp {
+    let body: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    mock.request(
+        "POST",
+        "/oauth/v1/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body.join("&"),
+    )
+}
+
+fn refresh(mock: &Mock, client_id: &str, secret: &str, refresh_token: &str) -> Resp {
+    token_request(
+        mock,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+fn grant(mock: &Mock, key: &str, spec: Value) -> String {
+    let r = mock.admin("POST", &format!("/_admin/oauth/grants?account={key}"), spec);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.json()["refresh_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ort_"), "{token}");
+    token
+}
+
+fn oauth_stats(mock: &Mock, key: &str) -> Value {
+    let r = mock.admin(
+        "GET",
+        &format!("/_admin/oauth/stats?account={key}"),
+        Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn expired_message(token: &str) -> Value {
+    json!({"error":{"type":"invalid_request_error",
+        "message": format!("Expired API Key provided: oat_****{}", &token[token.len() - 4..])}})
+}
+
+#[test]
+fn oauth_access_tokens_act_as_the_account_key() {
+    let mock = Mock::start();
+    let key = "sk_test_oauth";
+    assert_eq!(
+        mock.api(key, "POST", "/v1/customers", "name=Ann").status,
+        200
+    );
+    let rt = grant(
+        &mock,
+        key,
+        json!({"client_id":"cid","client_secret":"shh","expires_in":1800}),
+    );
+    assert_eq!(
+        oauth_stats(&mock, key),
+        json!({"refreshes":0,"refresh_failures":0,"current_refresh_token":rt})
+    );
+
+    let r = refresh(&mock, "cid", "shh", &rt);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert!(r.header("Request-Id").unwrap().starts_with("req_"));
+    let tokens = r.json();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert!(access.starts_with("oat_") && access.len() > 20, "{access}");
+    assert_eq!(
+        tokens,
+        json!({"access_token": access, "refresh_token": rt, "expires_in": 1800, "token_type": "bearer"})
+    );
+
+    // The token reads and writes the account's data, exactly as the key does.
+    let with_key = mock.api(key, "GET", "/v1/customers", "");
+    let with_token = mock.api(&access, "GET", "/v1/customers", "");
+    assert_eq!(with_token.status, 200, "{}", with_token.body);
+    assert_eq!(with_token.json(), with_key.json());
+    assert_eq!(ids(&with_token.json()).len(), 1);
+    assert_eq!(
+        mock.api(&access, "POST", "/v1/customers", "name=Bob")
+            .status,
+        200
+    );
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        2
+    );
+    // Another account's key sees none of it.
+    assert_eq!(
+        ids(&mock
+            .api("sk_test_oauth_other", "GET", "/v1/customers", "")
+            .json())
+        .len(),
+        0
+    );
+
+    // Expired by the admin: Stripe's 401, the token masked.
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/oauth/expire?account={key}"),
+        Value::Null,
+    );
+    assert_eq!(r.json(), json!({"expired": 1}));
+    let r = mock.api(&access, "GET", "/v1/customers", "");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), expired_message(&access));
+    assert!(!r.body.contains(&access[4..]));
+    // Unknown tokens get the same answer.
+    let r = mock.api("oat_neverissued1234", "GET", "/v1/customers", "");
+    assert_eq!(
+        (r.status, r.json()),
+        (401, expired_message("oat_neverissued1234"))
+    );
+
+    // Refreshing again gives a working token.
+    let r = refresh(&mock, "cid", "shh", &rt);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let access2 = r.json()["access_token"].as_str().unwrap().to_string();
+    assert_ne!(access2, access);
+    assert_eq!(mock.api(&access2, "GET", "/v1/customers", "").status, 200);
+
+    // Tokens also expire by themselves.
+    let short = grant(
+        &mock,
+        key,
+        json!({"client_id":"cid2","client_secret":"s2","expires_in":1}),
+    );
+    let r = refresh(&mock, "cid2", "s2", &short);
+    assert_eq!(r.json()["expires_in"], 1);
+    let quick = r.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(mock.api(&quick, "GET", "/v1/customers", "").status, 200);
+    std::thread::sleep(Duration::from_millis(1200));
+    let r = mock.api(&quick, "GET", "/v1/customers", "");
+    assert_eq!((r.status, r.json()), (401, expired_message(&quick)));
+    // The newest grant's token is the current one.
+    assert_eq!(
+        oauth_stats(&mock, key),
+        json!({"refreshes":3,"refresh_failures":0,"current_refresh_token":short})
+    );
+
+    // Token requests and token-authenticated requests count for the account.
+    let counts = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests?account={key}"),
+            Value::Null,
+        )
+        .json();
+    assert_eq!(
+        counts["by_route"],
+        json!({"GET /v1/customers": 7, "POST /v1/customers": 2, "POST /oauth/v1/token": 3})
+    );
+    let log = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests/log?account={key}"),
+            Value::Null,
+        )
+        .json();
+    let statuses: Vec<(String, u64)> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["route"].as_str().unwrap().to_string(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(statuses.contains(&("POST /oauth/v1/token".into(), 200)));
+    assert!(statuses.contains(&("GET /v1/customers".into(), 401)));
+    let text = log.to_string();
+    assert!(!text.contains(&access) && !text.contains(&rt) && !text.contains(key));
+
+    // Faults aimed at the account hit its token requests and its token users.
+    let r = mock.admin(
+        "POST",
+        "/_admin/faults",
+        json!({"kind":"status","status":503,"account":key,"path_prefix":"/oauth/"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(refresh(&mock, "cid", "shh", &rt).status, 503);
+    assert_eq!(refresh(&mock, "cid", "shh", &rt).status, 200);
+    mock.admin(
+        "POST",
+        "/_admin/faults",
+        json!({"kind":"status","status":429,"account":key}),
+    );
+    assert_eq!(mock.api(&access2, "GET", "/v1/customers", "").status, 429);
+    assert_eq!(mock.api(&access2, "GET", "/v1/customers", "").status, 200);
+}
+
+#[test]
+fn oauth_rotation_revocation_and_bad_credentials() {
+    let mock = Mock::start();
+    let key = "sk_test_rotate";
+    let spec = json!({"client_id":"app","client_secret":"secret","rotate":true,"expires_in":5});
+    let rt1 = grant(&mock, key, spec);
+
+    // Rotation: each refresh replaces the refresh token; the old one fails.
+    let r = refresh(&mock, "app", "secret", &rt1);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["expires_in"], 5);
+    let rt2 = r.json()["refresh_token"].as_str().unwrap().to_string();
+    let access = r.json()["access_token"].as_str().unwrap().to_string();
+    assert!(rt2.starts_with("ort_") && rt2 != rt1);
+    let bad_refresh =
+        json!({"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token"});
+    let r = refresh(&mock, "app", "secret", &rt1);
+    assert_eq!((r.status, r.json()), (400, bad_refresh.clone()));
+    assert_eq!(oauth_stats(&mock, key)["current_refresh_token"], json!(rt2));
+    let r = refresh(&mock, "app", "secret", &rt2);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rt3 = r.json()["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt3, rt2);
+    assert_eq!(refresh(&mock, "app", "secret", &rt2).json(), bad_refresh);
+
+    // Wrong client credentials, unknown tokens, other grant types.
+    let r = refresh(&mock, "app", "wrong", &rt3);
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (400, Some("BAD_CLIENT_SECRET"))
+    );
+    let r = refresh(&mock, "other-app", "secret", &rt3);
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (400, Some("BAD_CLIENT_ID"))
+    );
+    let r = token_request(
+        &mock,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app"),
+            ("client_secret", "secret"),
+            ("refresh_token", &rt3),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            400,
+            json!({"status":"BAD_GRANT_TYPE","message":"unsupported grant_type"})
+        )
+    );
+    // A failed request changes nothing: rt3 still works after all of these.
+    let r = refresh(&mock, "app", "secret", &rt3);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rt4 = r.json()["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        refresh(&mock, "app", "secret", "ort_unknown").json(),
+        bad_refresh
+    );
+    assert_eq!(token_request(&mock, &[]).status, 400);
+    assert_eq!(mock.request("GET", "/oauth/v1/token", &[], "").status, 405);
+    assert_eq!(
+        oauth_stats(&mock, key),
+        json!({"refreshes":3,"refresh_failures":5,"current_refresh_token":rt4})
+    );
+
+    // Revocation: refreshes fail, issued access tokens live on until they expire.
+    let r = mock.admin(
+        "DELETE",
+        &format!("/_admin/oauth/grants/{rt4}"),
+        Value::Null,
+    );
+    assert_eq!((r.status, r.json()), (200, json!({"revoked": true})));
+    assert_eq!(refresh(&mock, "app", "secret", &rt4).json(), bad_refresh);
+    assert_eq!(mock.api(&access, "GET", "/v1/customers", "").status, 200);
+    assert_eq!(
+        oauth_stats(&mock, key),
+        json!({"refreshes":3,"refresh_failures":6,"current_refresh_token":null})
+    );
+    assert_eq!(
+        mock.admin("DELETE", "/_admin/oauth/grants/ort_nope", Value::Null)
+            .status,
+        404
+    );
+
+    // Requests with unknown refresh tokens are logged without an account.
+    let all = mock.admin("GET", "/_admin/requests", Value::Null).json();
+    let mine = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests?account={key}"),
+            Value::Null,
+        )
+        .json();
+    assert_eq!(all["by_route"]["POST /oauth/v1/token"], 11);
+    assert_eq!(all["by_route"]["GET /oauth/v1/token"], 1);
+    assert_eq!(mine["by_route"]["POST /oauth/v1/token"], 9);
+
+    // Admin errors.
+    let r = mock.admin(
+        "POST",
+        "/_admin/oauth/grants",
+        json!({"client_id":"a","client_secret":"b"}),
+    );
+    assert_eq!(r.status, 400);
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/oauth/grants?account={key}"),
+        json!({"client_id":"a"}),
+    );
+    assert_eq!(r.status, 400);
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/oauth/grants?account={key}"),
+        json!({"client_id":"a","client_secret":"b","scopes":[]}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        mock.admin("GET", "/_admin/oauth/stats", Value::Null).status,
+        400
+    );
+}
+
+#[test]
+fn oauth_reset_drops_grants_and_tokens() {
+    let mock = Mock::start();
+    let (a, b) = ("sk_test_oauth_a", "sk_test_oauth_b");
+    let spec = json!({"client_id":"c","client_secret":"s"});
+    let (rt_a, rt_b) = (grant(&mock, a, spec.clone()), grant(&mock, b, spec));
+    let token = |rt: &str| {
+        let r = refresh(&mock, "c", "s", rt);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["access_token"].as_str().unwrap().to_string()
+    };
+    let (at_a, at_b) = (token(&rt_a), token(&rt_b));
+
+    mock.admin("POST", &format!("/_admin/reset?account={a}"), Value::Null);
+    let r = mock.api(&at_a, "GET", "/v1/customers", "");
+    assert_eq!((r.status, r.json()), (401, expired_message(&at_a)));
+    assert_eq!(
+        refresh(&mock, "c", "s", &rt_a).json()["status"],
+        "BAD_REFRESH_TOKEN"
+    );
+    assert_eq!(
+        oauth_stats(&mock, a),
+        json!({"refreshes":0,"refresh_failures":0,"current_refresh_token":null})
+    );
+    assert_eq!(mock.api(&at_b, "GET", "/v1/customers", "").status, 200);
+    assert_eq!(oauth_stats(&mock, b)["refreshes"], 1);
+
+    // A revoked account refuses its tokens too, masking the token.
+    mock.admin(
+        "POST",
+        &format!("/_admin/accounts/revoke?account={b}"),
+        Value::Null,
+    );
+    let r = mock.api(&at_b, "GET", "/v1/customers", "");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["error"]["message"],
+        format!(
+            "Invalid API Key provided: oat_****{}",
+            &at_b[at_b.len() - 4..]
+        )
+    );
+
+    mock.admin("POST", "/_admin/reset", Value::Null);
+    assert_eq!(mock.api(&at_b, "GET", "/v1/customers", "").status, 401);
+    assert_eq!(
+        refresh(&mock, "c", "s", &rt_b).json()["status"],
+        "BAD_REFRESH_TOKEN"
+    );
+}

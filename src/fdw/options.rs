@@ -11,8 +11,8 @@ use std::ffi::CStr;
 use std::time::Duration;
 
 const SERVER_OPTIONS: &[&str] =
-    &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "external_id", "metadata"];
-const USER_MAPPING_OPTIONS: &[&str] = &["api_key"];
+    &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "token_url", "external_id", "metadata"];
+const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token"];
 const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement"];
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub rate_limit: Option<f64>,
     /// Requests that may be saved up and sent at once.
     pub burst: f64,
+    /// Where OAuth user mappings exchange their refresh token.
+    pub token_url: Option<String>,
     pub external_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
 }
@@ -48,13 +50,28 @@ pub struct TableConfig {
 }
 
 /// What a request needs to authenticate. Never printed.
-pub struct Credentials {
-    pub api_key: String,
+pub enum Credentials {
+    /// An API key or personal access token, sent as it is.
+    ApiKey(String),
+    /// An OAuth2 grant: access tokens come from the server's `token_url`.
+    OAuth(OAuthGrant),
+}
+
+pub struct OAuthGrant {
+    /// The user mapping the grant belongs to (its tokens are cached under it).
+    pub mapping: pg_sys::Oid,
+    pub client_id: String,
+    pub client_secret: String,
+    /// As stored in the user mapping (a rotated one may be newer in memory).
+    pub refresh_token: String,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credentials { api_key: <redacted> }")
+        match self {
+            Credentials::ApiKey(_) => f.write_str("Credentials::ApiKey(<redacted>)"),
+            Credentials::OAuth(grant) => write!(f, "Credentials::OAuth(mapping {}, <redacted>)", u32::from(grant.mapping)),
+        }
     }
 }
 
@@ -105,6 +122,11 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
             _ => return Err(invalid_value("burst", text, "Use a number of requests, at least 1.")),
         },
     };
+    if let Some(url) = get(options, "token_url") {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid_value("token_url", url, "Use the absolute http:// or https:// URL of the OAuth token endpoint."));
+        }
+    }
     let metadata = match get(options, "metadata") {
         None => None,
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
@@ -121,6 +143,7 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
         timeout: duration_option(options, "timeout", DEFAULT_TIMEOUT)?,
         rate_limit,
         burst,
+        token_url: get(options, "token_url").map(str::to_string),
         external_id: get(options, "external_id").map(str::to_string),
         metadata,
     })
@@ -143,14 +166,30 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
     Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement })
 }
 
-pub fn parse_credentials(server: &str, options: &[(String, String)]) -> Result<Credentials> {
-    match get(options, "api_key") {
-        Some(key) if !key.is_empty() => Ok(Credentials { api_key: key.to_string() }),
-        _ => Err(SequinError::new(
+pub fn parse_credentials(server: &str, mapping: pg_sys::Oid, options: &[(String, String)]) -> Result<Credentials> {
+    let nonempty = |name: &str| get(options, name).filter(|v| !v.is_empty());
+    if let Some(key) = nonempty("api_key") {
+        return Ok(Credentials::ApiKey(key.to_string()));
+    }
+    match (nonempty("client_id"), nonempty("client_secret"), nonempty("refresh_token")) {
+        (Some(client_id), Some(client_secret), Some(refresh_token)) => Ok(Credentials::OAuth(OAuthGrant {
+            mapping,
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
+            refresh_token: refresh_token.to_string(),
+        })),
+        (None, None, None) => Err(SequinError::new(
             ErrorKind::Unauthorized,
             format!("the user mapping for server \"{server}\" has no api_key"),
         )
-        .with_hint(format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (ADD api_key '…');"))),
+        .with_hint(format!(
+            "ALTER USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (ADD api_key '…'); or, for OAuth, client_id, client_secret and refresh_token."
+        ))),
+        _ => Err(SequinError::new(
+            ErrorKind::Unauthorized,
+            format!("the user mapping for server \"{server}\" has an incomplete OAuth grant"),
+        )
+        .with_hint("An OAuth user mapping needs client_id, client_secret and refresh_token.")),
     }
 }
 
@@ -251,9 +290,13 @@ mod tests {
 
     #[test]
     fn missing_api_key_is_an_authorization_error() {
-        let error = parse_credentials("stripe", &opts(&[])).unwrap_err();
+        let error = parse_credentials("stripe", pg_sys::InvalidOid, &opts(&[])).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Unauthorized);
         assert!(error.message.contains("\"stripe\""));
+        let partial = parse_credentials("stripe", pg_sys::InvalidOid, &opts(&[("client_id", "c")])).unwrap_err();
+        assert!(partial.message.contains("incomplete OAuth grant"));
+        let grant = &[("client_id", "c"), ("client_secret", "s"), ("refresh_token", "r")];
+        assert!(matches!(parse_credentials("stripe", pg_sys::InvalidOid, &opts(grant)), Ok(Credentials::OAuth(_))));
     }
 }
 
@@ -305,6 +348,6 @@ pub fn load_credentials(server_oid: pg_sys::Oid, server_name: &str, user: pg_sys
             .with_hint(format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {server_name} OPTIONS (api_key '…');")));
         }
         let mapping = pg_sys::GetUserMapping(user, server_oid);
-        parse_credentials(server_name, &options_from_list((*mapping).options))
+        parse_credentials(server_name, (*mapping).umid, &options_from_list((*mapping).options))
     }
 }

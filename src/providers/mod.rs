@@ -284,6 +284,15 @@ pub trait Provider: Sync {
 
     /// Interprets a non-2xx reply.
     fn error(&self, response: &ApiResponse) -> ApiError;
+
+    /// How long every request to this server must wait after this reply,
+    /// when the API says its limit is used up. The default reads a 429's
+    /// `Retry-After`; providers with other signals (GitHub's
+    /// `x-ratelimit-remaining: 0` on any reply, Salesforce's
+    /// `REQUEST_LIMIT_EXCEEDED`) override it.
+    fn rate_limit_pause(&self, response: &ApiResponse) -> Option<Duration> {
+        (response.status == 429).then(|| retry_after(response)).flatten()
+    }
 }
 
 pub const PROVIDER_NAMES: &[&str] = &["stripe"];

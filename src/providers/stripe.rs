@@ -562,4 +562,14 @@ mod tests {
         assert_eq!(record.version_us, 3_000_000);
         assert!(Stripe.write_response(customers(), Some("cus_2"), &reply(200, customer("cus_1")), 0).is_err());
     }
+
+    #[test]
+    fn a_429_with_retry_after_pauses_the_server() {
+        let mut limited = reply(429, json!({"error": {"message": "Too many requests"}}));
+        limited.headers.push(("retry-after".into(), "2".into()));
+        assert_eq!(Stripe.rate_limit_pause(&limited), Some(Duration::from_secs(2)));
+        let mut failed = reply(500, json!({}));
+        failed.headers.push(("retry-after".into(), "2".into()));
+        assert_eq!(Stripe.rate_limit_pause(&failed), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! The background worker: registration and the main loop, in the shape of
 //! pg_cron's — check signals, do the due work, sleep on the latch.
 
-use super::{poll, reread};
+use super::{credentials, poll, reread};
 use crate::reconcile;
 use crate::gucs;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
@@ -43,6 +43,7 @@ pub extern "C-unwind" fn sequin_sync_worker_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
+        credentials::persist_rotated_tokens();
         reread::reread_queued();
         let naptime = Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64);
         let wait = poll::poll_due_collections().map_or(naptime, |next| next.min(naptime));

@@ -1,13 +1,23 @@
-//! API keys: `Authorization: Bearer sk_…` or HTTP Basic with the key as user.
-//! A key is never echoed in full: messages and logs use `mask_key`.
+//! API keys: `Authorization: Bearer sk_…` or HTTP Basic with the key as user;
+//! or an OAuth access token `oat_…` (see crate::oauth), which stands for the
+//! account it was issued for. A key or token is never echoed in full:
+//! messages and logs use `mask_key`.
 
 use hyper::HeaderMap;
 
 use super::errors::ApiError;
+use crate::oauth::ACCESS_TOKEN_PREFIX;
+use crate::state::App;
 
 const SECRET_PREFIXES: [&str; 2] = ["sk_test_", "sk_live_"];
-const KNOWN_PREFIXES: [&str; 6] = [
-    "sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_",
+const KNOWN_PREFIXES: [&str; 7] = [
+    "sk_test_",
+    "sk_live_",
+    "rk_test_",
+    "rk_live_",
+    "pk_test_",
+    "pk_live_",
+    ACCESS_TOKEN_PREFIX,
 ];
 
 /// The key the client presented, valid or not.
@@ -23,6 +33,19 @@ pub fn presented_key(headers: &HeaderMap) -> Option<String> {
         Some(user.to_string())
     } else {
         None
+    }
+}
+
+/// The account key of a request, from its API key or a valid OAuth access
+/// token; or Stripe's 401 ("Expired API Key provided: oat_****…" for an
+/// expired or unknown token).
+pub fn authenticate_with_tokens(app: &App, headers: &HeaderMap) -> Result<String, ApiError> {
+    match presented_key(headers) {
+        Some(token) if token.starts_with(ACCESS_TOKEN_PREFIX) => app
+            .oauth()
+            .access(&token)
+            .ok_or_else(|| ApiError::expired_api_key(&mask_key(&token))),
+        _ => authenticate(headers),
     }
 }
 
@@ -134,5 +157,6 @@ mod tests {
         assert_eq!(mask_key("sk_live_12"), "sk_live_****");
         assert_eq!(mask_key("whatever-secret"), "****cret");
         assert_eq!(mask_key("abc"), "****");
+        assert_eq!(mask_key("oat_secretsecretWXYZ"), "oat_****WXYZ");
     }
 }

@@ -88,6 +88,11 @@ impl ApiError {
         ApiError::invalid(format!("Invalid API Key provided: {masked}")).status(401)
     }
 
+    /// An expired or unknown OAuth access token; `masked` as for invalid_api_key.
+    pub fn expired_api_key(masked: &str) -> ApiError {
+        ApiError::invalid(format!("Expired API Key provided: {masked}")).status(401)
+    }
+
     pub fn idempotency_mismatch(key: &str) -> ApiError {
         ApiError {
             kind: "idempotency_error",

@@ -1,5 +1,6 @@
 //! The Stripe subset: `/v1/customers` (and any type added to `RESOURCES`),
-//! `/v1/events`, auth, idempotency. State lives per account (API key).
+//! `/v1/events`, auth, idempotency. State lives per account (API key); an
+//! OAuth access token stands for the account it was issued for.
 
 pub mod admin;
 pub mod auth;
@@ -108,14 +109,16 @@ impl StripeState {
 
 /// Answers one authenticated-or-not API request.
 pub fn handle(app: &App, req: &Req, request_id: &str) -> Reply {
-    let key = match auth::authenticate(&req.headers) {
+    let key = match auth::authenticate_with_tokens(app, &req.headers) {
         Ok(key) => key,
         Err(e) => return e.reply(None),
     };
     let account = app.account(&key);
     let mut account = lock(&account);
     if account.revoked {
-        return ApiError::invalid_api_key(&auth::mask_key(&key)).reply(None);
+        // Masks what was presented: the key, or the access token standing for it.
+        let presented = auth::presented_key(&req.headers).unwrap_or(key);
+        return ApiError::invalid_api_key(&auth::mask_key(&presented)).reply(None);
     }
     let state = &mut account.stripe;
     let idempotency_key = match req.method.as_str() {
