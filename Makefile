@@ -41,6 +41,7 @@ pg-test:
 	  mock=$$!; trap "kill $$mock 2>/dev/null" EXIT; \
 	  for i in $$(seq 100); do [ -s $(PGTEST_MOCK_URL) ] && break; sleep 0.05; done; \
 	  chmod 644 $(PGTEST_MOCK_URL); \
+	  bash scripts/stack.sh retire-library; \
 	  cargo pgrx test pg15 --runas postgres --pgdata $(PGTEST_DATA)
 	@bash scripts/check_preload.sh
 

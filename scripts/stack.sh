@@ -21,7 +21,17 @@ free_port() {
 pg_running() { [ -f "$pgdata/postmaster.pid" ] && as_postgres "$pgbin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; }
 mock_running() { [ -f "$stack/mock.pid" ] && kill -0 "$(cat "$stack/mock.pid")" 2>/dev/null; }
 
+# Renames the installed library before a new one is written: a server
+# still running keeps the old file mapped (writing over it in place
+# would crash its processes).
+retire_library() {
+  local so
+  so="$(/usr/bin/pg_config --pkglibdir)/sequin_fdw.so"
+  if [ -f "$so" ]; then mv -f "$so" "$so.replaced"; fi
+}
+
 install_extension() {
+  retire_library
   # Release build: the stack also serves the benchmarks.
   (cd "$root" && cargo pgrx install --release --pg-config /usr/bin/pg_config >"$stack/install.log" 2>&1) || {
     cat "$stack/install.log"; exit 1; }
@@ -131,5 +141,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   restart) restart ;;
-  *) echo "usage: $0 up|down|restart" >&2; exit 2 ;;
+  retire-library) retire_library ;;
+  *) echo "usage: $0 up|down|restart|retire-library" >&2; exit 2 ;;
 esac
