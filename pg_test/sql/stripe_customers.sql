@@ -29,6 +29,10 @@ SELECT email, name, raw->>'object' AS object FROM regress_stripe.customers WHERE
 SELECT count(*) FROM regress_stripe.customers WHERE email LIKE 'customer1%';
 SELECT count(*) FROM regress_stripe.customers a JOIN regress_stripe.customers b ON a.id = b.id;
 SELECT name FROM regress_stripe.customers ORDER BY created DESC, name DESC LIMIT 2;
+-- A lookup by id probes the shadow table's primary key.
+EXPLAIN (COSTS OFF) SELECT email FROM regress_stripe.customers WHERE id = 'cus_x';
+SELECT email FROM regress_stripe.customers
+ WHERE id = (SELECT id FROM regress_stripe.customers WHERE email = 'customer7@example.com');
 \set requests_after `curl -s "$MOCK_URL/_admin/requests?account=$ACCOUNT" | python3 -c 'import json,sys; r = json.load(sys.stdin)["by_route"]; print(sum(n for k, n in r.items() if k != "GET /v1/events"))'`
 SELECT :requests_after - :requests_before AS api_requests_made_by_reads;
 

@@ -1,6 +1,8 @@
-//! Reads: a foreign-table scan is a heap scan of its shadow table. No API
-//! request is ever made. Quals stay with the executor (they are evaluated
-//! on the scanned rows); row estimates come from the shadow's statistics.
+//! Reads: a foreign-table scan reads its shadow table, never the API — a
+//! heap scan, or a lookup in the shadow's primary key when the query asks
+//! for `id = <an expression computable before the scan>`. All quals also stay with the executor
+//! (the lookup only narrows the rows); row estimates come from the shadow's
+//! statistics.
 
 use super::tuple::attribute_map;
 use crate::catalog;
@@ -8,13 +10,80 @@ use crate::error::OrRaise;
 use pgrx::memcxt::PgMemoryContexts;
 use pgrx::pg_sys;
 use pgrx::pg_sys::AsPgCStr;
+use pgrx::PgList;
 
 struct ScanState {
+    /// The executor's per-query memory. Postgres calls Iterate in per-tuple
+    /// memory, reset after every row, but the table and index access methods
+    /// keep allocations across rows (btree's killed-items list, its copies of
+    /// the scan keys): their calls run here, as they would in an index scan.
+    scan_memory: pg_sys::MemoryContext,
     shadow: pg_sys::Relation,
-    scan: pg_sys::TableScanDesc,
+    source: Source,
     shadow_slot: *mut pg_sys::TupleTableSlot,
     /// For each foreign-table attribute, its shadow attribute number (0: none).
     attribute_map: Vec<i16>,
+}
+
+enum Source {
+    Heap(pg_sys::TableScanDesc),
+    Lookup {
+        index: pg_sys::Relation,
+        scan: pg_sys::IndexScanDesc,
+        /// The id to look up, evaluated when the scan (re)starts.
+        id: *mut pg_sys::ExprState,
+        started: bool,
+        /// The id evaluated to NULL: nothing can match.
+        null_id: bool,
+    },
+}
+
+/// The expression `e` of a restriction `id = e` (or `e = id`) on this
+/// relation, when `e` can be computed before the scan (constants,
+/// parameters, stable functions of them): a primary-key lookup.
+unsafe fn id_lookup(baserel: *mut pg_sys::RelOptInfo, foreign_table: pg_sys::Oid) -> Option<*mut pg_sys::Expr> {
+    let id_attno = pg_sys::get_attnum(foreign_table, c"id".as_ptr());
+    if id_attno <= 0 {
+        return None;
+    }
+    let strip = |node: *mut pg_sys::Node| -> *mut pg_sys::Node {
+        if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
+            (*(node as *mut pg_sys::RelabelType)).arg.cast()
+        } else {
+            node
+        }
+    };
+    let is_id = |node: *mut pg_sys::Node| {
+        let node = strip(node);
+        !node.is_null()
+            && (*node).type_ == pg_sys::NodeTag::T_Var
+            && (*(node as *mut pg_sys::Var)).varno as u32 == (*baserel).relid
+            && (*(node as *mut pg_sys::Var)).varattno == id_attno
+            && (*(node as *mut pg_sys::Var)).varlevelsup == 0
+    };
+    // Anything computable before the scan: no column, nothing volatile.
+    let is_value = |node: *mut pg_sys::Node| {
+        !node.is_null() && !pg_sys::contain_var_clause(node) && !pg_sys::contain_volatile_functions(node)
+    };
+    for rinfo in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr() {
+        let clause = (*rinfo).clause as *mut pg_sys::Node;
+        if (*clause).type_ != pg_sys::NodeTag::T_OpExpr {
+            continue;
+        }
+        let op = clause as *mut pg_sys::OpExpr;
+        let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+        if (*op).opno != pg_sys::Oid::from(pg_sys::TextEqualOperator) || args.len() != 2 {
+            continue;
+        }
+        let (left, right) = (args.get_ptr(0)?, args.get_ptr(1)?);
+        if is_id(left) && is_value(right) {
+            return Some(right.cast());
+        }
+        if is_id(right) && is_value(left) {
+            return Some(left.cast());
+        }
+    }
+    None
 }
 
 unsafe fn shadow_oid_of(private: *mut pg_sys::List) -> pg_sys::Oid {
@@ -63,6 +132,24 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(
         std::ptr::null_mut(),
     );
     pg_sys::add_path(baserel, path.cast());
+    if let Some(id) = id_lookup(baserel, _foreign_table) {
+        // One index probe and at most one row.
+        let cost = pg_sys::random_page_cost * 2.0 + pg_sys::cpu_tuple_cost;
+        let private = pg_sys::lappend(std::ptr::null_mut(), id.cast());
+        let lookup = pg_sys::create_foreignscan_path(
+            root,
+            baserel,
+            std::ptr::null_mut(),
+            1.0,
+            0.0,
+            cost,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            private,
+        );
+        pg_sys::add_path(baserel, lookup.cast());
+    }
 }
 
 #[pgrx::pg_guard]
@@ -70,17 +157,19 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     _root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
     _foreign_table: pg_sys::Oid,
-    _best_path: *mut pg_sys::ForeignPath,
+    best_path: *mut pg_sys::ForeignPath,
     tlist: *mut pg_sys::List,
     scan_clauses: *mut pg_sys::List,
     outer_plan: *mut pg_sys::Plan,
 ) -> *mut pg_sys::ForeignScan {
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);
+    // A lookup path carries its id expression, evaluated at execution.
+    let lookup_id = (*best_path).fdw_private;
     pg_sys::make_foreignscan(
         tlist,
         quals,
         (*baserel).relid,
-        std::ptr::null_mut(),
+        lookup_id,
         (*baserel).fdw_private.cast(),
         std::ptr::null_mut(),
         std::ptr::null_mut(),
@@ -97,13 +186,23 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let shadow_oid = shadow_oid_of((*plan).fdw_private);
     let estate = (*node).ss.ps.state;
     let shadow = pg_sys::table_open(shadow_oid, pg_sys::AccessShareLock as i32);
-    let scan = pg_sys::table_beginscan(shadow, (*estate).es_snapshot, 0, std::ptr::null_mut());
+    let lookup_id = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs).get_ptr(0);
+    let source = match lookup_id {
+        Some(id) => {
+            let index = pg_sys::index_open(pg_sys::RelationGetPrimaryKeyIndex(shadow), pg_sys::AccessShareLock as i32);
+            let scan = pg_sys::index_beginscan(shadow, index, (*estate).es_snapshot, 1, 0);
+            let id = pg_sys::ExecInitExpr(id, node.cast());
+            Source::Lookup { index, scan, id, started: false, null_id: false }
+        }
+        None => Source::Heap(pg_sys::table_beginscan(shadow, (*estate).es_snapshot, 0, std::ptr::null_mut())),
+    };
     let shadow_slot = pg_sys::table_slot_create(shadow, std::ptr::null_mut());
     let attribute_map = attribute_map((*(*node).ss.ss_currentRelation).rd_att, shadow_oid);
     // Dropped with the executor's memory context, also when the query fails.
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(ScanState {
+        scan_memory: pg_sys::CurrentMemoryContext,
         shadow,
-        scan,
+        source,
         shadow_slot,
         attribute_map,
     });
@@ -115,7 +214,34 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let state = &mut *((*node).fdw_state as *mut ScanState);
     let slot = (*node).ss.ss_ScanTupleSlot;
     pg_sys::ExecClearTuple(slot);
-    if !pg_sys::table_scan_getnextslot(state.scan, pg_sys::ScanDirection::ForwardScanDirection, state.shadow_slot) {
+    let forward = pg_sys::ScanDirection::ForwardScanDirection;
+    let row_memory = pg_sys::MemoryContextSwitchTo(state.scan_memory);
+    let found = match &mut state.source {
+        Source::Heap(scan) => pg_sys::table_scan_getnextslot(*scan, forward, state.shadow_slot),
+        Source::Lookup { scan, id, started, null_id, .. } => {
+            if !*started {
+                *started = true;
+                let econtext = (*node).ss.ps.ps_ExprContext;
+                let mut is_null = false;
+                let evaluate = (*(*id)).evalfunc.expect("an initialized expression");
+                pg_sys::MemoryContextSwitchTo(row_memory);
+                let value = evaluate(*id, econtext, &mut is_null);
+                pg_sys::MemoryContextSwitchTo(state.scan_memory);
+                *null_id = is_null;
+                if !is_null {
+                    // In per-query memory (see scan_memory): the key lives
+                    // as long as the scan uses it.
+                    let value = pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(value.cast_mut_ptr()));
+                    let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+                    pg_sys::ScanKeyInit(&mut key, 1, pg_sys::BTEqualStrategyNumber as u16, pg_sys::Oid::from(pg_sys::F_TEXTEQ), value);
+                    pg_sys::index_rescan(*scan, &mut key, 1, std::ptr::null_mut(), 0);
+                }
+            }
+            !*null_id && pg_sys::index_getnext_slot(*scan, forward, state.shadow_slot)
+        }
+    };
+    pg_sys::MemoryContextSwitchTo(row_memory);
+    if !found {
         return slot;
     }
     pg_sys::slot_getallattrs(state.shadow_slot);
@@ -138,7 +264,11 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     let state = &mut *((*node).fdw_state as *mut ScanState);
-    pg_sys::table_rescan(state.scan, std::ptr::null_mut());
+    match &mut state.source {
+        Source::Heap(scan) => pg_sys::table_rescan(*scan, std::ptr::null_mut()),
+        // The id may depend on a parameter that changed: evaluate it again.
+        Source::Lookup { started, .. } => *started = false,
+    }
 }
 
 #[pgrx::pg_guard]
@@ -148,7 +278,13 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     }
     let state = &mut *((*node).fdw_state as *mut ScanState);
     pg_sys::ExecDropSingleTupleTableSlot(state.shadow_slot);
-    pg_sys::table_endscan(state.scan);
+    match &state.source {
+        Source::Heap(scan) => pg_sys::table_endscan(*scan),
+        Source::Lookup { index, scan, .. } => {
+            pg_sys::index_endscan(*scan);
+            pg_sys::index_close(*index, pg_sys::NoLock as i32);
+        }
+    }
     // Keep the lock until the transaction ends, as the executor does.
     pg_sys::table_close(state.shadow, pg_sys::NoLock as i32);
     (*node).fdw_state = std::ptr::null_mut();
@@ -167,5 +303,8 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             std::ffi::CStr::from_ptr(name).to_string_lossy()
         );
         pg_sys::ExplainPropertyText(c"Shadow Table".as_ptr(), qualified.as_pg_cstr(), es);
+    }
+    if !(*plan).fdw_exprs.is_null() {
+        pg_sys::ExplainPropertyText(c"Shadow Lookup".as_ptr(), c"primary key (id)".as_ptr(), es);
     }
 }
