@@ -93,24 +93,11 @@ unsafe extern "C-unwind" fn attach_memory() {
 /// Runs `f` on the bucket of `server` (claiming a free slot for it) under
 /// the lock; None when there is no shared memory or no free slot.
 fn with_bucket<R>(server: pg_sys::Oid, f: impl FnOnce(&mut Bucket) -> R) -> Option<R> {
-    unsafe {
-        let header = SHARED;
-        if header.is_null() || server == pg_sys::InvalidOid {
-            return None;
-        }
-        struct Release(*mut pg_sys::LWLock);
-        impl Drop for Release {
-            fn drop(&mut self) {
-                unsafe { pg_sys::LWLockRelease(self.0) };
-            }
-        }
-        pg_sys::LWLockAcquire((*header).lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let _release = Release((*header).lock);
-        let buckets = std::slice::from_raw_parts_mut(
-            header.add(1).cast::<Bucket>(),
-            (*header).capacity,
-        );
-        let id = u32::from(server);
+    if server == pg_sys::InvalidOid {
+        return None;
+    }
+    let id = u32::from(server);
+    with_buckets(pg_sys::LWLockMode::LW_EXCLUSIVE, |buckets, full_warned| {
         // A slot idle for a minute (its server dropped, or quiet) may be
         // taken over: its budget is full again by then anyway.
         let idle_before = now_us() - 60_000_000;
@@ -129,19 +116,41 @@ fn with_bucket<R>(server: pg_sys::Oid, f: impl FnOnce(&mut Bucket) -> R) -> Opti
         match index {
             Some(i) => {
                 if buckets[i].server != id {
-                    buckets[i] = std::mem::zeroed();
+                    buckets[i] = unsafe { std::mem::zeroed() };
                     buckets[i].server = id;
                 }
                 Some(f(&mut buckets[i]))
             }
             None => {
-                if !(*header).full_warned {
-                    (*header).full_warned = true;
+                if !*full_warned {
+                    *full_warned = true;
                     pgrx::warning!("sequin.max_servers is too small: some servers' requests are not rate limited");
                 }
                 None
             }
         }
+    })
+    .flatten()
+}
+
+/// Runs `f` on all buckets under the lock (taken in `mode`; `f` only reads
+/// in shared mode); None when there is no shared memory.
+fn with_buckets<R>(mode: pg_sys::LWLockMode::Type, f: impl FnOnce(&mut [Bucket], &mut bool) -> R) -> Option<R> {
+    struct Release(*mut pg_sys::LWLock);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            unsafe { pg_sys::LWLockRelease(self.0) };
+        }
+    }
+    unsafe {
+        let header = SHARED;
+        if header.is_null() {
+            return None;
+        }
+        pg_sys::LWLockAcquire((*header).lock, mode);
+        let _release = Release((*header).lock);
+        let buckets = std::slice::from_raw_parts_mut(header.add(1).cast::<Bucket>(), (*header).capacity);
+        Some(f(buckets, &mut (*header).full_warned))
     }
 }
 
@@ -267,16 +276,10 @@ pub struct Status {
 }
 
 pub fn status() -> Vec<Status> {
-    unsafe {
-        let header = SHARED;
-        if header.is_null() {
-            return Vec::new();
-        }
-        pg_sys::LWLockAcquire((*header).lock, pg_sys::LWLockMode::LW_SHARED);
-        let buckets = std::slice::from_raw_parts(header.add(1).cast::<Bucket>(), (*header).capacity);
+    with_buckets(pg_sys::LWLockMode::LW_SHARED, |buckets, _| {
         let now = now_us();
         let this_second = now / 1_000_000;
-        let rows = buckets
+        buckets
             .iter()
             .filter(|b| b.server != 0)
             .map(|b| {
@@ -292,8 +295,7 @@ pub fn status() -> Vec<Status> {
                     paused_until_us: (b.paused_until_us > now).then_some(b.paused_until_us),
                 }
             })
-            .collect();
-        pg_sys::LWLockRelease((*header).lock);
-        rows
-    }
+            .collect()
+    })
+    .unwrap_or_default()
 }
