@@ -76,11 +76,14 @@ pub struct SequinError {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// The API's own error code, when the API refused (e.g. Stripe's
+    /// `resource_missing`), for code that must tell refusals apart.
+    pub api_code: Option<String>,
 }
 
 impl SequinError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        SequinError { kind, message: message.into(), detail: None, hint: None }
+        SequinError { kind, message: message.into(), detail: None, hint: None, api_code: None }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

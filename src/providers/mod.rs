@@ -110,7 +110,8 @@ impl ApiError {
         if let Some(request_id) = &self.request_id {
             detail.push_str(&format!(", request id {request_id}"));
         }
-        let error = SequinError::new(self.kind, format!("[{provider}]: {}", self.message)).with_detail(detail);
+        let mut error = SequinError::new(self.kind, format!("[{provider}]: {}", self.message)).with_detail(detail);
+        error.api_code = self.code;
         match self.kind {
             ErrorKind::Unauthorized => error.with_hint("Check the api_key of the user mapping for this server."),
             _ => error,
@@ -284,6 +285,14 @@ pub trait Provider: Sync {
 
     /// Interprets a non-2xx reply.
     fn error(&self, response: &ApiResponse) -> ApiError;
+
+    /// Why a sync request's failure means the stored cursor can never be
+    /// continued (Stripe keeps events 30 days: an older cursor event is
+    /// gone). The engine then starts the collection's backfill again and
+    /// reports the reason as a WARNING.
+    fn cursor_expired(&self, _collection: &CollectionSpec, _cursor: &Value, _error: &SequinError) -> Option<String> {
+        None
+    }
 
     /// How long every request to this server must wait after this reply,
     /// when the API says its limit is used up. The default reads a 429's
