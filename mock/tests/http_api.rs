@@ -496,6 +496,281 @@ fn pagination_walks_both_ways() {
 }
 
 #[test]
+fn products_prices_subscriptions_and_invoices() {
+    let mock = Mock::start();
+    let key = "sk_test_billing";
+    let ok = |r: Resp| -> Value {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let product = ok(mock.api(key, "POST", "/v1/products", "name=Gold&metadata[tier]=1"));
+    let product_id = product["id"].as_str().unwrap().to_string();
+    assert!(product_id.starts_with("prod_"));
+    assert_eq!(
+        (&product["active"], &product["updated"]),
+        (&json!(true), &product["created"])
+    );
+    let r = mock.api(key, "POST", "/v1/products", "description=nameless");
+    assert_eq!(
+        (r.status, r.json()["error"]["param"].as_str()),
+        (400, Some("name"))
+    );
+
+    let price = ok(mock.api(
+        key,
+        "POST",
+        "/v1/prices",
+        &format!("currency=usd&product={product_id}&unit_amount=1500&recurring[interval]=month"),
+    ));
+    let price_id = price["id"].as_str().unwrap().to_string();
+    assert!(price_id.starts_with("price_"));
+    assert_eq!(price["recurring"]["interval"], "month");
+    let r = mock.api(
+        key,
+        "POST",
+        "/v1/prices",
+        "currency=usd&product=prod_missing&unit_amount=1",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"],
+        json!({"type": "invalid_request_error", "code": "resource_missing",
+               "message": "No such product: 'prod_missing'", "param": "product",
+               "doc_url": "https://stripe.com/docs/error-codes/resource-missing",
+               "request_log_url": r.json()["error"]["request_log_url"]})
+    );
+    let r = mock.api(
+        key,
+        "POST",
+        &format!("/v1/prices/{price_id}"),
+        "unit_amount=2000",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "Received unknown parameter: unit_amount"
+    );
+    let renamed = ok(mock.api(
+        key,
+        "POST",
+        &format!("/v1/prices/{price_id}"),
+        "nickname=Monthly",
+    ));
+    assert_eq!(
+        (&renamed["nickname"], &renamed["unit_amount"]),
+        (&json!("Monthly"), &json!(1500))
+    );
+    // Prices have no DELETE; a product with prices cannot be deleted.
+    let r = mock.api(key, "DELETE", &format!("/v1/prices/{price_id}"), "");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!(
+            "Unrecognized request URL (DELETE: /v1/prices/{price_id})."
+        )));
+    assert_eq!(
+        mock.api(key, "DELETE", &format!("/v1/products/{product_id}"), "")
+            .status,
+        400
+    );
+
+    let customer = ok(mock.api(key, "POST", "/v1/customers", "email=sub%40example.com"));
+    let customer_id = customer["id"].as_str().unwrap();
+    let sub = ok(mock.api(
+        key,
+        "POST",
+        "/v1/subscriptions",
+        &format!("customer={customer_id}&items[0][price]={price_id}&items[0][quantity]=2"),
+    ));
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    assert!(sub_id.starts_with("sub_"));
+    assert_eq!(sub["status"], "active");
+    assert_eq!(sub["items"]["data"][0]["price"]["id"], price_id.as_str());
+    let invoice_id = sub["latest_invoice"].as_str().unwrap().to_string();
+    let invoice = ok(mock.api(key, "GET", &format!("/v1/invoices/{invoice_id}"), ""));
+    assert_eq!(
+        (
+            &invoice["status"],
+            &invoice["amount_due"],
+            &invoice["subscription"],
+            &invoice["customer"]
+        ),
+        (
+            &json!("paid"),
+            &json!(3000),
+            &json!(sub_id),
+            &json!(customer_id)
+        )
+    );
+    let r = mock.api(key, "POST", "/v1/subscriptions", "items[0][price]=price_x");
+    assert_eq!(
+        (r.status, r.json()["error"]["param"].as_str()),
+        (400, Some("customer"))
+    );
+
+    // DELETE cancels: the reply is the subscription, which stays retrievable
+    // and leaves the default list only.
+    let canceled = ok(mock.api(key, "DELETE", &format!("/v1/subscriptions/{sub_id}"), ""));
+    assert_eq!(
+        (&canceled["id"], &canceled["status"]),
+        (&json!(sub_id), &json!("canceled"))
+    );
+    assert!(canceled.get("deleted").is_none());
+    assert_eq!(
+        ok(mock.api(key, "GET", &format!("/v1/subscriptions/{sub_id}"), "")),
+        canceled
+    );
+    assert!(ids(&ok(mock.api(key, "GET", "/v1/subscriptions", ""))).is_empty());
+    let every_status = ok(mock.api(key, "GET", "/v1/subscriptions?status=all", ""));
+    assert_eq!(ids(&every_status), [sub_id.as_str()]);
+    let r = mock.api(key, "DELETE", &format!("/v1/subscriptions/{sub_id}"), "");
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (404, Some("resource_missing"))
+    );
+
+    let events = ok(mock.api(key, "GET", "/v1/events?limit=100", ""));
+    let mut types: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    types.reverse();
+    assert_eq!(
+        types,
+        [
+            "product.created",
+            "price.created",
+            "price.updated",
+            "customer.created",
+            "customer.subscription.created",
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.deleted",
+        ]
+    );
+    let only_subscriptions =
+        ok(mock.api(key, "GET", "/v1/events?type=customer.subscription.*", ""));
+    assert_eq!(ids(&only_subscriptions).len(), 2);
+
+    let counts = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests?account={key}"),
+            Value::Null,
+        )
+        .json();
+    assert_eq!(counts["by_route"]["DELETE /v1/subscriptions/{id}"], 2);
+    assert_eq!(counts["by_route"]["POST /v1/prices/{id}"], 2);
+}
+
+#[test]
+fn seeding_products_prices_and_subscriptions() {
+    let mock = Mock::start();
+    let key = "sk_test_billing_seed";
+    let seed = |plural: &str, count: u32| {
+        mock.admin(
+            "POST",
+            &format!("/_admin/stripe/{plural}/seed?account={key}&count={count}&events=true"),
+            Value::Null,
+        )
+    };
+    assert_eq!(seed("products", 3).json(), json!({"created": 3}));
+    assert_eq!(seed("prices", 2).json(), json!({"created": 2}));
+    assert_eq!(seed("subscriptions", 4).json(), json!({"created": 4}));
+    // Invoices come with subscriptions.
+    assert_eq!(seed("invoices", 1).status, 404);
+    let all = |plural: &str| {
+        let v = mock
+            .admin(
+                "GET",
+                &format!("/_admin/stripe/{plural}?account={key}"),
+                Value::Null,
+            )
+            .json();
+        v["data"].as_array().unwrap().clone()
+    };
+    // 3 + 2 for the prices + 1 for the subscriptions' price.
+    assert_eq!(all("products").len(), 6);
+    assert_eq!(all("prices").len(), 3);
+    assert_eq!(all("customers").len(), 4);
+    assert_eq!(all("subscriptions").len(), 4);
+    assert_eq!(all("invoices").len(), 4);
+    let page = mock.api(key, "GET", "/v1/subscriptions?limit=2", "").json();
+    assert_eq!((ids(&page).len(), &page["has_more"]), (2, &json!(true)));
+    let events = mock
+        .api(key, "GET", "/v1/events?type=invoice.paid&limit=100", "")
+        .json();
+    assert_eq!(ids(&events).len(), 4);
+}
+
+#[test]
+fn events_expire_after_30_days_and_stale_cursors_fail() {
+    let mock = Mock::start();
+    let key = "sk_test_expiry";
+    for i in 0..3 {
+        mock.api(key, "POST", "/v1/customers", &format!("name=c{i}"));
+    }
+    let events = mock.api(key, "GET", "/v1/events", "").json();
+    let oldest = ids(&events).pop().unwrap();
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/events/expire?account={key}"),
+        Value::Null,
+    );
+    assert_eq!(r.json(), json!({"expired": 3}));
+    assert_eq!(
+        mock.api(key, "GET", "/v1/events", "").json()["data"],
+        json!([])
+    );
+    for param in ["ending_before", "starting_after"] {
+        let r = mock.api(
+            key,
+            "GET",
+            &format!("/v1/events?{param}={oldest}&types[]=customer.created"),
+            "",
+        );
+        assert_eq!(r.status, 400);
+        let error = &r.json()["error"];
+        assert_eq!(
+            (
+                error["type"].as_str(),
+                error["code"].as_str(),
+                error["param"].as_str()
+            ),
+            (
+                Some("invalid_request_error"),
+                Some("resource_missing"),
+                Some(param)
+            )
+        );
+        assert_eq!(error["message"], format!("No such event: '{oldest}'"));
+    }
+    assert_eq!(
+        mock.api(key, "GET", &format!("/v1/events/{oldest}"), "")
+            .status,
+        404
+    );
+    // The objects themselves stay; new changes record new events.
+    assert_eq!(
+        ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(),
+        3
+    );
+    mock.api(key, "POST", "/v1/customers", "name=c3");
+    assert_eq!(ids(&mock.api(key, "GET", "/v1/events", "").json()).len(), 1);
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/stripe/events/expire?account={key}&before=1"),
+        Value::Null,
+    );
+    assert_eq!(r.json(), json!({"expired": 0}));
+}
+
+#[test]
 fn idempotent_posts_replay() {
     let mock = Mock::start();
     let key = "sk_test_idem";

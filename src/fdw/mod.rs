@@ -35,6 +35,7 @@ pub unsafe extern "C-unwind" fn sequin_fdw_handler(_fcinfo: pg_sys::FunctionCall
     (*routine).ExplainForeignScan = Some(scan::explain_foreign_scan);
 
     (*routine).AddForeignUpdateTargets = Some(modify::add_foreign_update_targets);
+    (*routine).PlanForeignModify = Some(modify::plan_foreign_modify);
     (*routine).BeginForeignModify = Some(modify::begin_foreign_modify);
     (*routine).ExecForeignInsert = Some(modify::exec_foreign_insert);
     (*routine).ExecForeignUpdate = Some(modify::exec_foreign_update);

@@ -2,6 +2,7 @@
 //! (see `write.rs`); the API's reply is applied to the shadow table and
 //! fills RETURNING.
 
+use super::options::load_foreign_table;
 use super::tuple::{attribute_name, attributes, fill_slot_from_json, slot_row};
 use crate::catalog;
 use crate::error::{ErrorKind, OrRaise, SequinError};
@@ -81,6 +82,49 @@ pub unsafe extern "C-unwind" fn add_foreign_update_targets(
     pg_sys::add_row_identity_var(root, var, rtindex, ROW_ID.as_ptr());
 }
 
+fn write_op(operation: pg_sys::CmdType::Type) -> Option<WriteOp> {
+    match operation {
+        pg_sys::CmdType::CMD_INSERT => Some(WriteOp::Insert),
+        pg_sys::CmdType::CMD_UPDATE => Some(WriteOp::Update),
+        pg_sys::CmdType::CMD_DELETE => Some(WriteOp::Delete),
+        _ => None,
+    }
+}
+
+/// Refuses, while the statement is planned (before Postgres' own check of
+/// `is_foreign_rel_updatable`, and so before any request), a statement the
+/// collection's API does not take: any write to a read-only collection, or
+/// one the API has no endpoint for (Stripe never deletes a price).
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn plan_foreign_modify(
+    root: *mut pg_sys::PlannerInfo,
+    plan: *mut pg_sys::ModifyTable,
+    result_relation: pg_sys::Index,
+    _subplan_index: i32,
+) -> *mut pg_sys::List {
+    let rte = *(*root).simple_rte_array.add(result_relation as usize);
+    let Some(op) = write_op((*plan).operation) else {
+        return std::ptr::null_mut();
+    };
+    let config = load_foreign_table((*rte).relid).or_raise();
+    let provider = config.server.provider;
+    // An unknown collection is reported when the statement starts.
+    let Some(spec) = provider.collection(&config.table.collection) else {
+        return std::ptr::null_mut();
+    };
+    if !spec.allows(op) {
+        let label = provider.label();
+        let message = match spec.writes {
+            [] => format!("[{label}]: {} are read-only", spec.name),
+            _ => format!("[{label}]: {} do not support {}", spec.name, op.as_sql()),
+        };
+        let supported = spec.writes.iter().map(|w| w.as_sql()).collect::<Vec<_>>().join(", ");
+        let hint = spec.writes_hint.map_or_else(|| format!("Supported on {}: {supported}.", spec.name), str::to_string);
+        SequinError::new(ErrorKind::Unsupported, message).with_detail("No request was sent.").with_hint(hint).raise();
+    }
+    std::ptr::null_mut()
+}
+
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn begin_foreign_modify(
     mtstate: *mut pg_sys::ModifyTableState,
@@ -94,11 +138,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     }
     let foreign_table = (*(*rinfo).ri_RelationDesc).rd_id;
     let collection = catalog::load_collection(foreign_table).or_raise();
-    let op = match (*mtstate).operation {
-        pg_sys::CmdType::CMD_INSERT => WriteOp::Insert,
-        pg_sys::CmdType::CMD_UPDATE => WriteOp::Update,
-        pg_sys::CmdType::CMD_DELETE => WriteOp::Delete,
-        _ => SequinError::new(ErrorKind::Unsupported, "sequin_fdw tables support INSERT, UPDATE and DELETE").raise(),
+    let Some(op) = write_op((*mtstate).operation) else {
+        SequinError::new(ErrorKind::Unsupported, "sequin_fdw tables support INSERT, UPDATE and DELETE").raise()
     };
     let provider_limit = collection.config.server.provider.statement_limit(op);
     let limit = collection.config.table.max_rows_per_statement.map_or(provider_limit, |n| n.min(provider_limit));
@@ -351,9 +392,20 @@ pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState,
     (*rinfo).ri_FdwState = std::ptr::null_mut();
 }
 
+/// The statements the collection takes (information_schema shows them).
+/// Only informs: a bad option is reported by the statement, not here.
 #[pgrx::pg_guard]
-pub unsafe extern "C-unwind" fn is_foreign_rel_updatable(_relation: pg_sys::Relation) -> i32 {
-    (1 << pg_sys::CmdType::CMD_INSERT as i32)
-        | (1 << pg_sys::CmdType::CMD_UPDATE as i32)
-        | (1 << pg_sys::CmdType::CMD_DELETE as i32)
+pub unsafe extern "C-unwind" fn is_foreign_rel_updatable(relation: pg_sys::Relation) -> i32 {
+    let spec = load_foreign_table((*relation).rd_id)
+        .ok()
+        .and_then(|config| config.server.provider.collection(&config.table.collection));
+    let writes = spec.map_or(&WriteOp::ALL[..], |spec| spec.writes);
+    writes
+        .iter()
+        .map(|op| match op {
+            WriteOp::Insert => pg_sys::CmdType::CMD_INSERT,
+            WriteOp::Update => pg_sys::CmdType::CMD_UPDATE,
+            WriteOp::Delete => pg_sys::CmdType::CMD_DELETE,
+        })
+        .fold(0, |bits, cmd| bits | (1 << cmd as i32))
 }

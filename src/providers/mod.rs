@@ -131,23 +131,53 @@ pub fn kind_for_status(status: u16) -> ErrorKind {
     }
 }
 
+/// Which statements may set a column: what the API accepts for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writable {
+    /// The API assigns it (ids, timestamps, computed fields).
+    Never,
+    /// Only when the record is created (a Stripe price's amount).
+    OnInsert,
+    /// On create and update.
+    Always,
+}
+
 /// A column the provider fills, as IMPORT FOREIGN SCHEMA declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColumnSpec {
     pub name: &'static str,
     pub sql_type: &'static str,
-    pub writable: bool,
+    pub writable: Writable,
+}
+
+impl ColumnSpec {
+    pub fn writable_by(&self, op: WriteOp) -> bool {
+        match self.writable {
+            Writable::Never => false,
+            Writable::OnInsert => op == WriteOp::Insert,
+            Writable::Always => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectionSpec {
     pub name: &'static str,
     pub columns: &'static [ColumnSpec],
+    /// The statements the API supports on this collection; empty: the
+    /// table is read-only. Others fail before any request.
+    pub writes: &'static [WriteOp],
+    /// The HINT for a statement not in `writes`: what to do instead.
+    pub writes_hint: Option<&'static str>,
 }
 
 impl CollectionSpec {
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn allows(&self, op: WriteOp) -> bool {
+        self.writes.contains(&op)
     }
 }
 
@@ -201,6 +231,8 @@ pub enum WriteOp {
 }
 
 impl WriteOp {
+    pub const ALL: [WriteOp; 3] = [WriteOp::Insert, WriteOp::Update, WriteOp::Delete];
+
     pub fn as_sql(self) -> &'static str {
         match self {
             WriteOp::Insert => "INSERT",

@@ -9,7 +9,12 @@
 //!   walked forward in time with `ending_before`;
 //! * `{"phase":"incremental","after":null,"since":ts,"scan":…}` → no anchor
 //!   event yet: find the oldest event since `since` by paging backwards.
+//!
+//! Stripe keeps events 30 days: an incremental cursor whose event is gone
+//! can never be continued (`cursor_expired`), and the collection is
+//! backfilled again.
 
+use super::Writable::{Always, Never, OnInsert};
 use super::*;
 use crate::time::iso8601_from_us;
 use serde_json::json;
@@ -22,37 +27,200 @@ const PAGE_SIZE: u32 = 100;
 /// at most this many (DESIGN §5).
 const STATEMENT_LIMIT: usize = 100;
 
-const fn col(name: &'static str, sql_type: &'static str, writable: bool) -> ColumnSpec {
+const fn col(name: &'static str, sql_type: &'static str, writable: Writable) -> ColumnSpec {
     ColumnSpec { name, sql_type, writable }
+}
+
+/// What an event does to the record its object describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// The object is the record's new state.
+    Upsert,
+    /// The object was deleted.
+    Delete,
 }
 
 /// A Stripe collection: where it lives and which events describe it.
 struct StripeCollection {
     spec: CollectionSpec,
     path: &'static str,
+    /// Query params the backfill's list adds, ending in `&`.
+    list_query: &'static str,
+    /// Event types are `<event_prefix>.<action>`.
     event_prefix: &'static str,
+    /// The actions sync follows (Stripe takes at most 20 types) and what
+    /// each one does; an event of any other type is never applied.
+    events: &'static [(&'static str, Effect)],
 }
 
-const COLLECTIONS: &[StripeCollection] = &[StripeCollection {
-    spec: CollectionSpec {
-        name: "customers",
-        columns: &[
-            col("id", "text", false),
-            col("email", "text", true),
-            col("name", "text", true),
-            col("description", "text", true),
-            col("phone", "text", true),
-            col("balance", "bigint", true),
-            col("currency", "text", false),
-            col("delinquent", "boolean", false),
-            col("metadata", "jsonb", true),
-            col("address", "jsonb", true),
-            col("created", "timestamptz", false),
+const CREATED_UPDATED_DELETED: &[(&str, Effect)] =
+    &[("created", Effect::Upsert), ("updated", Effect::Upsert), ("deleted", Effect::Delete)];
+
+const COLLECTIONS: &[StripeCollection] = &[
+    StripeCollection {
+        spec: CollectionSpec {
+            name: "customers",
+            columns: &[
+                col("id", "text", Never),
+                col("email", "text", Always),
+                col("name", "text", Always),
+                col("description", "text", Always),
+                col("phone", "text", Always),
+                col("balance", "bigint", Always),
+                col("currency", "text", Never),
+                col("delinquent", "boolean", Never),
+                col("metadata", "jsonb", Always),
+                col("address", "jsonb", Always),
+                col("created", "timestamptz", Never),
+            ],
+            writes: &WriteOp::ALL,
+            writes_hint: None,
+        },
+        path: "/v1/customers",
+        list_query: "",
+        event_prefix: "customer",
+        events: CREATED_UPDATED_DELETED,
+    },
+    StripeCollection {
+        spec: CollectionSpec {
+            name: "products",
+            columns: &[
+                col("id", "text", Never),
+                col("name", "text", Always),
+                col("description", "text", Always),
+                col("active", "boolean", Always),
+                col("unit_label", "text", Always),
+                col("url", "text", Always),
+                col("images", "jsonb", Always),
+                col("metadata", "jsonb", Always),
+                col("created", "timestamptz", Never),
+                col("updated", "timestamptz", Never),
+            ],
+            writes: &WriteOp::ALL,
+            writes_hint: None,
+        },
+        path: "/v1/products",
+        list_query: "",
+        event_prefix: "product",
+        events: CREATED_UPDATED_DELETED,
+    },
+    StripeCollection {
+        spec: CollectionSpec {
+            name: "prices",
+            columns: &[
+                col("id", "text", Never),
+                col("product", "text", OnInsert),
+                col("active", "boolean", Always),
+                col("currency", "text", OnInsert),
+                col("unit_amount", "bigint", OnInsert),
+                col("nickname", "text", Always),
+                col("recurring", "jsonb", OnInsert),
+                col("type", "text", Never),
+                col("metadata", "jsonb", Always),
+                col("created", "timestamptz", Never),
+            ],
+            // Stripe has no DELETE for prices.
+            writes: &[WriteOp::Insert, WriteOp::Update],
+            writes_hint: Some("Stripe never deletes a price: archive it with UPDATE … SET active = false."),
+        },
+        path: "/v1/prices",
+        list_query: "",
+        event_prefix: "price",
+        // price.deleted exists though the API cannot delete a price (the Dashboard can).
+        events: CREATED_UPDATED_DELETED,
+    },
+    StripeCollection {
+        spec: CollectionSpec {
+            name: "subscriptions",
+            columns: &[
+                col("id", "text", Never),
+                col("customer", "text", OnInsert),
+                col("status", "text", Never),
+                // Written as Stripe's create param, `[{"price": "price_…", "quantity": 1}]`;
+                // read as Stripe's list object of subscription items.
+                col("items", "jsonb", OnInsert),
+                col("cancel_at_period_end", "boolean", Always),
+                col("current_period_start", "timestamptz", Never),
+                col("current_period_end", "timestamptz", Never),
+                col("cancel_at", "timestamptz", Never),
+                col("canceled_at", "timestamptz", Never),
+                col("ended_at", "timestamptz", Never),
+                col("latest_invoice", "text", Never),
+                col("metadata", "jsonb", Always),
+                col("start_date", "timestamptz", Never),
+                col("created", "timestamptz", Never),
+            ],
+            // DELETE cancels the subscription (see `events`).
+            writes: &WriteOp::ALL,
+            writes_hint: None,
+        },
+        path: "/v1/subscriptions",
+        // Canceled subscriptions stay in Stripe, and so stay rows; the
+        // default list leaves them out.
+        list_query: "status=all&",
+        event_prefix: "customer.subscription",
+        // customer.subscription.deleted is a cancellation: its object is the
+        // subscription, still retrievable, with status "canceled", the same
+        // object a DELETE answers. So it is applied as the record's new
+        // state, not as a deletion.
+        events: &[
+            ("created", Effect::Upsert),
+            ("updated", Effect::Upsert),
+            ("deleted", Effect::Upsert),
+            ("pending_update_applied", Effect::Upsert),
+            ("pending_update_expired", Effect::Upsert),
+            ("trial_will_end", Effect::Upsert),
         ],
     },
-    path: "/v1/customers",
-    event_prefix: "customer",
-}];
+    StripeCollection {
+        spec: CollectionSpec {
+            name: "invoices",
+            columns: &[
+                col("id", "text", Never),
+                col("customer", "text", Never),
+                col("subscription", "text", Never),
+                col("status", "text", Never),
+                col("number", "text", Never),
+                col("currency", "text", Never),
+                col("amount_due", "bigint", Never),
+                col("amount_paid", "bigint", Never),
+                col("amount_remaining", "bigint", Never),
+                col("total", "bigint", Never),
+                col("paid", "boolean", Never),
+                col("billing_reason", "text", Never),
+                col("description", "text", Never),
+                col("lines", "jsonb", Never),
+                col("metadata", "jsonb", Never),
+                col("period_start", "timestamptz", Never),
+                col("period_end", "timestamptz", Never),
+                col("due_date", "timestamptz", Never),
+                col("created", "timestamptz", Never),
+            ],
+            writes: &[],
+            writes_hint: Some(
+                "Stripe makes invoices as subscriptions bill; the table follows them within one poll interval.",
+            ),
+        },
+        path: "/v1/invoices",
+        list_query: "",
+        event_prefix: "invoice",
+        // An invoice moves on through events of its own (finalized, paid, …)
+        // that may come without an invoice.updated: each carries its new state.
+        events: &[
+            ("created", Effect::Upsert),
+            ("updated", Effect::Upsert),
+            ("finalized", Effect::Upsert),
+            ("sent", Effect::Upsert),
+            ("paid", Effect::Upsert),
+            ("payment_succeeded", Effect::Upsert),
+            ("payment_failed", Effect::Upsert),
+            ("payment_action_required", Effect::Upsert),
+            ("marked_uncollectible", Effect::Upsert),
+            ("voided", Effect::Upsert),
+            ("deleted", Effect::Delete),
+        ],
+    },
+];
 
 static SPECS: once_cell::sync::Lazy<Vec<CollectionSpec>> =
     once_cell::sync::Lazy::new(|| COLLECTIONS.iter().map(|c| c.spec).collect());
@@ -62,9 +230,10 @@ fn stripe_collection(spec: &CollectionSpec) -> &'static StripeCollection {
 }
 
 fn event_types(collection: &StripeCollection) -> String {
-    ["created", "updated", "deleted"]
+    collection
+        .events
         .iter()
-        .map(|t| format!("types[]={}.{t}", collection.event_prefix))
+        .map(|(action, _)| format!("types[]={}.{action}", collection.event_prefix))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -75,23 +244,29 @@ fn second_of(us: i64) -> i64 {
     us - us.rem_euclid(1_000_000)
 }
 
-fn record_from_object(object: &Value, version_us: i64, deleted: bool) -> Option<Record> {
+fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, deleted: bool) -> Option<Record> {
     let id = object.get("id")?.as_str()?.to_string();
     let mut columns = object.as_object()?.clone();
     // Standard fields of the shadow table win over API fields of the same name.
     columns.remove("deleted");
-    if let Some(created) = object.get("created").and_then(Value::as_i64) {
-        columns.insert("created".into(), Value::String(iso8601_from_us(created * 1_000_000)));
+    // Stripe's times are unix seconds.
+    for column in spec.columns.iter().filter(|c| c.sql_type == "timestamptz") {
+        if let Some(seconds) = object.get(column.name).and_then(Value::as_i64) {
+            columns.insert(column.name.into(), Value::String(iso8601_from_us(seconds * 1_000_000)));
+        }
     }
     Some(Record { id, version_us, deleted, columns, raw: object.clone() })
 }
 
+/// The record an event describes, for the exact event types the collection
+/// follows only: `customer.subscription.created` is never a customer's.
 fn record_from_event(collection: &StripeCollection, event: &Value) -> Option<Record> {
     let kind = event.get("type")?.as_str()?;
     let action = kind.strip_prefix(collection.event_prefix)?.strip_prefix('.')?;
+    let (_, effect) = collection.events.iter().find(|(a, _)| *a == action)?;
     let created = event.get("created")?.as_i64()?;
     let object = event.get("data")?.get("object")?;
-    record_from_object(object, created * 1_000_000, action == "deleted")
+    record_from_object(&collection.spec, object, created * 1_000_000, *effect == Effect::Delete)
 }
 
 fn list_data(response: &ApiResponse) -> Result<(Vec<Value>, bool), ApiError> {
@@ -132,23 +307,50 @@ fn encode_form(key: &str, value: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Refuses, before any request, a column this statement may not set.
+fn check_writable(collection: &CollectionSpec, op: WriteOp, name: &str) -> Result<(), SequinError> {
+    let column = collection.column(name);
+    if column.is_some_and(|c| c.writable_by(op)) {
+        return Ok(());
+    }
+    let writable = collection.columns.iter().filter(|c| c.writable_by(op)).map(|c| c.name).collect::<Vec<_>>();
+    let error = match column.map(|c| c.writable) {
+        Some(OnInsert) => SequinError::new(
+            ErrorKind::ReadOnlyColumn,
+            format!("column \"{name}\" of Stripe {} can only be set by INSERT", collection.name),
+        )
+        .with_detail("Stripe fixes it when the record is created."),
+        _ => SequinError::new(
+            ErrorKind::ReadOnlyColumn,
+            format!("column \"{name}\" of Stripe {} cannot be written", collection.name),
+        ),
+    };
+    Err(error.with_hint(format!("Columns an {} may set: {}.", op.as_sql(), writable.join(", "))))
+}
+
+/// A create has nothing to unset: nulls inside a JSON value are left out
+/// (a `recurring` copied from another price carries `"aggregate_usage": null`).
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The form of a create (`old` None) or an update (`old` the record's
+/// current API object, or null).
 fn form_body(
     collection: &CollectionSpec,
     row: &WriteRow,
     old: Option<&Value>,
 ) -> Result<Vec<(String, String)>, SequinError> {
+    let op = if old.is_some() { WriteOp::Update } else { WriteOp::Insert };
     let mut form = Vec::new();
     for (name, value) in row {
-        if collection.column(name).map(|c| c.writable) != Some(true) {
-            return Err(SequinError::new(
-                ErrorKind::ReadOnlyColumn,
-                format!("column \"{name}\" of Stripe {} cannot be written", collection.name),
-            )
-            .with_hint(format!(
-                "Writable columns: {}.",
-                collection.columns.iter().filter(|c| c.writable).map(|c| c.name).collect::<Vec<_>>().join(", ")
-            )));
-        }
+        check_writable(collection, op, name)?;
         match value {
             WriteValue::Null => form.push((name.clone(), String::new())),
             WriteValue::Text(text) => form.push((name.clone(), text.clone())),
@@ -161,12 +363,17 @@ fn form_body(
                         form.push((format!("{name}[{key}]"), String::new()));
                     }
                 }
-                if json.as_object().is_some_and(|m| m.is_empty()) {
-                    if old.is_some() {
-                        form.push((name.clone(), String::new()));
-                    }
-                } else {
-                    encode_form(name, json, &mut form);
+                let empty = match json {
+                    Value::Object(map) => map.is_empty(),
+                    Value::Array(items) => items.is_empty(),
+                    _ => false,
+                };
+                match (empty, op) {
+                    // An empty hash or list encodes as nothing: unset it instead.
+                    (true, WriteOp::Update) => form.push((name.clone(), String::new())),
+                    (true, _) => {}
+                    (false, WriteOp::Update) => encode_form(name, json, &mut form),
+                    (false, _) => encode_form(name, &without_nulls(json), &mut form),
                 }
             }
         }
@@ -200,10 +407,13 @@ impl Provider for Stripe {
         let types = event_types(collection);
         match cursor_str(cursor, "phase") {
             None => ApiRequest::get(format!("/v1/events?limit=1&{types}")),
-            Some("backfill") => match cursor_str(cursor, "starting_after") {
-                Some(after) => ApiRequest::get(format!("{}?limit={PAGE_SIZE}&starting_after={after}", collection.path)),
-                None => ApiRequest::get(format!("{}?limit={PAGE_SIZE}", collection.path)),
-            },
+            Some("backfill") => {
+                let list = format!("{}?{}limit={PAGE_SIZE}", collection.path, collection.list_query);
+                match cursor_str(cursor, "starting_after") {
+                    Some(after) => ApiRequest::get(format!("{list}&starting_after={after}")),
+                    None => ApiRequest::get(list),
+                }
+            }
             _ => match (cursor_str(cursor, "after"), cursor_str(cursor, "scan")) {
                 (Some(after), _) => {
                     ApiRequest::get(format!("/v1/events?limit={PAGE_SIZE}&ending_before={after}&{types}"))
@@ -240,7 +450,7 @@ impl Provider for Stripe {
             Some("backfill") => {
                 let version = second_of(now_us);
                 let records =
-                    data.iter().map(|o| record_from_object(o, version, false)).collect::<Option<Vec<_>>>();
+                    data.iter().map(|o| record_from_object(spec, o, version, false)).collect::<Option<Vec<_>>>();
                 let records = records.ok_or_else(malformed)?;
                 let cursor = match (has_more, records.last()) {
                     (true, Some(last)) => {
@@ -317,16 +527,18 @@ impl Provider for Stripe {
         }
     }
 
+    /// A delete's reply is `{"id", "deleted": true}`, except a subscription's:
+    /// canceling answers the canceled subscription, which is not deleted.
     fn write_response(
         &self,
-        _spec: &CollectionSpec,
+        spec: &CollectionSpec,
         id: Option<&str>,
         response: &ApiResponse,
         now_us: i64,
     ) -> Result<Record, ApiError> {
         let object = response.json().ok_or_else(|| unparseable(response, "not JSON"))?;
         let deleted = object.get("deleted").and_then(Value::as_bool).unwrap_or(false);
-        let record = record_from_object(&object, second_of(now_us), deleted)
+        let record = record_from_object(spec, &object, second_of(now_us), deleted)
             .ok_or_else(|| unparseable(response, "object without id"))?;
         match id {
             Some(expected) if expected != record.id => Err(unparseable(response, "reply is for another object")),
@@ -352,6 +564,20 @@ impl Provider for Stripe {
     ) -> Result<Record, ApiError> {
         // A deleted customer is still retrievable, as {"id", "deleted": true}.
         self.write_response(spec, Some(id), response, now_us)
+    }
+
+    /// An incremental cursor names an event (`after`, or `scan` while looking
+    /// for the oldest one); when Stripe no longer has it, the events request
+    /// fails with `resource_missing` (Stripe keeps events 30 days) and the
+    /// cursor can never be continued.
+    fn cursor_expired(&self, _spec: &CollectionSpec, cursor: &Value, error: &SequinError) -> Option<String> {
+        if cursor_str(cursor, "phase") != Some("incremental") || error.api_code.as_deref() != Some("resource_missing") {
+            return None;
+        }
+        let event = cursor_str(cursor, "after").or_else(|| cursor_str(cursor, "scan"))?;
+        Some(format!(
+            "Stripe keeps events for 30 days and the sync cursor's event {event} is gone; starting a new backfill"
+        ))
     }
 
     fn error(&self, response: &ApiResponse) -> ApiError {
@@ -561,6 +787,276 @@ mod tests {
         assert!(record.deleted);
         assert_eq!(record.version_us, 3_000_000);
         assert!(Stripe.write_response(customers(), Some("cus_2"), &reply(200, customer("cus_1")), 0).is_err());
+    }
+
+    fn collection(name: &str) -> &'static CollectionSpec {
+        Stripe.collection(name).unwrap()
+    }
+
+    fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+        json!({"id": id, "type": kind, "created": created, "data": {"object": object}})
+    }
+
+    /// The records an incremental page of `events` (newest first) applies.
+    fn apply_events(name: &str, events: Vec<Value>) -> Vec<Record> {
+        let cursor = json!({"phase": "incremental", "after": "evt_0"});
+        let body = json!({"has_more": false, "data": events});
+        Stripe.sync_response(collection(name), &cursor, &reply(200, body), 0).unwrap().records
+    }
+
+    fn subscription(id: &str, status: &str) -> Value {
+        json!({"id": id, "object": "subscription", "customer": "cus_1", "status": status,
+               "created": 1_700_000_000, "current_period_start": 1_700_000_000,
+               "current_period_end": 1_702_592_000, "canceled_at": null, "metadata": {},
+               "items": {"object": "list", "data": [{"id": "si_1", "created": 1_700_000_000,
+                         "price": {"id": "price_1", "unit_amount": 1500}, "quantity": 2}]}})
+    }
+
+    #[test]
+    fn every_collection_has_a_text_id_first_and_at_most_20_event_types() {
+        let names: Vec<&str> = Stripe.collections().iter().map(|c| c.name).collect();
+        assert_eq!(names, ["customers", "products", "prices", "subscriptions", "invoices"]);
+        for c in COLLECTIONS {
+            assert_eq!(c.spec.columns[0], col("id", "text", Never), "{}", c.spec.name);
+            assert!(c.events.len() <= 20, "{}", c.spec.name);
+            assert!(c.spec.column("created").is_some_and(|col| col.sql_type == "timestamptz"));
+        }
+    }
+
+    #[test]
+    fn each_collection_follows_its_own_event_types() {
+        let first = |name: &str| Stripe.sync_request(collection(name), &json!({})).path;
+        assert_eq!(
+            first("products"),
+            "/v1/events?limit=1&types[]=product.created&types[]=product.updated&types[]=product.deleted"
+        );
+        assert_eq!(
+            first("subscriptions"),
+            "/v1/events?limit=1&types[]=customer.subscription.created&types[]=customer.subscription.updated\
+             &types[]=customer.subscription.deleted&types[]=customer.subscription.pending_update_applied\
+             &types[]=customer.subscription.pending_update_expired&types[]=customer.subscription.trial_will_end"
+        );
+        assert!(first("invoices").contains("&types[]=invoice.finalized&types[]=invoice.sent&types[]=invoice.paid&"));
+        let after = json!({"phase": "incremental", "after": "evt_5"});
+        assert!(Stripe
+            .sync_request(collection("prices"), &after)
+            .path
+            .starts_with("/v1/events?limit=100&ending_before=evt_5&types[]=price.created&"));
+    }
+
+    #[test]
+    fn backfills_list_each_collection_and_every_subscription_status() {
+        let cursor = json!({"phase": "backfill", "anchor": "evt_9", "since": 5});
+        let path = |name: &str, cursor: &Value| Stripe.sync_request(collection(name), cursor).path;
+        assert_eq!(path("products", &cursor), "/v1/products?limit=100");
+        assert_eq!(path("prices", &cursor), "/v1/prices?limit=100");
+        assert_eq!(path("invoices", &cursor), "/v1/invoices?limit=100");
+        // Canceled subscriptions stay rows, so the backfill must see them too.
+        assert_eq!(path("subscriptions", &cursor), "/v1/subscriptions?status=all&limit=100");
+        let mut next = cursor.clone();
+        next["starting_after"] = json!("sub_7");
+        assert_eq!(path("subscriptions", &next), "/v1/subscriptions?status=all&limit=100&starting_after=sub_7");
+    }
+
+    #[test]
+    fn subscription_events_are_never_taken_for_customers() {
+        let events = vec![
+            event("evt_2", "customer.subscription.updated", 11, subscription("sub_1", "active")),
+            event("evt_1", "customer.subscription.created", 10, subscription("sub_1", "active")),
+        ];
+        assert!(apply_events("customers", events.clone()).is_empty());
+        let records = apply_events("subscriptions", events);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].version_us, 11_000_000);
+        // Nor a customer's event for a subscription.
+        let customer_event = event("evt_3", "customer.updated", 12, customer("cus_1"));
+        assert!(apply_events("subscriptions", vec![customer_event]).is_empty());
+    }
+
+    #[test]
+    fn a_canceled_subscription_is_a_row_with_status_canceled() {
+        let mut canceled = subscription("sub_1", "canceled");
+        canceled["canceled_at"] = json!(1_700_000_100);
+        let records = apply_events(
+            "subscriptions",
+            vec![event("evt_2", "customer.subscription.deleted", 12, canceled.clone())],
+        );
+        assert_eq!(records.len(), 1);
+        assert!(!records[0].deleted);
+        assert_eq!(records[0].columns["status"], json!("canceled"));
+        assert_eq!(records[0].columns["canceled_at"], json!("2023-11-14T22:15:00.000000Z"));
+
+        // DELETE answers the same object: the same record.
+        let spec = collection("subscriptions");
+        let request = Stripe.delete_request(spec, "sub_1");
+        assert_eq!((request.method, request.path.as_str()), (Method::Delete, "/v1/subscriptions/sub_1"));
+        let record = Stripe.write_response(spec, Some("sub_1"), &reply(200, canceled), 12_300_000).unwrap();
+        assert!(!record.deleted);
+        assert_eq!(record.columns["status"], json!("canceled"));
+        // A product's delete reply is a deletion.
+        let gone = json!({"id": "prod_1", "object": "product", "deleted": true});
+        assert!(Stripe.write_response(collection("products"), Some("prod_1"), &reply(200, gone), 0).unwrap().deleted);
+    }
+
+    #[test]
+    fn timestamps_become_timestamptz_for_every_declared_column() {
+        let records = apply_events(
+            "subscriptions",
+            vec![event("evt_1", "customer.subscription.created", 10, subscription("sub_1", "active"))],
+        );
+        let columns = &records[0].columns;
+        assert_eq!(columns["created"], json!("2023-11-14T22:13:20.000000Z"));
+        assert_eq!(columns["current_period_start"], json!("2023-11-14T22:13:20.000000Z"));
+        assert_eq!(columns["current_period_end"], json!("2023-12-14T22:13:20.000000Z"));
+        assert_eq!(columns["canceled_at"], Value::Null);
+        // Nested times stay as Stripe sent them, in the jsonb column and in raw.
+        assert_eq!(columns["items"]["data"][0]["created"], json!(1_700_000_000));
+        assert_eq!(records[0].raw["current_period_end"], json!(1_702_592_000));
+
+        let product = json!({"id": "prod_1", "object": "product", "name": "Gold", "created": 1_700_000_000, "updated": 1_700_000_060});
+        let records = apply_events("products", vec![event("evt_1", "product.updated", 10, product)]);
+        assert_eq!(records[0].columns["updated"], json!("2023-11-14T22:14:20.000000Z"));
+    }
+
+    #[test]
+    fn invoices_follow_finalized_and_paid_events() {
+        let invoice = |status: &str| {
+            json!({"id": "in_1", "object": "invoice", "status": status, "amount_due": 3000,
+                   "created": 1_700_000_000, "period_start": 1_700_000_000, "period_end": 1_700_000_000, "due_date": null})
+        };
+        let records = apply_events(
+            "invoices",
+            vec![
+                event("evt_5", "invoice.upcoming", 10, invoice("draft")),
+                event("evt_4", "invoice.payment_succeeded", 10, invoice("paid")),
+                event("evt_3", "invoice.paid", 10, invoice("paid")),
+                event("evt_2", "invoice.finalized", 10, invoice("open")),
+                event("evt_1", "invoice.created", 10, invoice("draft")),
+            ],
+        );
+        let statuses: Vec<&Value> = records.iter().map(|r| &r.columns["status"]).collect();
+        assert_eq!(statuses, [&json!("draft"), &json!("open"), &json!("paid"), &json!("paid")]);
+        assert!(records.iter().all(|r| !r.deleted));
+        assert_eq!(records[0].columns["period_end"], json!("2023-11-14T22:13:20.000000Z"));
+        let deleted = apply_events("invoices", vec![event("evt_6", "invoice.deleted", 11, invoice("draft"))]);
+        assert!(deleted[0].deleted);
+    }
+
+    #[test]
+    fn which_statements_each_collection_accepts() {
+        let ops = |name: &str| WriteOp::ALL.iter().filter(|op| collection(name).allows(**op)).count();
+        assert_eq!((ops("customers"), ops("products"), ops("subscriptions")), (3, 3, 3));
+        assert!(collection("prices").allows(WriteOp::Update) && !collection("prices").allows(WriteOp::Delete));
+        assert!(collection("prices").writes_hint.unwrap().contains("SET active = false"));
+        assert_eq!(ops("invoices"), 0);
+        assert!(collection("invoices").writes_hint.is_some());
+        assert!(collection("invoices").columns.iter().all(|c| c.writable == Never));
+    }
+
+    #[test]
+    fn a_price_is_created_with_its_amount_which_no_update_may_change() {
+        let prices = collection("prices");
+        let row = vec![
+            ("product".to_string(), WriteValue::Text("prod_1".into())),
+            ("currency".to_string(), WriteValue::Text("usd".into())),
+            ("unit_amount".to_string(), WriteValue::Json(json!(1500))),
+            ("active".to_string(), WriteValue::Json(json!(true))),
+            ("nickname".to_string(), WriteValue::Null),
+            ("recurring".to_string(), WriteValue::Json(json!({"interval": "month", "aggregate_usage": null}))),
+        ];
+        let request = Stripe.create_request(prices, &row).unwrap();
+        assert_eq!(request.path, "/v1/prices");
+        assert_eq!(
+            request.body,
+            Some(Body::Form(vec![
+                ("product".into(), "prod_1".into()),
+                ("currency".into(), "usd".into()),
+                ("unit_amount".into(), "1500".into()),
+                ("active".into(), "true".into()),
+                ("recurring[interval]".into(), "month".into()),
+            ]))
+        );
+
+        let update = vec![("unit_amount".to_string(), WriteValue::Json(json!(2000)))];
+        let error = Stripe.update_request(prices, "price_1", &update, None).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::ReadOnlyColumn);
+        assert_eq!(error.message, "column \"unit_amount\" of Stripe prices can only be set by INSERT");
+        assert_eq!(error.hint.as_deref(), Some("Columns an UPDATE may set: active, nickname, metadata."));
+        let rename = vec![("nickname".to_string(), WriteValue::Text("Monthly".into()))];
+        let request = Stripe.update_request(prices, "price_1", &rename, None).unwrap();
+        assert_eq!(request.path, "/v1/prices/price_1");
+        assert_eq!(request.body, Some(Body::Form(vec![("nickname".into(), "Monthly".into())])));
+        let error = Stripe.create_request(prices, &vec![("type".to_string(), WriteValue::Text("x".into()))]).unwrap_err();
+        assert_eq!(error.message, "column \"type\" of Stripe prices cannot be written");
+    }
+
+    #[test]
+    fn a_subscription_is_created_from_its_items() {
+        let row = vec![
+            ("customer".to_string(), WriteValue::Text("cus_1".into())),
+            ("items".to_string(), WriteValue::Json(json!([{"price": "price_1", "quantity": 2}]))),
+            ("metadata".to_string(), WriteValue::Json(json!({"plan": "pro"}))),
+        ];
+        let request = Stripe.create_request(collection("subscriptions"), &row).unwrap();
+        assert_eq!((request.method, request.path.as_str()), (Method::Post, "/v1/subscriptions"));
+        assert_eq!(
+            request.body,
+            Some(Body::Form(vec![
+                ("customer".into(), "cus_1".into()),
+                ("items[0][price]".into(), "price_1".into()),
+                ("items[0][quantity]".into(), "2".into()),
+                ("metadata[plan]".into(), "pro".into()),
+            ]))
+        );
+        let update = vec![("cancel_at_period_end".to_string(), WriteValue::Json(json!(true)))];
+        let request = Stripe.update_request(collection("subscriptions"), "sub_1", &update, None).unwrap();
+        assert_eq!(request.body, Some(Body::Form(vec![("cancel_at_period_end".into(), "true".into())])));
+        let items = vec![("items".to_string(), WriteValue::Json(json!([])))];
+        let error = Stripe.update_request(collection("subscriptions"), "sub_1", &items, None).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::ReadOnlyColumn);
+    }
+
+    #[test]
+    fn an_empty_list_unsets_on_update_and_is_left_out_on_create() {
+        let row = vec![("images".to_string(), WriteValue::Json(json!([])))];
+        let products = collection("products");
+        let update = Stripe.update_request(products, "prod_1", &row, Some(&json!({"images": ["a"]}))).unwrap();
+        assert_eq!(update.body, Some(Body::Form(vec![("images".into(), "".into())])));
+        let mut create_row = row.clone();
+        create_row.push(("name".to_string(), WriteValue::Text("Gold".into())));
+        let create = Stripe.create_request(products, &create_row).unwrap();
+        assert_eq!(create.body, Some(Body::Form(vec![("name".into(), "Gold".into())])));
+    }
+
+    #[test]
+    fn an_incremental_cursor_whose_event_is_gone_has_expired() {
+        let refusal = |code: &str| {
+            let error = ApiError {
+                kind: ErrorKind::Validation,
+                status: 400,
+                message: "No such event: 'evt_1'".into(),
+                code: Some(code.into()),
+                field: Some("ending_before".into()),
+                request_id: None,
+                retry_after: None,
+            };
+            error.into_error("Stripe", &ApiRequest::get("/v1/events"))
+        };
+        let missing = refusal("resource_missing");
+        let spec = collection("subscriptions");
+        let after = json!({"phase": "incremental", "after": "evt_1", "since": 5});
+        assert_eq!(
+            Stripe.cursor_expired(spec, &after, &missing).as_deref(),
+            Some("Stripe keeps events for 30 days and the sync cursor's event evt_1 is gone; starting a new backfill")
+        );
+        let scanning = json!({"phase": "incremental", "after": null, "since": 5, "scan": "evt_2"});
+        assert!(Stripe.cursor_expired(spec, &scanning, &missing).unwrap().contains("evt_2"));
+        // Not an events cursor, no event named, or another refusal: not expired.
+        let backfill = json!({"phase": "backfill", "anchor": "evt_1", "starting_after": "sub_1"});
+        assert_eq!(Stripe.cursor_expired(spec, &backfill, &missing), None);
+        assert_eq!(Stripe.cursor_expired(spec, &json!({"phase": "incremental", "since": 5}), &missing), None);
+        assert_eq!(Stripe.cursor_expired(spec, &json!({}), &missing), None);
+        assert_eq!(Stripe.cursor_expired(spec, &after, &refusal("parameter_invalid_integer")), None);
     }
 
     #[test]

@@ -37,10 +37,17 @@ pub fn handle(
     let ok = |v: Value| Ok(Reply::json(200, &v));
 
     match (req.method.as_str(), segments) {
-        ("GET", ["events"]) => ok(json!({ "data": state.events.all() })),
+        ("GET", ["events"]) => {
+            events::forget_expired(state, now());
+            ok(json!({ "data": state.events.all() }))
+        }
+        // Without `before`: every event there is now, as 30 days later.
         ("POST", ["events", "expire"]) => {
-            let before = required_integer(query, "before")?;
-            ok(json!({ "expired": events::expire_before(state, before) }))
+            let expired = match query.get("before") {
+                Some(v) => events::expire_before(state, params::integer(v, "before")?),
+                None => events::expire_all(state),
+            };
+            ok(json!({ "expired": expired }))
         }
         (method, [plural, rest @ ..]) => {
             let r = resource(plural).ok_or_else(not_found)?;
@@ -84,7 +91,10 @@ pub fn handle(
                         state, r, id, &body, &request,
                     )?))
                 }
-                ("DELETE", [id]) => ok(objects::delete(state, r, id, &request)?),
+                ("DELETE", [id]) => {
+                    let delete = r.delete.ok_or_else(not_found)?;
+                    ok(delete(state, r, id, &request)?)
+                }
                 _ => Err(not_found()),
             }
         }

@@ -6,15 +6,19 @@ use serde_json::{json, Value};
 use super::errors::ApiError;
 use super::params::{self, nested, Params};
 use super::store::{Filter, Object};
-use super::{events, RequestInfo, Resource, StripeState};
+use super::{events, objects, RequestInfo, Resource, StripeState};
 use crate::ids;
 
 pub static CUSTOMERS: Resource = Resource {
     object: "customer",
     plural: "customers",
     prefix: "cus",
+    event_prefix: "customer",
     template,
-    apply,
+    create: apply,
+    update: apply,
+    after_create: None,
+    delete: Some(objects::remove),
     list_params: &["email", "test_clock"],
     list_filter,
     seed: Some(seed),
@@ -41,7 +45,6 @@ const EMAIL_MAX: usize = 512;
 const NAME_MAX: usize = 256;
 const DESCRIPTION_MAX: usize = 350;
 const PHONE_MAX: usize = 20;
-const TEXT_MAX: usize = 5000;
 
 fn template(id: &str, created: i64, livemode: bool) -> Object {
     let v = json!({
@@ -71,7 +74,8 @@ fn template(id: &str, created: i64, livemode: bool) -> Object {
     v.as_object().expect("an object").clone()
 }
 
-fn apply(customer: &mut Object, p: &Params) -> Result<(), ApiError> {
+/// Create and update take the same params.
+fn apply(_state: &StripeState, customer: &mut Object, p: &Params) -> Result<(), ApiError> {
     params::check_known(p, PARAMS, None)?;
     for (key, v) in p {
         let value = match key.as_str() {
@@ -80,7 +84,7 @@ fn apply(customer: &mut Object, p: &Params) -> Result<(), ApiError> {
             "description" => json!(params::string(v, key, DESCRIPTION_MAX)?),
             "phone" => json!(params::string(v, key, PHONE_MAX)?),
             "balance" => json!(params::integer(v, key)?),
-            "next_invoice_sequence" => json!(positive_integer(v, key)?),
+            "next_invoice_sequence" => json!(params::integer_at_least(v, key, 1)?),
             "preferred_locales" => json!(locales(v)?),
             "address" => address(v, key)?,
             "shipping" => shipping(v)?,
@@ -126,23 +130,14 @@ fn email(v: &Value) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn positive_integer(v: &Value, param: &str) -> Result<i64, ApiError> {
-    let n = params::integer(v, param)?;
-    if n < 1 {
-        return Err(
-            ApiError::invalid("This value must be greater than or equal to 1.").param(param),
-        );
-    }
-    Ok(n)
-}
-
 fn locales(v: &Value) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::new();
     for (i, item) in params::list(v, "preferred_locales")?
         .into_iter()
         .enumerate()
     {
-        if let Some(s) = params::string(item, &format!("preferred_locales[{i}]"), TEXT_MAX)? {
+        if let Some(s) = params::string(item, &format!("preferred_locales[{i}]"), params::TEXT_MAX)?
+        {
             out.push(s);
         }
     }
@@ -158,7 +153,7 @@ fn address(v: &Value, param: &str) -> Result<Value, ApiError> {
     let mut out = Object::new();
     for field in ADDRESS_FIELDS {
         let value = match fields.get(field) {
-            Some(v) => params::string(v, &nested(Some(param), field), TEXT_MAX)?,
+            Some(v) => params::string(v, &nested(Some(param), field), params::TEXT_MAX)?,
             None => None,
         };
         out.insert(field.into(), json!(value));
@@ -173,7 +168,7 @@ fn shipping(v: &Value) -> Result<Value, ApiError> {
     };
     params::check_known(fields, &["address", "name", "phone"], Some("shipping"))?;
     let text = |field: &str| match fields.get(field) {
-        Some(v) => params::string(v, &nested(Some("shipping"), field), TEXT_MAX),
+        Some(v) => params::string(v, &nested(Some("shipping"), field), params::TEXT_MAX),
         None => Ok(None),
     };
     let name = text("name")?.ok_or_else(|| ApiError::missing_param("shipping[name]"))?;
@@ -195,7 +190,7 @@ fn shipping(v: &Value) -> Result<Value, ApiError> {
 }
 
 fn invoice_prefix(v: &Value) -> Result<String, ApiError> {
-    let s = params::string(v, "invoice_prefix", TEXT_MAX)?.unwrap_or_default();
+    let s = params::string(v, "invoice_prefix", params::TEXT_MAX)?.unwrap_or_default();
     let well_formed = (3..=12).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
@@ -217,7 +212,7 @@ fn invoice_settings(current: &Value, v: &Value) -> Result<Value, ApiError> {
             settings["footer"] = json!(params::string(
                 footer,
                 "invoice_settings[footer]",
-                TEXT_MAX
+                params::TEXT_MAX
             )?);
         }
     }
@@ -231,7 +226,7 @@ fn list_filter(q: &Params) -> Result<Filter, ApiError> {
         None => None,
     };
     let clock = match q.get("test_clock") {
-        Some(v) => params::string(v, "test_clock", TEXT_MAX)?,
+        Some(v) => params::string(v, "test_clock", params::TEXT_MAX)?,
         None => None,
     };
     if email.is_none() && clock.is_none() {
@@ -249,32 +244,37 @@ fn list_filter(q: &Params) -> Result<Filter, ApiError> {
 }
 
 /// `count` customers named `Customer <i>` / `customer<i>@example.com`, created
-/// one second apart ending now, written straight in the store's sparse form.
+/// one second apart ending now.
 fn seed(state: &mut StripeState, count: u64, with_events: bool, now: i64) {
     let first = state.store(&CUSTOMERS).minted() + 1;
-    let automatic = RequestInfo::default();
     for j in 0..count {
-        let i = first + j;
-        let created = now - (count - 1 - j) as i64;
-        let store = state.store_mut(&CUSTOMERS);
-        let id = store.next_id();
-        let json = format!(
-            r#"{{"created":{created},"email":"customer{i}@example.com","id":"{id}","invoice_prefix":"{}","name":"Customer {i}"}}"#,
-            ids::invoice_prefix(&id)
-        );
-        store.insert_sparse(&id, created, json.into_boxed_str());
-        if with_events {
-            let customer = store.get(&id).expect("just inserted");
-            events::record(
-                state,
-                "customer.created",
-                &customer,
-                None,
-                &automatic,
-                created,
-            );
-        }
+        seed_one(state, first + j, now - (count - 1 - j) as i64, with_events);
     }
+}
+
+/// Customer number `i`, written straight in the store's sparse form (a
+/// million take about a second); returns its id.
+pub fn seed_one(state: &mut StripeState, i: u64, created: i64, with_events: bool) -> String {
+    let store = state.store_mut(&CUSTOMERS);
+    let id = store.next_id();
+    let json = format!(
+        r#"{{"created":{created},"email":"customer{i}@example.com","id":"{id}","invoice_prefix":"{}","name":"Customer {i}"}}"#,
+        ids::invoice_prefix(&id)
+    );
+    store.insert_sparse(&id, created, json.into_boxed_str());
+    if with_events {
+        let customer = store.get(&id).expect("just inserted");
+        let automatic = RequestInfo::default();
+        events::record(
+            state,
+            "customer.created",
+            &customer,
+            None,
+            &automatic,
+            created,
+        );
+    }
+    id
 }
 
 #[cfg(test)]
@@ -288,7 +288,11 @@ mod tests {
     }
 
     fn apply_form(c: &mut Object, body: &str) -> Result<(), ApiError> {
-        apply(c, &form::decode(body).unwrap())
+        apply(
+            &StripeState::new("sk_test_customers"),
+            c,
+            &form::decode(body).unwrap(),
+        )
     }
 
     #[test]

@@ -55,6 +55,15 @@ impl ApiError {
             .param(param)
     }
 
+    /// `name=` for a param that must keep a value.
+    pub fn cannot_unset(param: &str) -> ApiError {
+        ApiError::invalid(format!(
+            "You passed an empty string for '{param}'. We assume empty values are an attempt to unset a parameter; however '{param}' cannot be unset. You should remove '{param}' from your request or supply a non-empty value."
+        ))
+        .code("parameter_invalid_empty")
+        .param(param)
+    }
+
     pub fn invalid_integer(param: &str, value: &str) -> ApiError {
         ApiError::invalid(format!("Invalid integer: {value}"))
             .code("parameter_invalid_integer")

@@ -1,5 +1,7 @@
 //! Events: one per create/update/delete, listed newest first by (created,
-//! sequence) with the same pagination as objects.
+//! sequence) with the same pagination as objects, and kept 30 days as
+//! Stripe keeps them: older ones are forgotten when events are next read,
+//! so listing, retrieving and paging from them fail as for unknown ids.
 
 use serde_json::{json, Value};
 
@@ -10,6 +12,8 @@ use super::store::{Filter, Object};
 use super::{RequestInfo, StripeState, API_VERSION};
 
 const MAX_TYPES: usize = 20;
+/// Stripe's retention: events older than 30 days are gone.
+pub const RETENTION_SECS: i64 = 30 * 86_400;
 
 /// The fields all events share (kept out of each stored event).
 pub fn defaults(livemode: bool) -> Object {
@@ -50,7 +54,8 @@ pub fn record(
     state.events.insert(event.as_object().expect("an object"));
 }
 
-pub fn retrieve(state: &StripeState, id: &str) -> Result<Object, ApiError> {
+pub fn retrieve(state: &mut StripeState, id: &str, now: i64) -> Result<Object, ApiError> {
+    forget_expired(state, now);
     state
         .events
         .get(id)
@@ -59,7 +64,8 @@ pub fn retrieve(state: &StripeState, id: &str) -> Result<Object, ApiError> {
 
 /// `GET /v1/events`: `type` (with `*` wildcards) or `types[]` (≤20), plus
 /// the common list params.
-pub fn list(state: &StripeState, q: &Params) -> Result<Value, ApiError> {
+pub fn list(state: &mut StripeState, q: &Params, now: i64) -> Result<Value, ApiError> {
+    forget_expired(state, now);
     let list_params = ListParams::parse(q, &["type", "types", "delivery_success"])?;
     let filter = filter(q)?;
     let (data, has_more) = list_params.run(&state.events, "event", &filter)?;
@@ -148,9 +154,19 @@ fn wildcard_match(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Drops events created before `before` (imitates Stripe's 30-day retention).
+/// Drops events created before `before`; returns how many.
 pub fn expire_before(state: &mut StripeState, before: i64) -> usize {
     state.events.forget_created_before(before)
+}
+
+/// Drops every event there is, as if 30 days had passed; returns how many.
+pub fn expire_all(state: &mut StripeState) -> usize {
+    state.events.forget_created_before(i64::MAX)
+}
+
+/// Applies the retention as of `now`.
+pub fn forget_expired(state: &mut StripeState, now: i64) {
+    expire_before(state, now - RETENTION_SECS);
 }
 
 #[cfg(test)]
@@ -174,8 +190,11 @@ mod tests {
         s
     }
 
-    fn page(s: &StripeState, q: Value) -> (Vec<String>, bool) {
-        let v = list(s, q.as_object().unwrap()).unwrap();
+    /// Long after every test event's `created`, but within 30 days of them.
+    const NOW: i64 = 100_000;
+
+    fn page(s: &mut StripeState, q: Value) -> (Vec<String>, bool) {
+        let v = list(s, q.as_object().unwrap(), NOW).unwrap();
         let ids = v["data"]
             .as_array()
             .unwrap()
@@ -198,14 +217,17 @@ mod tests {
 
     #[test]
     fn newest_first_with_same_second_ties_in_creation_order() {
-        let s = state_with_events(&[
+        let mut s = state_with_events(&[
             ("customer.created", 10),
             ("customer.created", 10),
             ("customer.updated", 11),
             ("customer.deleted", 10),
         ]);
         // created: 0→10, 1→10, 2→11, 3→10: order newest first is 2, 3, 1, 0.
-        assert_eq!(page(&s, json!({})).0, ["cus_2", "cus_3", "cus_1", "cus_0"]);
+        assert_eq!(
+            page(&mut s, json!({})).0,
+            ["cus_2", "cus_3", "cus_1", "cus_0"]
+        );
     }
 
     #[test]
@@ -213,13 +235,13 @@ mod tests {
         let spec: Vec<(&str, i64)> = (0..25)
             .map(|i| ("customer.created", 1000 + i / 3))
             .collect();
-        let s = state_with_events(&spec);
+        let mut s = state_with_events(&spec);
         // Start from the oldest event, then keep asking for the page just newer.
         let oldest = event_id(&s, 0);
         let mut cursor = oldest;
         let mut seen = vec!["cus_0".to_string()];
         loop {
-            let (ids, has_more) = page(&s, json!({"ending_before": cursor, "limit": "4"}));
+            let (ids, has_more) = page(&mut s, json!({"ending_before": cursor, "limit": "4"}));
             assert!(ids.len() <= 4);
             // Newest first within the page; walking forward means reading it backwards.
             for id in ids.iter().rev() {
@@ -238,60 +260,62 @@ mod tests {
     #[test]
     fn starting_after_walks_back_and_has_more_is_exact() {
         let spec: Vec<(&str, i64)> = (0..6).map(|i| ("customer.created", 50 + i)).collect();
-        let s = state_with_events(&spec);
-        let (p1, more1) = page(&s, json!({"limit": "3"}));
+        let mut s = state_with_events(&spec);
+        let (p1, more1) = page(&mut s, json!({"limit": "3"}));
         assert_eq!(
             (p1.clone(), more1),
             (vec!["cus_5".into(), "cus_4".into(), "cus_3".into()], true)
         );
-        let (p2, more2) = page(&s, json!({"limit": "3", "starting_after": event_id(&s, 3)}));
+        let (e2, e3) = (event_id(&s, 2), event_id(&s, 3));
+        let (p2, more2) = page(&mut s, json!({"limit": "3", "starting_after": e3}));
         assert_eq!(
             (p2, more2),
             (vec!["cus_2".into(), "cus_1".into(), "cus_0".into()], false)
         );
-        let (p3, more3) = page(&s, json!({"limit": "3", "ending_before": event_id(&s, 2)}));
+        let (p3, more3) = page(&mut s, json!({"limit": "3", "ending_before": e2}));
         assert_eq!(
             (p3, more3),
             (vec!["cus_5".into(), "cus_4".into(), "cus_3".into()], false)
         );
-        let (p4, more4) = page(&s, json!({"limit": "2", "ending_before": event_id(&s, 2)}));
+        let (p4, more4) = page(&mut s, json!({"limit": "2", "ending_before": e2}));
         assert_eq!((p4, more4), (vec!["cus_4".into(), "cus_3".into()], true));
     }
 
     #[test]
     fn created_and_type_filters() {
-        let s = state_with_events(&[
+        let mut s = state_with_events(&[
             ("customer.created", 1),
             ("customer.updated", 2),
             ("invoice.paid", 3),
             ("customer.deleted", 4),
         ]);
         assert_eq!(
-            page(&s, json!({"created": {"gt": "1", "lt": "4"}})).0,
+            page(&mut s, json!({"created": {"gt": "1", "lt": "4"}})).0,
             ["cus_2", "cus_1"]
         );
         assert_eq!(
-            page(&s, json!({"type": "customer.*"})).0,
+            page(&mut s, json!({"type": "customer.*"})).0,
             ["cus_3", "cus_1", "cus_0"]
         );
-        assert_eq!(page(&s, json!({"type": "invoice.paid"})).0, ["cus_2"]);
+        assert_eq!(page(&mut s, json!({"type": "invoice.paid"})).0, ["cus_2"]);
         assert_eq!(
             page(
-                &s,
+                &mut s,
                 json!({"types": ["customer.created", "customer.deleted"]})
             )
             .0,
             ["cus_3", "cus_0"]
         );
         assert_eq!(
-            page(&s, json!({"types": {"0": "customer.updated"}})).0,
+            page(&mut s, json!({"types": {"0": "customer.updated"}})).0,
             ["cus_1"]
         );
         let too_many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
-        assert!(list(&s, json!({"types": too_many}).as_object().unwrap()).is_err());
+        assert!(list(&mut s, json!({"types": too_many}).as_object().unwrap(), NOW).is_err());
         assert!(list(
-            &s,
-            json!({"type": "a", "types": ["b"]}).as_object().unwrap()
+            &mut s,
+            json!({"type": "a", "types": ["b"]}).as_object().unwrap(),
+            NOW
         )
         .is_err());
     }
@@ -301,18 +325,54 @@ mod tests {
         let mut s = state_with_events(&[("customer.created", 1), ("customer.created", 100)]);
         let old = event_id(&s, 0);
         let e = list(
-            &s,
+            &mut s,
             json!({"starting_after": "evt_nope"}).as_object().unwrap(),
+            NOW,
         )
         .unwrap_err();
         assert_eq!(
             (e.status, e.code, e.param.as_deref()),
             (400, Some("resource_missing"), Some("starting_after"))
         );
+        assert_eq!(e.message, "No such event: 'evt_nope'");
         assert_eq!(expire_before(&mut s, 50), 1);
-        let e = list(&s, json!({"ending_before": old}).as_object().unwrap()).unwrap_err();
-        assert_eq!(e.param.as_deref(), Some("ending_before"));
-        assert_eq!(page(&s, json!({})).0, ["cus_1"]);
+        let q = json!({ "ending_before": old });
+        let e = list(&mut s, q.as_object().unwrap(), NOW).unwrap_err();
+        assert_eq!(
+            (e.status, e.code, e.param.as_deref()),
+            (400, Some("resource_missing"), Some("ending_before"))
+        );
+        assert_eq!(e.message, format!("No such event: '{old}'"));
+        assert_eq!(retrieve(&mut s, &old, NOW).unwrap_err().status, 404);
+        assert_eq!(page(&mut s, json!({})).0, ["cus_1"]);
+        assert_eq!(expire_all(&mut s), 1);
+        assert_eq!(page(&mut s, json!({})).0, Vec::<String>::new());
+    }
+
+    #[test]
+    fn events_older_than_30_days_are_gone() {
+        let day = 86_400;
+        let now = 100 * day;
+        let mut s = state_with_events(&[
+            ("customer.created", now - 31 * day),
+            ("customer.updated", now - 30 * day),
+            ("customer.updated", now - day),
+        ]);
+        let (oldest, second) = (event_id(&s, 0), event_id(&s, 1));
+        assert_eq!(
+            retrieve(&mut s, &second, now).unwrap()["id"],
+            second.as_str()
+        );
+        let v = list(&mut s, json!({}).as_object().unwrap(), now).unwrap();
+        assert_eq!(v["data"].as_array().unwrap().len(), 2);
+        assert_eq!(retrieve(&mut s, &oldest, now).unwrap_err().status, 404);
+        let q = json!({ "starting_after": oldest });
+        let e = list(&mut s, q.as_object().unwrap(), now).unwrap_err();
+        assert_eq!((e.status, e.code), (400, Some("resource_missing")));
+        // A second later the next one has turned 30 days old too.
+        let v = list(&mut s, json!({}).as_object().unwrap(), now + 1).unwrap();
+        assert_eq!(v["data"].as_array().unwrap().len(), 1);
+        assert!(s.events.order_key_of(&second).is_none());
     }
 
     #[test]

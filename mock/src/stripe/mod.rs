@@ -1,6 +1,7 @@
-//! The Stripe subset: `/v1/customers` (and any type added to `RESOURCES`),
-//! `/v1/events`, auth, idempotency. State lives per account (API key); an
-//! OAuth access token stands for the account it was issued for.
+//! The Stripe subset: customers, products, prices, subscriptions and invoices
+//! (the types in `RESOURCES`), `/v1/events`, auth, idempotency. State lives
+//! per account (API key); an OAuth access token stands for the account it
+//! was issued for.
 
 pub mod admin;
 pub mod auth;
@@ -9,10 +10,14 @@ pub mod errors;
 pub mod events;
 pub mod form;
 pub mod idempotency;
+pub mod invoices;
 pub mod list;
 pub mod objects;
 pub mod params;
+pub mod prices;
+pub mod products;
 pub mod store;
+pub mod subscriptions;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,19 +36,32 @@ use store::{Filter, Object, Store};
 pub const API_VERSION: &str = "2020-08-27";
 
 /// One object type: what it looks like new, how params change it, how its list
-/// filters. Adding a type (products, prices, …) is one such value and one line
-/// in `RESOURCES`; the endpoints, store, events and admin routes are generic.
+/// filters. Adding a type is one such value and one line in `RESOURCES`; the
+/// endpoints, store, events and admin routes are generic.
 pub struct Resource {
-    /// `object` field and event prefix, e.g. "customer".
+    /// `object` field, e.g. "customer".
     pub object: &'static str,
     /// URL segment, e.g. "customers".
     pub plural: &'static str,
     /// Id prefix, e.g. "cus".
     pub prefix: &'static str,
+    /// Event types are `<event_prefix>.created` etc.: the object name, except
+    /// for subscriptions ("customer.subscription").
+    pub event_prefix: &'static str,
     /// A new object with every field at its default.
     pub template: fn(id: &str, created: i64, livemode: bool) -> Object,
-    /// Applies create/update params (to a copy: an error discards it).
-    pub apply: fn(&mut Object, &Params) -> Result<(), ApiError>,
+    /// Applies create params to a new object (to a copy: an error discards
+    /// it). The state is there for params naming other objects (a price's
+    /// product must exist).
+    pub create: fn(&StripeState, &mut Object, &Params) -> Result<(), ApiError>,
+    /// Applies update params to a copy of the object.
+    pub update: fn(&StripeState, &mut Object, &Params) -> Result<(), ApiError>,
+    /// What else a create causes once the object is stored and its event
+    /// recorded (a subscription bills its first period).
+    pub after_create: Option<fn(&mut StripeState, &Object, &RequestInfo)>,
+    /// `DELETE /v1/<plural>/{id}` (`objects::remove` for most types); None
+    /// where Stripe has no such route (prices are archived, never deleted).
+    pub delete: Option<Delete>,
     /// The list endpoint's own filter params besides limit/cursors/created.
     pub list_params: &'static [&'static str],
     pub list_filter: fn(&Params) -> Result<Filter, ApiError>,
@@ -51,7 +69,16 @@ pub struct Resource {
     pub seed: Option<fn(&mut StripeState, u64, bool, i64)>,
 }
 
-pub static RESOURCES: &[&Resource] = &[&customers::CUSTOMERS];
+/// Handles `DELETE /v1/<plural>/{id}`, answering the reply's body.
+pub type Delete = fn(&mut StripeState, &Resource, &str, &RequestInfo) -> Result<Value, ApiError>;
+
+pub static RESOURCES: &[&Resource] = &[
+    &customers::CUSTOMERS,
+    &products::PRODUCTS,
+    &prices::PRICES,
+    &subscriptions::SUBSCRIPTIONS,
+    &invoices::INVOICES,
+];
 
 pub fn resource(plural: &str) -> Option<&'static Resource> {
     RESOURCES.iter().copied().find(|r| r.plural == plural)
@@ -193,9 +220,9 @@ fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Re
     let ok = |v: Value| Ok(Reply::json(200, &v));
 
     match (req.method.as_str(), segments.as_slice()) {
-        ("GET", ["events"]) => ok(events::list(state, &query()?)?),
+        ("GET", ["events"]) => ok(events::list(state, &query()?, now())?),
         ("GET", ["events", id]) if !id.is_empty() => {
-            ok(Value::Object(events::retrieve(state, id)?))
+            ok(Value::Object(events::retrieve(state, id, now())?))
         }
         (method, [plural, rest @ ..]) => {
             let r = resource(plural).ok_or_else(unrecognized)?;
@@ -218,7 +245,10 @@ fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Re
                     &body()?,
                     request,
                 )?)),
-                ("DELETE", [id]) if !id.is_empty() => ok(objects::delete(state, r, id, request)?),
+                ("DELETE", [id]) if !id.is_empty() => {
+                    let delete = r.delete.ok_or_else(unrecognized)?;
+                    ok(delete(state, r, id, request)?)
+                }
                 _ => Err(unrecognized()),
             }
         }

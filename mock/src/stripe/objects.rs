@@ -31,20 +31,21 @@ pub fn create(
     created: i64,
     request: &RequestInfo,
 ) -> Result<Object, ApiError> {
-    let livemode = state.livemode;
-    let store = state.store_mut(r);
-    let mut object = (r.template)(&store.next_id(), created, livemode);
-    (r.apply)(&mut object, params)?;
-    let inserted = store.insert(&object);
+    let mut object = (r.template)(&state.store(r).next_id(), created, state.livemode);
+    (r.create)(state, &mut object, params)?;
+    let inserted = state.store_mut(r).insert(&object);
     debug_assert!(inserted, "generated ids are unique");
     events::record(
         state,
-        &format!("{}.created", r.object),
+        &format!("{}.created", r.event_prefix),
         &object,
         None,
         request,
         now(),
     );
+    if let Some(after_create) = r.after_create {
+        after_create(state, &object, request);
+    }
     Ok(object)
 }
 
@@ -58,15 +59,19 @@ pub fn update(
 ) -> Result<Object, ApiError> {
     let old = retrieve(state, r, id)?;
     let mut new = old.clone();
-    (r.apply)(&mut new, params)?;
+    (r.update)(state, &mut new, params)?;
     if new == old {
         return Ok(new);
+    }
+    // Types with an `updated` stamp (products) carry the time of the change.
+    if new.contains_key("updated") {
+        new.insert("updated".into(), json!(now()));
     }
     state.store_mut(r).replace(&new);
     let previous = previous_attributes(&old, &new);
     events::record(
         state,
-        &format!("{}.updated", r.object),
+        &format!("{}.updated", r.event_prefix),
         &new,
         Some(previous),
         request,
@@ -75,8 +80,9 @@ pub fn update(
     Ok(new)
 }
 
-/// `{"id","object","deleted":true}`; the object vanishes from lists and retrieve.
-pub fn delete(
+/// The usual `Resource::delete`: answers `{"id","object","deleted":true}`;
+/// the object vanishes from lists and retrieve.
+pub fn remove(
     state: &mut StripeState,
     r: &Resource,
     id: &str,
@@ -89,7 +95,7 @@ pub fn delete(
     object.insert("deleted".into(), Value::Bool(true));
     events::record(
         state,
-        &format!("{}.deleted", r.object),
+        &format!("{}.deleted", r.event_prefix),
         &object,
         None,
         request,
@@ -172,11 +178,11 @@ mod tests {
         // Nothing changes: no event.
         update(&mut s, &CUSTOMERS, &id, &p(json!({"name":"Ann"})), &req()).unwrap();
 
-        let d = delete(&mut s, &CUSTOMERS, &id, &req()).unwrap();
+        let d = remove(&mut s, &CUSTOMERS, &id, &req()).unwrap();
         assert_eq!(d, json!({"id": id, "object":"customer", "deleted": true}));
         assert_eq!(retrieve(&s, &CUSTOMERS, &id).unwrap_err().status, 404);
         assert_eq!(
-            delete(&mut s, &CUSTOMERS, &id, &req()).unwrap_err().status,
+            remove(&mut s, &CUSTOMERS, &id, &req()).unwrap_err().status,
             404
         );
 

@@ -7,6 +7,9 @@ use super::errors::ApiError;
 
 pub type Params = Map<String, Value>;
 
+/// The spec's `maxLength` for most free-text params.
+pub const TEXT_MAX: usize = 5000;
+
 /// `parent[child]`, or `child` at the top level.
 pub fn nested(parent: Option<&str>, child: &str) -> String {
     match parent {
@@ -61,6 +64,33 @@ pub fn integer(v: &Value, param: &str) -> Result<i64, ApiError> {
             .map_err(|_| ApiError::invalid_integer(param, s)),
         other => Err(ApiError::invalid_integer(param, &preview(other))),
     }
+}
+
+/// A string that cannot be unset: "" is refused.
+pub fn required_string(v: &Value, param: &str, max_chars: usize) -> Result<String, ApiError> {
+    string(v, param, max_chars)?.ok_or_else(|| ApiError::cannot_unset(param))
+}
+
+/// `true` or `false`; "" is refused (a boolean cannot be unset).
+pub fn boolean(v: &Value, param: &str) -> Result<bool, ApiError> {
+    match v.as_str() {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some("") => Err(ApiError::cannot_unset(param)),
+        _ => Err(ApiError::invalid(format!("Invalid boolean: {}", preview(v))).param(param)),
+    }
+}
+
+/// An integer of at least `min`.
+pub fn integer_at_least(v: &Value, param: &str, min: i64) -> Result<i64, ApiError> {
+    let n = integer(v, param)?;
+    if n < min {
+        return Err(ApiError::invalid(format!(
+            "This value must be greater than or equal to {min}."
+        ))
+        .param(param));
+    }
+    Ok(n)
 }
 
 /// A hash param; `Ok(None)` for "" (unset).
@@ -166,6 +196,28 @@ mod tests {
         let e = string(&json!("abcdef"), "name", 5).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("name"));
         assert!(string(&json!({"a":"b"}), "name", 5).is_err());
+    }
+
+    #[test]
+    fn booleans_and_values_that_cannot_be_unset() {
+        assert!(boolean(&json!("true"), "active").unwrap());
+        assert!(!boolean(&json!("false"), "active").unwrap());
+        assert_eq!(
+            boolean(&json!("yes"), "active").unwrap_err().message,
+            "Invalid boolean: yes"
+        );
+        let e = boolean(&json!(""), "active").unwrap_err();
+        assert_eq!(
+            (e.code, e.param.as_deref()),
+            (Some("parameter_invalid_empty"), Some("active"))
+        );
+        assert_eq!(required_string(&json!("x"), "name", 5).unwrap(), "x");
+        assert!(required_string(&json!(""), "name", 5).is_err());
+        assert_eq!(integer_at_least(&json!("0"), "n", 0).unwrap(), 0);
+        assert_eq!(
+            integer_at_least(&json!("-1"), "n", 0).unwrap_err().message,
+            "This value must be greater than or equal to 0."
+        );
     }
 
     #[test]

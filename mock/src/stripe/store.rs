@@ -249,17 +249,22 @@ impl Store {
     }
 
     /// Deletes and forgets every object created before `created` (event
-    /// retention); returns how many.
+    /// retention); returns how many. Costs O(expired), so applying the
+    /// retention before every read stays cheap.
     pub fn forget_created_before(&mut self, created: i64) -> usize {
         let expired: Vec<OrderKey> = self.order.range(..order_key(created, 0)).copied().collect();
-        let mut seqs = std::collections::HashSet::with_capacity(expired.len());
         for key in &expired {
             self.order.remove(key);
-            let seq = (key & 0xffff_ffff) as u32;
-            self.slots[seq as usize].json = None;
-            seqs.insert(seq);
+            let seq = (key & 0xffff_ffff) as usize;
+            let json = self.slots[seq]
+                .json
+                .take()
+                .expect("ordered objects are live");
+            let id = self.render(&json)["id"].as_str().map(str::to_string);
+            if let Some(id) = id {
+                self.by_id.remove(id.as_str());
+            }
         }
-        self.by_id.retain(|_, seq| !seqs.contains(seq));
         expired.len()
     }
 }
