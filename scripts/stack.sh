@@ -35,7 +35,9 @@ install_extension() {
   # Release build: the stack also serves the benchmarks.
   (cd "$root" && cargo pgrx install --release --pg-config /usr/bin/pg_config >"$stack/install.log" 2>&1) || {
     cat "$stack/install.log"; exit 1; }
-  (cd "$root" && cargo build --release -q -p sequin-mock)
+  # SEQUIN_STACK_KEEP_MOCK=1 keeps the mock built last (while its source
+  # is half-edited, say).
+  [ -n "${SEQUIN_STACK_KEEP_MOCK:-}" ] || (cd "$root" && cargo build --release -q -p sequin-mock)
 }
 
 start_postgres() {
@@ -132,15 +134,16 @@ down() {
   echo "stack down"
 }
 
-# Restarts Postgres only (tests of what survives a restart).
+# Restarts Postgres only (tests of what survives a restart); mode
+# "immediate" stops it as a crash would, without a checkpoint.
 restart() {
-  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$stack/postgres.log" -w restart -m fast >/dev/null
+  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -l "$stack/postgres.log" -w restart -m "${1:-fast}" >/dev/null
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  restart) restart ;;
+  restart) restart "${2:-fast}" ;;
   retire-library) retire_library ;;
-  *) echo "usage: $0 up|down|restart|retire-library" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|restart [fast|immediate]|retire-library" >&2; exit 2 ;;
 esac

@@ -25,7 +25,22 @@ CREATE TABLE sequin.collections (
     last_error           text,
     last_error_at        timestamptz,
     consecutive_failures integer NOT NULL DEFAULT 0,
-    next_poll_at         timestamptz NOT NULL DEFAULT now()
+    next_poll_at         timestamptz NOT NULL DEFAULT now(),
+    -- Something a person should know that did not stop the sync: a restarted
+    -- backfill, a record kept in raw only.
+    last_warning         text,
+    last_warning_at      timestamptz,
+    -- Records whose values do not fit the table's column types: stored with
+    -- id and raw only, instead of blocking the collection.
+    poisoned_records     bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE sequin.collections IS
   'One row per sequin_fdw foreign table: its shadow table and sync state. Read sequin.sync_status instead.';
+
+-- Servers whose sync is paused (sequin.pause / sequin.resume); writes go on.
+CREATE TABLE sequin.paused_servers (
+    server    oid PRIMARY KEY,
+    paused_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sequin.paused_servers IS
+  'Foreign servers whose sync is paused by sequin.pause(server). Read sequin.sync_status instead.';

@@ -27,23 +27,32 @@ CREATE VIEW sequin.sync_status AS
 SELECT s.srvname                                     AS server,
        c.foreign_table::regclass                     AS "table",
        c.collection,
-       CASE WHEN c.consecutive_failures > 0 THEN 'error' ELSE c.phase END AS phase,
+       CASE WHEN p.server IS NOT NULL THEN 'paused'
+            WHEN c.consecutive_failures > 0 THEN 'error'
+            ELSE c.phase END                         AS phase,
        sequin.shadow_row_count(c.shadow_table)       AS rows,
-       c.backfill_rows,
-       c.backfill_finished_at IS NOT NULL            AS backfill_done,
+       CASE WHEN c.phase = 'incremental' THEN 'done'
+            ELSE format('%s rows so far', c.backfill_rows) END AS backfill,
        date_trunc('millisecond', now() - c.last_success_at) AS lag,
        c.last_success_at,
        c.last_error,
        c.last_error_at,
        c.consecutive_failures,
+       CASE WHEN c.consecutive_failures > 0 AND p.server IS NULL THEN c.next_poll_at END AS next_retry_at,
+       c.last_warning,
+       c.last_warning_at,
+       c.poisoned_records,
+       coalesce(r.writes_last_minute + r.sync_last_minute, 0) AS server_requests_last_minute,
        c.requests,
        c.changes_applied
   FROM sequin.collections c
   JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+  LEFT JOIN sequin.paused_servers p ON p.server = s.oid
+  LEFT JOIN sequin.rate_limits() r ON r.server_oid = s.oid
  ORDER BY 1, 2;
 COMMENT ON VIEW sequin.sync_status IS
-  'What every sync is doing: phase, rows, lag since the last successful poll, last error.';
+  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning, requests.';
 GRANT USAGE ON SCHEMA sequin TO PUBLIC;
 GRANT USAGE ON SCHEMA sequin_shadow TO PUBLIC;
 GRANT SELECT ON sequin.sync_status TO PUBLIC;
@@ -84,8 +93,13 @@ BEGIN
          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = c.foreign_table)
     LOOP
         DELETE FROM sequin.collections WHERE foreign_table = gone.foreign_table;
-        EXECUTE format('DROP TABLE IF EXISTS %s', gone.shadow_table);
+        -- (Dropping it fires this trigger again, for the tables left.)
+        IF to_regclass(gone.shadow_table) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', gone.shadow_table);
+        END IF;
     END LOOP;
+    DELETE FROM sequin.paused_servers p
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server s WHERE s.oid = p.server);
 END $$;
 
 CREATE EVENT TRIGGER sequin_drop_foreign_tables ON sql_drop

@@ -1,7 +1,10 @@
 //! SQL functions of the extension (schema `sequin`).
 
 use crate::catalog;
-use crate::error::OrRaise;
+use crate::error::{ErrorKind, OrRaise, Result, SequinError};
+use crate::privilege::{catalog_owner, run_as};
+use crate::reconcile;
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 /// Creates the shadow table and sync state of a sequin_fdw foreign table.
@@ -47,4 +50,83 @@ fn rate_limits() -> TableIterator<
         })
         .collect();
     TableIterator::new(rows)
+}
+
+/// Polls the table's collection now instead of at its next poll.
+#[pg_extern(sql = "
+    CREATE FUNCTION sequin.sync_now(foreign_table regclass) RETURNS void
+        STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'sync_now_wrapper';
+")]
+fn sync_now(foreign_table: pg_sys::Oid) {
+    owned_collection(foreign_table).or_raise();
+    run_as(catalog_owner(), || catalog::poll_now(foreign_table)).or_raise();
+    reconcile::wake_worker();
+}
+
+/// Starts the table's backfill over without dropping its rows: every
+/// record is read again, and rows of records the API no longer has are
+/// marked deleted when the backfill ends.
+#[pg_extern(sql = "
+    CREATE FUNCTION sequin.resync(foreign_table regclass) RETURNS void
+        STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'resync_wrapper';
+")]
+fn resync(foreign_table: pg_sys::Oid) {
+    owned_collection(foreign_table).or_raise();
+    run_as(catalog_owner(), || catalog::restart_backfill(foreign_table, None)).or_raise();
+    reconcile::wake_worker();
+}
+
+/// Stops syncing every table of the server (writes still work).
+#[pg_extern]
+fn pause(server: &str) {
+    let server = owned_server(server).or_raise();
+    run_as(catalog_owner(), || catalog::set_paused(server, true)).or_raise();
+}
+
+/// Syncs the server's tables again, at once.
+#[pg_extern]
+fn resume(server: &str) {
+    let server = owned_server(server).or_raise();
+    run_as(catalog_owner(), || catalog::set_paused(server, false)).or_raise();
+    reconcile::wake_worker();
+}
+
+/// Checks that the table is a synced foreign table the caller owns.
+fn owned_collection(foreign_table: pg_sys::Oid) -> Result<()> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    let found = Spi::get_two_with_args::<String, bool>(
+        "SELECT c.oid::regclass::text, pg_has_role(c.relowner, 'USAGE')
+           FROM pg_class c
+           JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+           JOIN pg_foreign_server s ON s.oid = ft.ftserver
+           JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'sequin_fdw'
+          WHERE c.oid = $1",
+        &args,
+    );
+    match found {
+        Ok((Some(_), Some(true))) => Ok(()),
+        Ok((Some(name), _)) => Err(SequinError::new(ErrorKind::NotOwner, format!("must be owner of foreign table {name}"))),
+        _ => Err(SequinError::new(
+            ErrorKind::UndefinedObject,
+            format!("relation with OID {} is not a sequin_fdw foreign table", u32::from(foreign_table)),
+        )),
+    }
+}
+
+/// The oid of a sequin_fdw server the caller owns.
+fn owned_server(name: &str) -> Result<pg_sys::Oid> {
+    let args: [DatumWithOid; 1] = [name.into()];
+    let found = Spi::get_two_with_args::<pg_sys::Oid, bool>(
+        "SELECT s.oid, pg_has_role(s.srvowner, 'USAGE')
+           FROM pg_foreign_server s
+           JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'sequin_fdw'
+          WHERE s.srvname = $1",
+        &args,
+    );
+    match found {
+        Ok((Some(oid), Some(true))) => Ok(oid),
+        Ok((Some(_), _)) => Err(SequinError::new(ErrorKind::NotOwner, format!("must be owner of foreign server {name}"))),
+        _ => Err(SequinError::new(ErrorKind::UndefinedObject, format!("server \"{name}\" is not a sequin_fdw server"))
+            .with_hint("SELECT srvname FROM pg_foreign_server lists the servers.")),
+    }
 }

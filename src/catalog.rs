@@ -5,8 +5,8 @@
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_foreign_table, ForeignTableConfig};
 use crate::privilege::{catalog_owner, run_as};
-use crate::providers::{CollectionSpec, SyncPage};
-use crate::shadow::{create_table_sql, Shadow};
+use crate::providers::{CollectionSpec, Phase, SyncPage};
+use crate::shadow::{create_table_sql, Poisoned, Shadow};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use crate::sql::ident as quote_identifier;
@@ -243,8 +243,10 @@ pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
         for row in client
             .select(
                 "SELECT c.foreign_table FROM sequin.collections c
-                   JOIN pg_class r ON r.oid = c.foreign_table
-                  WHERE c.next_poll_at <= clock_timestamp() ORDER BY c.next_poll_at",
+                   JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+                  WHERE c.next_poll_at <= clock_timestamp()
+                    AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
+                  ORDER BY c.next_poll_at",
                 None,
                 &[],
             )
@@ -266,8 +268,9 @@ pub fn poll_all_now() -> Result<()> {
 /// Time until the next collection is due (None when there is none).
 pub fn time_until_next_poll() -> Option<Duration> {
     let millis = Spi::get_one::<f64>(
-        "SELECT greatest(0, extract(epoch FROM min(next_poll_at) - clock_timestamp()) * 1000)::float8
-           FROM sequin.collections",
+        "SELECT greatest(0, extract(epoch FROM min(c.next_poll_at) - clock_timestamp()) * 1000)::float8
+           FROM sequin.collections c JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+          WHERE NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)",
     )
     .ok()
     .flatten()?;
@@ -283,22 +286,41 @@ pub fn cursor(foreign_table: pg_sys::Oid) -> Result<Value> {
         .ok_or_else(|| not_registered(foreign_table))
 }
 
+/// When this page ends the collection's backfill: the second the backfill
+/// started (rows not seen since then are gone upstream).
+pub fn finishes_backfill(foreign_table: pg_sys::Oid, page: &SyncPage) -> Result<Option<String>> {
+    if page.phase != Phase::Incremental {
+        return Ok(None);
+    }
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    Spi::get_one_with_args::<String>(
+        "SELECT (SELECT date_trunc('second', backfill_started_at)::text FROM sequin.collections
+                  WHERE foreign_table = $1 AND phase = 'backfill')",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
 /// Stores a page's cursor and counters; called in the transaction that
 /// applied the page, so both commit or neither does.
 pub fn save_page(
     foreign_table: pg_sys::Oid,
     page: &SyncPage,
-    applied: u64,
+    changed: u64,
+    poisoned: &[Poisoned],
     poll_interval: Duration,
 ) -> Result<()> {
     let next_in = if page.more { 0.0 } else { poll_interval.as_secs_f64() };
-    let args: [DatumWithOid; 6] = [
+    let warning = poisoned.last().map(Poisoned::warning);
+    let args: [DatumWithOid; 8] = [
         foreign_table.into(),
         JsonB(page.cursor.clone()).into(),
         page.phase.as_str().into(),
-        (applied as i64).into(),
+        (changed as i64).into(),
         (page.records.len() as i64).into(),
         next_in.into(),
+        (poisoned.len() as i64).into(),
+        warning.into(),
     ];
     Spi::run_with_args(
         "UPDATE sequin.collections SET
@@ -313,11 +335,60 @@ pub fn save_page(
                 last_poll_at = clock_timestamp(),
                 last_success_at = clock_timestamp(),
                 consecutive_failures = 0,
-                next_poll_at = clock_timestamp() + make_interval(secs => $6)
+                next_poll_at = clock_timestamp() + make_interval(secs => $6),
+                poisoned_records = poisoned_records + $7,
+                last_warning = coalesce($8, last_warning),
+                last_warning_at = CASE WHEN $8 IS NULL THEN last_warning_at ELSE clock_timestamp() END
           WHERE foreign_table = $1",
         &args,
     )
     .map_err(spi_error)
+}
+
+/// Starts the collection's backfill over, keeping its rows (they are
+/// updated as the backfill sees them, and the ones it does not see are
+/// marked deleted when it ends). `warning` says why, when it was not asked for.
+pub fn restart_backfill(foreign_table: pg_sys::Oid, warning: Option<&str>) -> Result<()> {
+    let args: [DatumWithOid; 2] = [foreign_table.into(), warning.into()];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                cursor = '{}', phase = 'backfill', backfill_rows = 0,
+                backfill_started_at = NULL, backfill_finished_at = NULL,
+                consecutive_failures = 0, next_poll_at = clock_timestamp(),
+                last_warning = coalesce($2, last_warning),
+                last_warning_at = CASE WHEN $2 IS NULL THEN last_warning_at ELSE clock_timestamp() END
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// Makes a collection due now.
+pub fn poll_now(foreign_table: pg_sys::Oid) -> Result<()> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    Spi::run_with_args("UPDATE sequin.collections SET next_poll_at = clock_timestamp() WHERE foreign_table = $1", &args)
+        .map_err(spi_error)
+}
+
+/// Pauses (or resumes) the sync of every collection of a server.
+pub fn set_paused(server: pg_sys::Oid, paused: bool) -> Result<()> {
+    let args: [DatumWithOid; 1] = [server.into()];
+    let sql = if paused {
+        "INSERT INTO sequin.paused_servers (server) VALUES ($1) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM sequin.paused_servers WHERE server = $1"
+    };
+    Spi::run_with_args(sql, &args).map_err(spi_error)?;
+    if !paused {
+        // Whatever came due while paused is polled now.
+        Spi::run_with_args(
+            "UPDATE sequin.collections c SET next_poll_at = least(c.next_poll_at, clock_timestamp())
+               FROM pg_foreign_table ft WHERE ft.ftrelid = c.foreign_table AND ft.ftserver = $1",
+            &args,
+        )
+        .map_err(spi_error)?;
+    }
+    Ok(())
 }
 
 /// Records a failed poll and schedules a retry with exponential backoff

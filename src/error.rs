@@ -33,6 +33,11 @@ pub enum ErrorKind {
     ReadOnlyColumn,
     /// A write to a shadow table from outside the extension.
     ShadowTableWrite,
+    /// A control function called by someone who does not own its object.
+    NotOwner,
+    /// A control function named something that is not a sequin_fdw
+    /// foreign table or server.
+    UndefinedObject,
     /// Changes a rollback could not undo (a WARNING).
     NotRolledBack,
     /// An option name that does not exist in its context.
@@ -59,7 +64,8 @@ impl ErrorKind {
             ErrorKind::LocalApplyFailed => ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN,
             ErrorKind::Unsupported => ERRCODE_FEATURE_NOT_SUPPORTED,
             ErrorKind::ReadOnlyColumn => ERRCODE_GENERATED_ALWAYS,
-            ErrorKind::ShadowTableWrite => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ErrorKind::ShadowTableWrite | ErrorKind::NotOwner => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ErrorKind::UndefinedObject => ERRCODE_UNDEFINED_OBJECT,
             ErrorKind::NotRolledBack => ERRCODE_WARNING,
             ErrorKind::InvalidOptionName => ERRCODE_FDW_INVALID_OPTION_NAME,
             ErrorKind::InvalidOptionValue => ERRCODE_FDW_INVALID_STRING_FORMAT,

@@ -2,11 +2,14 @@
 //! per process, created on first use (never in the postmaster before fork).
 //! Requests run on the calling thread, so a backend's Postgres state is only
 //! ever touched by its own thread; a short ticker lets the caller abandon a
-//! request when Postgres wants to cancel or shut down.
+//! request when Postgres wants to cancel or shut down. Requests are futures:
+//! a backend runs one at a time (`block_on`), the sync worker many at once
+//! (`run_local`).
 
 use crate::error::{ErrorKind, SequinError};
 use crate::providers::{ApiRequest, ApiResponse, Body, Method};
 use std::cell::OnceCell;
+use std::future::Future;
 use std::time::Duration;
 
 /// How often a pending request checks whether it should be abandoned.
@@ -73,65 +76,87 @@ fn new_transport() -> Transport {
     Transport { runtime, client }
 }
 
-/// Sends one request and waits for the whole reply, at most `timeout`.
-/// `interrupted` is polled every few milliseconds while waiting.
-pub fn send(
-    base_url: &str,
-    headers: &[(String, String)],
-    request: &ApiRequest,
-    timeout: Duration,
-    interrupted: &dyn Fn() -> bool,
-) -> Result<ApiResponse, TransportError> {
-    TRANSPORT.with(|cell| {
-        let transport = cell.get_or_init(new_transport);
-        let url = format!("{}{}", base_url.trim_end_matches('/'), request.path);
-        let mut builder = match request.method {
-            Method::Get => transport.client.get(&url),
-            Method::Post => transport.client.post(&url),
-            Method::Patch => transport.client.patch(&url),
-            Method::Delete => transport.client.delete(&url),
-        };
-        for (name, value) in headers {
-            let mut value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|_| TransportError::Unreachable(format!("header {name} is not valid")))?;
-            value.set_sensitive(name.eq_ignore_ascii_case("authorization"));
-            builder = builder.header(name.as_str(), value);
-        }
-        if let Some(key) = &request.idempotency_key {
-            builder = builder.header("Idempotency-Key", key.as_str());
-        }
-        builder = match &request.body {
-            Some(Body::Form(pairs)) => builder
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(encode_form(pairs)),
-            Some(Body::Json(json)) => builder.json(json),
-            None => builder,
-        };
+fn with_transport<R>(f: impl FnOnce(&Transport) -> R) -> R {
+    TRANSPORT.with(|cell| f(cell.get_or_init(new_transport)))
+}
+
+/// Runs `future` on this thread's runtime until it completes; None when
+/// `interrupted` (polled every tick) said stop first, the future then being
+/// dropped. Never call it from inside a future.
+pub fn block_on<T>(future: impl Future<Output = T>, interrupted: &dyn Fn() -> bool) -> Option<T> {
+    with_transport(|transport| {
         transport.runtime.block_on(async {
-            let exchange = async {
-                let response = builder.send().await.map_err(classify)?;
-                let status = response.status().as_u16();
-                let headers = response
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                    .collect();
-                let body = response.bytes().await.map_err(classify)?.to_vec();
-                Ok(ApiResponse { status, headers, body })
-            };
-            tokio::pin!(exchange);
-            let deadline = tokio::time::sleep(timeout);
-            tokio::pin!(deadline);
+            tokio::pin!(future);
             let mut ticker = tokio::time::interval(TICK);
             loop {
                 tokio::select! {
-                    result = &mut exchange => return result,
-                    _ = &mut deadline => return Err(TransportError::Timeout(timeout)),
-                    _ = ticker.tick() => if interrupted() { return Err(TransportError::Interrupted) },
+                    result = &mut future => return Some(result),
+                    _ = ticker.tick() => if interrupted() { return None },
                 }
             }
         })
     })
+}
+
+/// Runs `future` with this thread's runtime inside a `LocalSet`, so it can
+/// `spawn_local` tasks that are not `Send` (they all run on this thread,
+/// where Postgres may be called).
+pub fn run_local<T>(future: impl Future<Output = T>) -> T {
+    with_transport(|transport| tokio::task::LocalSet::new().block_on(&transport.runtime, future))
+}
+
+/// Sends one request and reads the whole reply, at most `timeout`. A future
+/// of this thread's runtime: see `block_on` and `run_local`.
+pub async fn send(
+    base_url: &str,
+    headers: &[(String, String)],
+    request: &ApiRequest,
+    timeout: Duration,
+) -> Result<ApiResponse, TransportError> {
+    match tokio::time::timeout(timeout, exchange(base_url, headers, request)).await {
+        Ok(result) => result,
+        Err(_) => Err(TransportError::Timeout(timeout)),
+    }
+}
+
+async fn exchange(
+    base_url: &str,
+    headers: &[(String, String)],
+    request: &ApiRequest,
+) -> Result<ApiResponse, TransportError> {
+    let client = with_transport(|transport| transport.client.clone());
+    let url = format!("{}{}", base_url.trim_end_matches('/'), request.path);
+    let mut builder = match request.method {
+        Method::Get => client.get(&url),
+        Method::Post => client.post(&url),
+        Method::Patch => client.patch(&url),
+        Method::Delete => client.delete(&url),
+    };
+    for (name, value) in headers {
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| TransportError::Unreachable(format!("header {name} is not valid")))?;
+        value.set_sensitive(name.eq_ignore_ascii_case("authorization"));
+        builder = builder.header(name.as_str(), value);
+    }
+    if let Some(key) = &request.idempotency_key {
+        builder = builder.header("Idempotency-Key", key.as_str());
+    }
+    builder = match &request.body {
+        Some(Body::Form(pairs)) => {
+            builder.header("Content-Type", "application/x-www-form-urlencoded").body(encode_form(pairs))
+        }
+        Some(Body::Json(json)) => builder.json(json),
+        None => builder,
+    };
+    let response = builder.send().await.map_err(classify)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = response.bytes().await.map_err(classify)?.to_vec();
+    Ok(ApiResponse { status, headers, body })
 }
 
 fn classify(error: reqwest::Error) -> TransportError {
@@ -188,7 +213,7 @@ mod tests {
     fn unreachable_server_is_reported_as_such() {
         // Port 9 on loopback is closed: the connection is refused at once.
         let request = ApiRequest::get("/v1/customers");
-        let result = send("http://127.0.0.1:9", &[], &request, Duration::from_secs(5), &|| false);
+        let result = block_on(send("http://127.0.0.1:9", &[], &request, Duration::from_secs(5)), &|| false).unwrap();
         assert!(matches!(result, Err(TransportError::Unreachable(_))), "{result:?}");
     }
 }

@@ -20,6 +20,7 @@ mod reconcile;
 mod rollback;
 mod shadow;
 mod shadow_guard;
+mod subxact;
 mod sql;
 mod sync;
 mod upstream;

@@ -115,11 +115,8 @@ fn entry_of(cache: &mut Cache, mapping: pg_sys::Oid) -> &mut Entry {
 }
 
 /// A valid access token for the grant, refreshed first when needed.
-pub fn access_token(server: &ServerConfig, grant: &OAuthGrant, interrupted: &dyn Fn() -> bool) -> Result<String> {
+pub async fn access_token(server: &ServerConfig, grant: &OAuthGrant) -> Result<String> {
     loop {
-        if interrupted() {
-            return Err(SequinError::new(ErrorKind::Timeout, format!("[{}]: request canceled", server.provider.label())));
-        }
         let now = now_us();
         let refresh_token = {
             let mut cache = CACHE.exclusive();
@@ -138,13 +135,14 @@ pub fn access_token(server: &ServerConfig, grant: &OAuthGrant, interrupted: &dyn
         };
         let Some(refresh_token) = refresh_token else {
             // Another process is refreshing this grant: wait for its token.
-            std::thread::sleep(Duration::from_millis(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        let outcome = refresh(server, grant, &refresh_token, interrupted);
+        let refreshing = Refreshing(grant.mapping);
+        let outcome = refresh(server, grant, &refresh_token).await;
+        drop(refreshing);
         let mut cache = CACHE.exclusive();
         let entry = entry_of(&mut cache, grant.mapping);
-        entry.refreshing_since_us = 0;
         let token = outcome?;
         let lifetime = token.expires_in_us.unwrap_or(UNKNOWN_LIFETIME_US);
         // Refresh a fifth of the lifetime early (at most a minute).
@@ -160,6 +158,17 @@ pub fn access_token(server: &ServerConfig, grant: &OAuthGrant, interrupted: &dyn
             }
         }
         return Ok(token.access_token);
+    }
+}
+
+/// Marks the end of this process's refresh of a grant, however it ends
+/// (also when the request is abandoned), so others need not wait it out.
+struct Refreshing(pg_sys::Oid);
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        let mut cache = CACHE.exclusive();
+        entry_of(&mut cache, self.0).refreshing_since_us = 0;
     }
 }
 
@@ -179,7 +188,7 @@ struct Token {
     refresh_token: Option<String>,
 }
 
-fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str, interrupted: &dyn Fn() -> bool) -> Result<Token> {
+async fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str) -> Result<Token> {
     let label = server.provider.label();
     let Some(token_url) = &server.token_url else {
         return Err(SequinError::new(
@@ -200,7 +209,8 @@ fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str, inter
         idempotency_key: None,
     };
     let route = format!("POST {}", token_url.split('?').next().unwrap_or(token_url));
-    let response = http::send(token_url, &[], &request, server.timeout, interrupted)
+    let response = http::send(token_url, &[], &request, server.timeout)
+        .await
         .map_err(|e| e.into_error(label, &request))?;
     let body = response.json();
     if !response.is_success() {

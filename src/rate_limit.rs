@@ -9,7 +9,7 @@ use crate::time::now_us;
 use pgrx::pg_sys;
 use std::time::Duration;
 
-/// How often a waiting request looks at the bucket and at interrupts.
+/// How often a waiting request looks at the bucket again.
 const TICK: Duration = Duration::from_millis(5);
 /// Seconds of request counts kept per server, for the status view.
 const WINDOW: usize = 60;
@@ -184,32 +184,40 @@ impl Bucket {
     }
 }
 
-/// Why a request could not get a slot in time.
+/// No token before the deadline, or an upstream pause outlasts it: the
+/// budget frees up again at `until_us` (unix µs).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
-    /// Interrupted (cancel, statement timeout, shutdown).
-    Interrupted,
-    /// No token or the upstream pause outlasts the deadline; when the
-    /// budget frees up again (unix µs).
-    TooLate { until_us: i64 },
+pub struct TooLate {
+    pub until_us: i64,
+}
+
+/// Counts a write as waiting for as long as it lives, so the worker holds
+/// back; dropping it (granted, refused or abandoned) ends the wait.
+struct WaitingWriter {
+    server: pg_sys::Oid,
+    counted: bool,
+}
+
+impl Drop for WaitingWriter {
+    fn drop(&mut self) {
+        if self.counted {
+            with_bucket(self.server, |bucket| bucket.writers_waiting = bucket.writers_waiting.saturating_sub(1));
+        }
+    }
 }
 
 /// Waits for a request slot on `server`'s budget until `deadline_us`.
 /// `rate` None means no local limit (upstream pauses still hold).
-pub fn acquire(
+pub async fn acquire(
     server: pg_sys::Oid,
     rate: Option<f64>,
     burst: f64,
     priority: Priority,
     deadline_us: i64,
-    interrupted: &dyn Fn() -> bool,
-) -> Result<(), Refusal> {
+) -> Result<(), TooLate> {
     let started = now_us();
-    let mut waiting_writer = false;
-    let outcome = loop {
-        if interrupted() {
-            break Err(Refusal::Interrupted);
-        }
+    let mut waiting = WaitingWriter { server, counted: false };
+    loop {
         let now = now_us();
         // Ok(None): granted; Ok(Some(t)): free again at t.
         let step = with_bucket(server, |bucket| {
@@ -231,32 +239,28 @@ pub fn acquire(
                     }
                     bucket.count(priority, now);
                     bucket.waited_us += (now - started).max(0) as u64;
-                    if waiting_writer {
-                        bucket.writers_waiting -= 1;
-                        waiting_writer = false;
+                    if waiting.counted {
+                        bucket.writers_waiting = bucket.writers_waiting.saturating_sub(1);
+                        waiting.counted = false;
                     }
                 }
-                Some(_) if priority == Priority::Write && !waiting_writer => {
+                Some(_) if priority == Priority::Write && !waiting.counted => {
                     bucket.writers_waiting += 1;
-                    waiting_writer = true;
+                    waiting.counted = true;
                 }
                 Some(_) => {}
             }
             free_at
         });
         match step {
-            None | Some(None) => break Ok(()),
-            Some(Some(free_at)) if free_at > deadline_us => break Err(Refusal::TooLate { until_us: free_at }),
+            None | Some(None) => return Ok(()),
+            Some(Some(free_at)) if free_at > deadline_us => return Err(TooLate { until_us: free_at }),
             Some(Some(free_at)) => {
                 let wait = Duration::from_micros((free_at - now).max(0) as u64);
-                std::thread::sleep(wait.min(TICK));
+                tokio::time::sleep(wait.min(TICK)).await;
             }
         }
-    };
-    if waiting_writer {
-        with_bucket(server, |bucket| bucket.writers_waiting = bucket.writers_waiting.saturating_sub(1));
     }
-    outcome
 }
 
 /// Holds back every request to `server` until `until_us` (an upstream 429).

@@ -9,6 +9,8 @@ use crate::time::iso8601_from_us;
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 use crate::sql::ident as quote_identifier;
+use crate::subxact;
+use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
 
@@ -126,7 +128,9 @@ impl Shadow {
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        // A deleted row only comes back with a strictly newer version.
+        // A deleted row only comes back with a strictly newer version; the
+        // same version applies again only with other content (APIs that
+        // stamp by the second have several versions in one second).
         format!(
             "WITH applied AS (
                INSERT INTO {t} AS t ({cols}, updated_idx)
@@ -135,7 +139,8 @@ impl Shadow {
                ON CONFLICT (id) DO UPDATE SET {sets}, updated_idx = EXCLUDED.updated_idx
                WHERE t.upstream_updated_at IS NULL
                   OR t.upstream_updated_at < EXCLUDED.upstream_updated_at
-                  OR (t.upstream_updated_at = EXCLUDED.upstream_updated_at AND NOT t.deleted)
+                  OR (t.upstream_updated_at = EXCLUDED.upstream_updated_at AND NOT t.deleted
+                      AND t.raw IS DISTINCT FROM EXCLUDED.raw)
                RETURNING t.id, t.updated_idx, (t.xmax = 0) AS inserted)
              {notify}",
             t = self.table,
@@ -165,28 +170,84 @@ impl Shadow {
     }
 
     /// Applies records in order (later ones win) and returns how many
-    /// changed the table. Runs in the caller's transaction.
+    /// changed the table. Runs in the caller's transaction; any failure
+    /// fails the whole call.
     pub fn apply(&self, client: &mut SpiClient<'_>, records: &[Record]) -> Result<u64> {
-        let mut upserts: Vec<&Record> = Vec::new();
+        let mut upserts: Vec<Value> = Vec::new();
         let mut deletes: Vec<Value> = Vec::new();
-        for record in records {
+        for record in latest_versions(records) {
             if record.deleted {
                 deletes.push(json!({"id": record.id, "v": iso8601_from_us(record.version_us)}));
             } else {
-                // One statement cannot touch a row twice: keep the latest.
-                upserts.retain(|r| r.id != record.id);
-                upserts.push(record);
+                upserts.push(self.row_json(record));
             }
         }
         let mut applied = 0;
         if !upserts.is_empty() {
-            let rows = Value::Array(upserts.iter().map(|r| self.row_json(r)).collect());
-            applied += self.run(client, &self.upsert_sql(), rows)?;
+            applied += self.run(client, &self.upsert_sql(), Value::Array(upserts))?;
         }
         if !deletes.is_empty() {
             applied += self.run(client, &self.delete_sql(), Value::Array(deletes))?;
         }
         Ok(applied)
+    }
+
+    /// Applies a page from the API like `apply`, except that a record whose
+    /// values do not fit the table's columns (a poisoned record) is stored
+    /// with its id, standard fields and `raw` only, and reported, instead of
+    /// failing the page and stopping the collection.
+    pub fn apply_page(&self, records: &[Record]) -> Result<Applied> {
+        let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, records)));
+        match all {
+            Ok(changed) => return Ok(Applied { changed, poisoned: Vec::new() }),
+            Err(failure) if !failure.is_data_error() => return Err(apply_failed(&self.table, &failure)),
+            Err(_) => {}
+        }
+        // One by one, to find the records at fault.
+        let mut applied = Applied { changed: 0, poisoned: Vec::new() };
+        for record in latest_versions(records) {
+            let one = std::slice::from_ref(record);
+            match subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, one))) {
+                Ok(changed) => applied.changed += changed,
+                Err(failure) if failure.is_data_error() => {
+                    let raw_only = Record { columns: Map::new(), ..record.clone() };
+                    let slice = std::slice::from_ref(&raw_only);
+                    applied.changed += subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, slice)))
+                        .map_err(|f| apply_failed(&self.table, &f))?;
+                    applied.poisoned.push(Poisoned { id: record.id.clone(), why: failure.message });
+                }
+                Err(failure) => return Err(apply_failed(&self.table, &failure)),
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Marks deleted (or removes, in hard-delete mode) every live row last
+    /// seen before `cutoff` (a timestamptz): after a backfill that started
+    /// then, these are the records the API no longer has.
+    pub fn sweep_unseen(&self, cutoff: &str) -> Result<u64> {
+        let unseen = "coalesce(t.upstream_updated_at, '-infinity') < $1::timestamptz";
+        let change = match self.delete_mode {
+            DeleteMode::Soft => format!(
+                "UPDATE {t} AS t SET deleted = true, updated_idx = nextval('sequin.updated_idx_seq')
+                  WHERE NOT t.deleted AND {unseen}
+                  RETURNING t.id, t.updated_idx",
+                t = self.table
+            ),
+            DeleteMode::Hard => format!(
+                "DELETE FROM {t} AS t WHERE {unseen}
+                  RETURNING t.id, nextval('sequin.updated_idx_seq') AS updated_idx",
+                t = self.table
+            ),
+        };
+        let sql = format!("WITH applied AS ({change}) {}", notify_sql("'delete'"));
+        let args: [DatumWithOid; 2] = [cutoff.into(), self.feed_name.as_str().into()];
+        let swept = Spi::connect_mut(|client| {
+            crate::shadow_guard::applying(|| client.update(&sql, None, &args)).map(|table| table.len() as u64)
+        });
+        swept.map_err(|e| {
+            SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
+        })
     }
 
     fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Value) -> Result<u64> {
@@ -196,6 +257,46 @@ impl Shadow {
         })?;
         Ok(table.len() as u64)
     }
+}
+
+/// What applying a page did.
+pub struct Applied {
+    /// Rows inserted, updated or deleted.
+    pub changed: u64,
+    pub poisoned: Vec<Poisoned>,
+}
+
+/// A record stored in `raw` only, and why its columns could not be.
+pub struct Poisoned {
+    pub id: String,
+    pub why: String,
+}
+
+impl Poisoned {
+    pub fn warning(&self) -> String {
+        format!("record {} does not fit the table's column types ({}); it is stored in column raw only", self.id, self.why)
+    }
+}
+
+fn apply_failed(table: &str, failure: &subxact::Failure) -> SequinError {
+    SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {table}: {}", failure.message))
+}
+
+/// The last version of each record, in order: one statement cannot touch
+/// a row twice.
+fn latest_versions(records: &[Record]) -> Vec<&Record> {
+    let mut latest: Vec<&Record> = Vec::with_capacity(records.len());
+    let mut position: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for record in records {
+        match position.get(record.id.as_str()) {
+            Some(&at) => latest[at] = record,
+            None => {
+                position.insert(&record.id, latest.len());
+                latest.push(record);
+            }
+        }
+    }
+    latest
 }
 
 fn notify_sql(op: &str) -> String {

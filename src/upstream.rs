@@ -7,7 +7,7 @@ use crate::fdw::options::{Credentials, ServerConfig};
 use crate::http::{self, TransportError};
 use crate::oauth;
 use crate::providers::{ApiRequest, ApiResponse, Method};
-use crate::rate_limit::{self, Priority, Refusal};
+use crate::rate_limit::{self, Priority, TooLate};
 use crate::time::{iso8601_from_us, now_us};
 use std::time::{Duration, Instant};
 
@@ -22,18 +22,30 @@ fn retry_safe(request: &ApiRequest) -> bool {
     matches!(request.method, Method::Get | Method::Delete) || request.idempotency_key.is_some()
 }
 
-/// Sends `request` and returns the 2xx reply; anything else is an error in
-/// the words of the API. Every attempt first takes a slot of the server's
-/// shared request budget (writes before sync). Connection failures, 5xx and
-/// 429 are retried with exponential backoff (or the API's Retry-After, which
-/// also pauses everyone's requests to the server) while the server's
-/// `timeout` lasts, but only for requests that are safe to repeat.
+/// Sends `request` and returns the 2xx reply, blocking the backend; gives
+/// up when `interrupted` (cancel, statement timeout, shutdown) says so.
 pub fn call(
     server: &ServerConfig,
     credentials: &Credentials,
     request: &ApiRequest,
     priority: Priority,
     interrupted: &dyn Fn() -> bool,
+) -> Result<ApiResponse> {
+    http::block_on(send(server, credentials, request, priority), interrupted)
+        .unwrap_or_else(|| Err(TransportError::Interrupted.into_error(server.provider.label(), request)))
+}
+
+/// Sends `request` and returns the 2xx reply; anything else is an error in
+/// the words of the API. Every attempt first takes a slot of the server's
+/// shared request budget (writes before sync). Connection failures, 5xx and
+/// 429 are retried with exponential backoff (or the API's Retry-After, which
+/// also pauses everyone's requests to the server) while the server's
+/// `timeout` lasts, but only for requests that are safe to repeat.
+pub async fn send(
+    server: &ServerConfig,
+    credentials: &Credentials,
+    request: &ApiRequest,
+    priority: Priority,
 ) -> Result<ApiResponse> {
     let provider = server.provider;
     let label = provider.label();
@@ -44,17 +56,16 @@ pub fn call(
     loop {
         let secret = match credentials {
             Credentials::ApiKey(key) => key.clone(),
-            Credentials::OAuth(grant) => oauth::access_token(server, grant, interrupted)?,
+            Credentials::OAuth(grant) => oauth::access_token(server, grant).await?,
         };
         let headers = provider.auth_headers(&secret);
-        let slot = rate_limit::acquire(server.oid, server.rate_limit, server.burst, priority, deadline_us, interrupted);
-        match slot {
-            Ok(()) => {}
-            Err(Refusal::Interrupted) => return Err(TransportError::Interrupted.into_error(label, request)),
-            Err(Refusal::TooLate { until_us }) => return Err(no_slot(server, request, until_us)),
+        if let Err(TooLate { until_us }) =
+            rate_limit::acquire(server.oid, server.rate_limit, server.burst, priority, deadline_us).await
+        {
+            return Err(no_slot(server, request, until_us));
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let sent = http::send(&server.base_url, &headers, request, remaining, interrupted);
+        let sent = http::send(&server.base_url, &headers, request, remaining).await;
         if let Some(pause) = sent.as_ref().ok().and_then(|r| provider.rate_limit_pause(r)) {
             rate_limit::pause(server.oid, now_us() + pause.as_micros() as i64);
         }
@@ -101,9 +112,7 @@ pub fn call(
                 _ => error,
             });
         }
-        if !sleep(wait, interrupted) {
-            return Err(TransportError::Interrupted.into_error(label, request));
-        }
+        tokio::time::sleep(wait).await;
         attempt += 1;
     }
 }
@@ -136,21 +145,6 @@ fn after_attempts(error: SequinError, attempts: u32) -> SequinError {
         None => format!("after {attempts} attempts"),
     };
     error.with_detail(detail)
-}
-
-/// Waits `duration` unless interrupted first (then returns false).
-fn sleep(duration: Duration, interrupted: &dyn Fn() -> bool) -> bool {
-    let until = Instant::now() + duration;
-    loop {
-        if interrupted() {
-            return false;
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(http::TICK));
-    }
 }
 
 /// Interprets a reply with a provider parser, mapping a parse failure to

@@ -17,7 +17,7 @@ SELECT foreign_table::regclass AS "table", shadow_table FROM sequin.collections 
 
 -- The worker backfills all 250 customers, then follows events.
 SELECT pg_temp.wait_for($$SELECT phase = 'incremental' AND rows = 250 FROM sequin.sync_status WHERE server = 'regress_stripe'$$, 20) AS backfilled;
-SELECT server, "table", phase, rows, backfill_rows, backfill_done, last_error, consecutive_failures
+SELECT server, "table", phase, rows, backfill, last_error, consecutive_failures
   FROM sequin.sync_status WHERE server = 'regress_stripe';
 SELECT count(*), count(DISTINCT id), bool_and(NOT deleted) AS none_deleted,
        bool_and(sync_id = 'regress_stripe' AND sync_external_id = 'acct-42' AND sync_metadata = '{"team":"billing"}') AS stamped

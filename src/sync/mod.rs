@@ -2,6 +2,7 @@
 //! its API collection (backfill, then incremental changes).
 
 pub mod credentials;
+pub mod engine;
 pub mod poll;
 pub mod reread;
 pub mod worker;

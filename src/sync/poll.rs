@@ -1,21 +1,18 @@
-//! One poll of one collection: ask the API for the next page of changes,
-//! then apply the page and advance the cursor in one transaction. HTTP runs
-//! between transactions, so no lock is held while the API answers.
+//! One page of one collection: ask the API for the changes after the stored
+//! cursor, then apply them and advance the cursor in one transaction. HTTP
+//! runs between transactions, so no lock is held while the API answers.
 
-use super::worker::stop_requested;
 use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::providers::SyncPage;
-use crate::time::now_us;
 use crate::rate_limit::Priority;
+use crate::time::now_us;
 use crate::upstream;
 use pgrx::prelude::*;
 use serde_json::Value;
-use std::time::{Duration, Instant};
-
-/// How long one collection may keep the worker before the others get a turn.
-const TURN: Duration = Duration::from_secs(2);
+use std::rc::Rc;
+use std::time::Duration;
 
 /// Runs `body` in its own transaction; an ERROR rolls it back and comes back
 /// as `Err` instead of ending the worker.
@@ -45,85 +42,67 @@ pub(super) fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
     outcome
 }
 
-/// Polls every due collection; returns the time until the next one is due.
-pub fn poll_due_collections() -> Option<Duration> {
-    let due = in_transaction(|| {
-        if !catalog::extension_installed() {
-            return Ok(Vec::new());
-        }
-        catalog::due_collections()
-    });
-    for foreign_table in due.unwrap_or_default() {
-        if stop_requested() {
-            return None;
-        }
-        poll_collection(foreign_table);
-    }
-    in_transaction(|| Ok(catalog::extension_installed().then(catalog::time_until_next_poll).flatten()))
-        .ok()
-        .flatten()
-}
-
-pub(super) struct PollTarget {
+/// A collection with what it takes to call its API, loaded once per turn.
+pub(super) struct Target {
+    pub foreign_table: pg_sys::Oid,
     pub collection: Collection,
     pub credentials: Credentials,
-    pub cursor: Value,
 }
 
-pub(super) fn load_target(foreign_table: pg_sys::Oid) -> Result<PollTarget> {
+pub(super) fn load_target(foreign_table: pg_sys::Oid) -> Result<(Rc<Target>, Value)> {
     let collection = catalog::load_collection(foreign_table)?;
     let config = &collection.config;
     let credentials = load_credentials(config.server_oid, &config.server.name, config.server_owner)?;
     let cursor = catalog::cursor(foreign_table)?;
-    Ok(PollTarget { collection, credentials, cursor })
+    Ok((Rc::new(Target { foreign_table, collection, credentials }), cursor))
 }
 
-/// Fetches and applies pages until the collection is caught up or its turn
-/// is over. A failure is recorded on the collection and retried later.
-fn poll_collection(foreign_table: pg_sys::Oid) {
-    let started = Instant::now();
-    loop {
-        let target = match in_transaction(|| load_target(foreign_table)) {
-            Ok(target) => target,
-            Err(error) => {
-                fail(foreign_table, &error, Duration::from_secs(5));
-                return;
-            }
-        };
-        let poll_interval = target.collection.config.server.poll_interval;
-        let page = match fetch_page(&target) {
-            Ok(page) => page,
-            Err(error) => {
-                fail(foreign_table, &error, poll_interval);
-                return;
-            }
-        };
-        let more = page.more;
-        let saved = in_transaction(|| {
-            let applied = Spi::connect_mut(|client| target.collection.shadow.apply(client, &page.records))?;
-            // A page cut short by the turn is continued at once next time.
-            catalog::save_page(foreign_table, &page, applied, poll_interval)
-        });
-        if let Err(error) = saved {
-            fail(foreign_table, &error, poll_interval);
-            return;
+pub(super) enum Fetched {
+    Page(SyncPage),
+    /// The cursor can never be continued (the reason): backfill again.
+    CursorExpired(String),
+}
+
+/// The page after `cursor`, as the API returns it.
+pub(super) async fn fetch_page(target: &Target, cursor: &Value) -> Result<Fetched> {
+    let server = &target.collection.config.server;
+    let spec = target.collection.spec;
+    let request = server.provider.sync_request(spec, cursor);
+    let sent_at = now_us();
+    let response = upstream::send(server, &target.credentials, &request, Priority::Sync).await;
+    match response {
+        Ok(response) => {
+            let page = server.provider.sync_response(spec, cursor, &response, sent_at);
+            upstream::parse(server, &request, page).map(Fetched::Page)
         }
-        if !more || stop_requested() || started.elapsed() > TURN {
-            return;
-        }
+        Err(error) => match server.provider.cursor_expired(spec, cursor, &error) {
+            Some(reason) => Ok(Fetched::CursorExpired(reason)),
+            None => Err(error),
+        },
     }
 }
 
-fn fetch_page(target: &PollTarget) -> Result<SyncPage> {
-    let server = &target.collection.config.server;
-    let spec = target.collection.spec;
-    let request = server.provider.sync_request(spec, &target.cursor);
-    let sent_at = now_us();
-    let response = upstream::call(server, &target.credentials, &request, Priority::Sync, &stop_requested)?;
-    upstream::parse(server, &request, server.provider.sync_response(spec, &target.cursor, &response, sent_at))
+/// Applies a page and stores its cursor, both or neither.
+pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
+    let poll_interval = target.collection.config.server.poll_interval;
+    let poisoned = in_transaction(|| {
+        let applied = target.collection.shadow.apply_page(&page.records)?;
+        // The backfill is over: what it did not see was deleted upstream.
+        let swept = match catalog::finishes_backfill(target.foreign_table, page)? {
+            Some(started_at) => target.collection.shadow.sweep_unseen(&started_at)?,
+            None => 0,
+        };
+        catalog::save_page(target.foreign_table, page, applied.changed + swept, &applied.poisoned, poll_interval)?;
+        Ok(applied.poisoned)
+    })?;
+    for record in poisoned {
+        warning!("sequin sync of {}: {}", target.collection.shadow.feed_name, record.warning());
+    }
+    Ok(())
 }
 
-fn fail(foreign_table: pg_sys::Oid, error: &SequinError, retry_base: Duration) {
+/// Records a failed page; the collection is retried with backoff.
+pub(super) fn fail(foreign_table: pg_sys::Oid, error: &SequinError, retry_base: Duration) {
     let message = match &error.detail {
         Some(detail) => format!("{} ({detail})", error.message),
         None => error.message.clone(),

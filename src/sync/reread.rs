@@ -2,20 +2,20 @@
 //! API and applied like a sync page, so a rolled-back write or a write with
 //! an unknown outcome leaves the shadow table equal to the API again.
 
-use super::poll::{in_transaction, load_target, PollTarget};
-use super::worker::stop_requested;
+use super::poll::{in_transaction, load_target, Target};
 use crate::catalog;
 use crate::error::{ErrorKind, Result};
 use crate::providers::Record;
+use crate::rate_limit::Priority;
 use crate::reconcile;
 use crate::time::now_us;
-use crate::rate_limit::Priority;
 use crate::upstream;
 use pgrx::prelude::*;
 
-/// Re-reads everything queued; when the queue overflowed, every collection
-/// is polled at once instead (its change feed brings the same records).
-pub fn reread_queued() {
+/// The queued records, by foreign table. When the queue overflowed, every
+/// collection is polled at once instead (its change feed brings the same
+/// records).
+pub fn take_queued() -> Vec<(pg_sys::Oid, Vec<String>)> {
     let (queued, overflowed) = reconcile::take();
     if overflowed {
         if let Err(error) = in_transaction(catalog::poll_all_now) {
@@ -29,26 +29,27 @@ pub fn reread_queued() {
             None => by_table.push((foreign_table, vec![id])),
         }
     }
-    for (foreign_table, ids) in by_table {
-        if stop_requested() {
-            return;
-        }
-        if let Err(error) = reread(foreign_table, &ids) {
+    by_table
+}
+
+pub async fn reread(work: Vec<(pg_sys::Oid, Vec<String>)>) {
+    for (foreign_table, ids) in work {
+        if let Err(error) = reread_table(foreign_table, &ids).await {
             // The collection's change feed still brings these records.
             log!("sequin sync of foreign table {}: re-read failed: {}", u32::from(foreign_table), error.message);
         }
     }
 }
 
-fn reread(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> {
+async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> {
     let target = match in_transaction(|| load_target(foreign_table)) {
-        Ok(target) => target,
+        Ok((target, _)) => target,
         // Dropped since: nothing to repair.
         Err(_) => return Ok(()),
     };
     let mut records = Vec::with_capacity(ids.len());
     for id in ids {
-        match fetch(&target, id) {
+        match fetch(&target, id).await {
             Ok(record) => records.push(record),
             // One record failing must not cost the others their re-read.
             Err(error) => log!(
@@ -58,18 +59,19 @@ fn reread(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> {
             ),
         }
     }
-    in_transaction(|| {
-        Spi::connect_mut(|client| target.collection.shadow.apply(client, &records))?;
-        Ok(())
-    })
+    let applied = in_transaction(|| target.collection.shadow.apply_page(&records))?;
+    for record in applied.poisoned {
+        warning!("sequin sync of {}: {}", target.collection.shadow.feed_name, record.warning());
+    }
+    Ok(())
 }
 
-fn fetch(target: &PollTarget, id: &str) -> Result<Record> {
+async fn fetch(target: &Target, id: &str) -> Result<Record> {
     let server = &target.collection.config.server;
     let spec = target.collection.spec;
     let request = server.provider.fetch_request(spec, id);
     let sent_at = now_us();
-    match upstream::call(server, &target.credentials, &request, Priority::Sync, &stop_requested) {
+    match upstream::send(server, &target.credentials, &request, Priority::Sync).await {
         Ok(response) => upstream::parse(server, &request, server.provider.fetch_response(spec, id, &response, sent_at)),
         Err(error) if error.kind == ErrorKind::NotFound => Ok(Record::gone(id, sent_at)),
         Err(error) => Err(error),

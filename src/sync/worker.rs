@@ -1,9 +1,9 @@
-//! The background worker: registration and the main loop, in the shape of
-//! pg_cron's — check signals, do the due work, sleep on the latch.
+//! The background worker: registration, signals and the latch; the work
+//! itself is the engine's.
 
-use super::{credentials, poll, reread};
-use crate::reconcile;
+use super::{credentials, engine};
 use crate::gucs;
+use crate::reconcile;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,18 +39,15 @@ pub extern "C-unwind" fn sequin_sync_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("sequin sync worker started in database \"{database}\"");
     reconcile::set_worker_latch(unsafe { pg_sys::MyLatch });
-    while !stop_requested() {
-        if BackgroundWorker::sighup_received() {
-            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
-        }
-        credentials::persist_rotated_tokens();
-        reread::reread_queued();
-        let naptime = Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64);
-        let wait = poll::poll_due_collections().map_or(naptime, |next| next.min(naptime));
-        if stop_requested() || !BackgroundWorker::wait_latch(Some(wait.max(Duration::from_millis(10)))) {
-            break;
-        }
-    }
+    engine::run(
+        &|| Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64),
+        &|| {
+            if BackgroundWorker::sighup_received() {
+                unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            }
+            credentials::persist_rotated_tokens();
+        },
+    );
     reconcile::set_worker_latch(std::ptr::null_mut());
     log!("sequin sync worker stopped");
 }

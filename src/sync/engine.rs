@@ -1,0 +1,169 @@
+//! The worker's scheduler: every due collection gets its own task, so many
+//! collections (and servers) are fetched at once and a slow or failing API
+//! delays only its own collections. All tasks run on the worker's one
+//! thread (a `LocalSet`), which is also where each page is applied, in one
+//! transaction with its cursor. A collection has at most one page in
+//! flight; while a page is applied, the next one is already being fetched.
+
+use super::poll::{self, apply_page, fetch_page, in_transaction, load_target, Fetched, Target};
+use super::reread;
+use super::worker::stop_requested;
+use crate::catalog;
+use crate::error::Result;
+use pgrx::bgworkers::BackgroundWorker;
+use pgrx::prelude::*;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::task::{AbortHandle, JoinSet};
+
+/// How long one collection keeps fetching page after page before its
+/// options and credentials are read again.
+const TURN: Duration = Duration::from_secs(2);
+/// While requests are in flight, how often the catalog is asked for
+/// collections that came due (and the signals are looked at).
+const SCAN: Duration = Duration::from_millis(100);
+/// Fetches in flight at most; the rest wait for their turn.
+const MAX_IN_FLIGHT: usize = 64;
+
+enum Done {
+    Fetched { foreign_table: pg_sys::Oid, target: Option<Rc<Target>>, result: Result<Fetched> },
+    Reread,
+}
+
+struct Engine {
+    tasks: JoinSet<Done>,
+    /// Collections with a fetch in flight: when their turn started, and
+    /// the fetch (aborted when the page before it fails to apply).
+    busy: HashMap<pg_sys::Oid, (Instant, AbortHandle)>,
+    rereading: bool,
+    last_scan: Option<Instant>,
+}
+
+/// Runs until SIGTERM (or the postmaster's death).
+pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
+    crate::http::run_local(async {
+        let mut engine = Engine { tasks: JoinSet::new(), busy: HashMap::new(), rereading: false, last_scan: None };
+        while !stop_requested() {
+            on_wake();
+            engine.start_rereads();
+            engine.start_due();
+            if engine.tasks.is_empty() {
+                // Nothing in flight: sleep until the next collection is due
+                // or the latch is set (sync_now, a write to re-read, a signal).
+                let next = in_transaction(|| Ok(catalog::extension_installed().then(catalog::time_until_next_poll).flatten()))
+                    .ok()
+                    .flatten();
+                let wait = next.map_or(naptime(), |next| next.min(naptime()));
+                if !BackgroundWorker::wait_latch(Some(wait.max(Duration::from_millis(10)))) {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                Some(done) = engine.tasks.join_next() => match done {
+                    Ok(done) => engine.finish(done),
+                    Err(error) if error.is_cancelled() => {}
+                    Err(error) => log!("sequin sync: a task failed: {error}"),
+                },
+                _ = tokio::time::sleep(SCAN) => {}
+            }
+        }
+        // Dropping the tasks abandons their requests: no transaction is
+        // ever open across an await.
+        engine.tasks.shutdown().await;
+    });
+}
+
+impl Engine {
+    fn start_due(&mut self) {
+        if self.last_scan.is_some_and(|at| at.elapsed() < SCAN) && !self.tasks.is_empty() {
+            return;
+        }
+        self.last_scan = Some(Instant::now());
+        let due = in_transaction(|| {
+            if !catalog::extension_installed() {
+                return Ok(Vec::new());
+            }
+            catalog::due_collections()
+        });
+        for foreign_table in due.unwrap_or_default() {
+            if self.busy.len() >= MAX_IN_FLIGHT {
+                break;
+            }
+            if !self.busy.contains_key(&foreign_table) {
+                self.fetch(foreign_table, None, Instant::now());
+            }
+        }
+    }
+
+    /// Fetches the collection's next page: after `from` (the target and the
+    /// cursor of the page just fetched), or after its stored cursor.
+    fn fetch(&mut self, foreign_table: pg_sys::Oid, from: Option<(Rc<Target>, Value)>, turn_started: Instant) {
+        let task = self.tasks.spawn_local(async move {
+            let (target, cursor) = match from {
+                Some(from) => from,
+                None => match in_transaction(|| load_target(foreign_table)) {
+                    Ok(loaded) => loaded,
+                    Err(error) => return Done::Fetched { foreign_table, target: None, result: Err(error) },
+                },
+            };
+            let result = fetch_page(&target, &cursor).await;
+            Done::Fetched { foreign_table, target: Some(target), result }
+        });
+        self.busy.insert(foreign_table, (turn_started, task));
+    }
+
+    fn finish(&mut self, done: Done) {
+        let Done::Fetched { foreign_table, target, result } = done else {
+            self.rereading = false;
+            return;
+        };
+        let Some((turn_started, _)) = self.busy.remove(&foreign_table) else { return };
+        let (target, fetched) = match (target, result) {
+            (Some(target), Ok(fetched)) => (target, fetched),
+            (target, Err(error)) => {
+                let retry_base = target.map_or(Duration::from_secs(5), |t| t.collection.config.server.poll_interval);
+                poll::fail(foreign_table, &error, retry_base);
+                return;
+            }
+            (None, Ok(_)) => return,
+        };
+        let page = match fetched {
+            Fetched::Page(page) => page,
+            Fetched::CursorExpired(reason) => {
+                warning!("sequin sync of {}: {reason}", target.collection.shadow.feed_name);
+                if let Err(error) = in_transaction(|| catalog::restart_backfill(foreign_table, Some(&reason))) {
+                    poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+                }
+                return;
+            }
+        };
+        // The next page is on its way while this one is applied.
+        if page.more && !stop_requested() && turn_started.elapsed() < TURN {
+            self.fetch(foreign_table, Some((target.clone(), page.cursor.clone())), turn_started);
+        }
+        if let Err(error) = apply_page(&target, &page) {
+            if let Some((_, next)) = self.busy.remove(&foreign_table) {
+                next.abort();
+            }
+            poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+        }
+    }
+
+    fn start_rereads(&mut self) {
+        if self.rereading {
+            return;
+        }
+        let work = reread::take_queued();
+        if work.is_empty() {
+            return;
+        }
+        self.rereading = true;
+        self.tasks.spawn_local(async move {
+            reread::reread(work).await;
+            Done::Reread
+        });
+    }
+}
