@@ -23,7 +23,8 @@ demo: up
 	@bash scripts/demo.sh
 
 ## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
-## check, then the SQL tests (pg_test/) against the local stack. Leaves nothing running.
+## check, then the SQL tests (pg_test/) and the sync crash test
+## (tests/sync_crash.py) against the local stack. Leaves nothing running.
 test: setup
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory pg-test
@@ -52,9 +53,10 @@ regress-test: up
 	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) | tee target/regress/summary.txt; \
 	  status=$${PIPESTATUS[0]}; \
 	  if [ $$status -ne 0 ]; then cat target/regress/regression.diffs; fi; \
+	  python3 tests/sync_crash.py; crash=$$?; \
 	  bash scripts/stack.sh down; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
-	  exit $$status
+	  [ $$status -eq 0 ] && [ $$crash -eq 0 ]
 
 clean: down
 	rm -rf target/stack target/regress $(PGTEST_DATA)

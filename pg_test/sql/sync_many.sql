@@ -30,7 +30,8 @@ SELECT pg_temp.wait_for($$SELECT count(*) = 60 FROM sequin.sync_status
                            WHERE server BETWEEN 'many_01' AND 'many_20' AND phase = 'incremental'$$, 60) AS all_backfilled;
 SELECT sum(rows) AS rows, count(*) FILTER (WHERE last_error IS NOT NULL) AS with_errors
   FROM sequin.sync_status WHERE server BETWEEN 'many_01' AND 'many_20';
-SELECT server, phase, count(*) AS collections, max(consecutive_failures) > 0 AS failing
+SELECT pg_temp.wait_for($$SELECT bool_and(consecutive_failures > 0) FROM sequin.sync_status WHERE server = 'many_22'$$, 10) AS failing_recorded;
+SELECT server, phase, count(*) AS collections, bool_and(consecutive_failures > 0) AS failing
   FROM sequin.sync_status WHERE server IN ('many_21', 'many_22') GROUP BY 1, 2 ORDER BY 1;
 
 -- A change in each of the 20 accounts, all at once.
