@@ -325,6 +325,17 @@ mod tests {
         assert!(sql.contains("\"raw\" jsonb"));
     }
 
+    fn record(id: &str, version_us: i64) -> Record {
+        Record { id: id.into(), version_us, deleted: false, columns: Map::new(), raw: Value::Null }
+    }
+
+    #[test]
+    fn a_page_applies_the_last_version_of_each_record_in_first_seen_order() {
+        let page = [record("a", 1), record("b", 1), record("a", 2), record("c", 1), record("b", 3)];
+        let latest: Vec<(&str, i64)> = latest_versions(&page).iter().map(|r| (r.id.as_str(), r.version_us)).collect();
+        assert_eq!(latest, vec![("a", 2), ("b", 3), ("c", 1)]);
+    }
+
     #[test]
     fn shadow_ddl_needs_a_text_id_and_standard_types() {
         assert!(create_table_sql("s.t", &cols(&[("email", "text")])).is_err());

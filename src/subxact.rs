@@ -57,3 +57,17 @@ pub fn attempt<R>(body: impl FnOnce() -> Result<R, SequinError>) -> Result<R, Fa
         outcome
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_unpack_to_their_five_characters() {
+        assert_eq!(sqlstate_text(pgrx::PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE), "22003");
+        assert_eq!(sqlstate_text(pgrx::PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE), "55P03");
+        let failure = |sqlstate: &str| Failure { sqlstate: sqlstate.into(), message: String::new() };
+        assert!(failure("22P02").is_data_error());
+        assert!(!failure("23514").is_data_error() && !failure("55P03").is_data_error());
+    }
+}
