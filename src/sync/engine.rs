@@ -61,13 +61,14 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
                 }
                 continue;
             }
-            tokio::select! {
-                Some(done) = engine.tasks.join_next() => match done {
-                    Ok(done) => engine.finish(done),
-                    Err(error) if error.is_cancelled() => {}
-                    Err(error) => log!("sequin sync: a task failed: {error}"),
-                },
-                _ = tokio::time::sleep(SCAN) => {}
+            let done = tokio::select! {
+                Some(done) = engine.tasks.join_next() => Some(done),
+                _ = tokio::time::sleep(SCAN) => None,
+            };
+            match done {
+                Some(Ok(done)) => engine.finish(done).await,
+                Some(Err(error)) if !error.is_cancelled() => log!("sequin sync: a task failed: {error}"),
+                _ => {}
             }
         }
         // Dropping the tasks abandons their requests: no transaction is
@@ -115,7 +116,7 @@ impl Engine {
         self.busy.insert(foreign_table, (turn_started, task));
     }
 
-    fn finish(&mut self, done: Done) {
+    async fn finish(&mut self, done: Done) {
         let Done::Fetched { foreign_table, target, result } = done else {
             self.rereading = false;
             return;
@@ -140,9 +141,13 @@ impl Engine {
                 return;
             }
         };
-        // The next page is on its way while this one is applied.
+        // The next page is on its way while this one is applied: the task
+        // gets to send its request before the apply holds the thread.
         if page.more && !stop_requested() && turn_started.elapsed() < TURN {
             self.fetch(foreign_table, Some((target.clone(), page.cursor.clone())), turn_started);
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
         }
         if let Err(error) = apply_page(&target, &page) {
             if let Some((_, next)) = self.busy.remove(&foreign_table) {
