@@ -23,13 +23,13 @@ sql "CREATE SERVER stripe FOREIGN DATA WRAPPER sequin_fdw
            external_id 'acct-42', metadata '{\"team\":\"billing\"}');"
 sql "CREATE USER MAPPING FOR PUBLIC SERVER stripe OPTIONS (api_key '$account');"
 sql "CREATE SCHEMA stripe;"
-sql "IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER stripe INTO stripe;"
+sql "IMPORT FOREIGN SCHEMA stripe FROM SERVER stripe INTO stripe;"
 
 step "The sync worker backfills in the background"
 for _ in $(seq 300); do
-  line=$(psql -XtA -F ' ' -c "SELECT phase, rows, backfill_done FROM sequin.sync_status WHERE server = 'stripe'")
-  echo "  sync_status: phase, rows, backfill_done = $line"
-  [[ "$line" == *" t" ]] && break
+  line=$(psql -XtA -F ' ' -c "SELECT phase, rows, backfill FROM sequin.sync_status WHERE \"table\" = 'stripe.customers'::regclass")
+  echo "  sync_status of stripe.customers: phase, rows, backfill = $line"
+  [[ "$line" == *" done" ]] && break
   sleep 0.2
 done
 
@@ -62,7 +62,18 @@ done
 echo "  arrived after $(( ($(date +%s%N) - start) / 1000000 )) ms"
 sql "SELECT id, name, updated_idx FROM stripe.customers WHERE id = '$first';"
 
+step "A consumer follows the change feed: every applied change has a new updated_idx"
+sql "SELECT id, name, deleted, updated_idx FROM stripe.customers WHERE updated_idx > (SELECT max(updated_idx) - 3 FROM stripe.customers) ORDER BY updated_idx;"
+
+step "Invoices are Stripe's: writing them is refused before any request"
+sql_may_fail "DELETE FROM stripe.invoices;"
+
+step "Pause the sync (writes still work), poll one table now, resume"
+sql "SELECT sequin.pause('stripe');"
+sql "SELECT \"table\", phase FROM sequin.sync_status WHERE server = 'stripe';"
+sql "SELECT sequin.resume('stripe'), sequin.sync_now('stripe.customers');"
+
 step "What every sync is doing"
-sql "SELECT server, \"table\", phase, rows, lag, last_error, requests FROM sequin.sync_status;"
+sql "SELECT server, \"table\", phase, rows, backfill, lag, last_error, requests FROM sequin.sync_status;"
 echo
 echo "Done. Explore with: source target/stack.env && psql   (make down stops the stack)"
