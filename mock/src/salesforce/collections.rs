@@ -37,8 +37,11 @@ enum Action {
     Fail(Option<String>, SfError),
 }
 
-/// `{"allOrNone","records"}` → (allOrNone, records with their types).
-fn parse_body(req: &Req) -> Result<(bool, Vec<(&'static SObject, Map<String, Value>)>), SfError> {
+/// A collection's records with their types.
+type Records = Vec<(&'static SObject, Map<String, Value>)>;
+
+/// `{"allOrNone","records"}` → (allOrNone, records).
+fn parse_body(req: &Req) -> Result<(bool, Records), SfError> {
     let body = json_object(req)?;
     let all_or_none = match body.get("allOrNone") {
         None | Some(Value::Null) => false,

@@ -79,7 +79,7 @@ fn batch_size(req: &Req) -> usize {
         .flat_map(|v| v.split(','))
         .filter_map(|opt| opt.trim().strip_prefix("batchSize="))
         .filter_map(|n| n.trim().parse::<usize>().ok())
-        .last()
+        .next_back()
         .map_or(MAX_BATCH, |n| n.clamp(MIN_BATCH, MAX_BATCH))
 }
 
