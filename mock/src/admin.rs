@@ -1,6 +1,7 @@
 //! `/_admin/…`: no auth, JSON in and out. Resets, faults, config, request
 //! counts and account revocation here; each provider's data under its own
-//! prefix (`/_admin/stripe/…`), OAuth grants under `/_admin/oauth/…`. Admin
+//! prefix (`/_admin/stripe/…`, `/_admin/salesforce/…`), OAuth grants under
+//! `/_admin/oauth/…`. Admin
 //! requests are never faulted or counted.
 
 use serde::de::DeserializeOwned;
@@ -8,10 +9,10 @@ use serde_json::{json, Value};
 
 use crate::faults::FaultSpec;
 use crate::http::{Reply, Req};
-use crate::oauth;
 use crate::state::{lock, App, Config};
 use crate::stripe::errors::ApiError;
 use crate::stripe::{self, auth, form};
+use crate::{oauth, salesforce};
 
 pub fn handle(app: &App, req: &Req) -> Reply {
     route(app, req).unwrap_or_else(|e| e.reply(None))
@@ -89,6 +90,9 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
         (_, ["oauth", rest @ ..]) => oauth::admin(app, req, rest, account),
         (_, ["stripe", rest @ ..]) => {
             stripe::admin::handle(app, req, rest, require_account()?, &query)
+        }
+        (_, ["salesforce", rest @ ..]) => {
+            salesforce::admin::handle(app, req, rest, require_account()?, &query)
         }
         _ => Err(ApiError::invalid(format!(
             "Unknown admin endpoint: {} {}",

@@ -1,5 +1,6 @@
 //! One request from arrival to answer: admin requests go straight to the admin
-//! interface; API requests (the Stripe routes and the OAuth token endpoint) get
+//! interface; API requests (the Stripe and Salesforce routes and the OAuth
+//! token endpoints) get
 //! the configured latency, then either an injected fault or the real handler,
 //! and are counted in the request log.
 
@@ -15,7 +16,7 @@ use serde_json::Value;
 use crate::faults::{FaultKind, Injected};
 use crate::reqlog::{unix_ms, Entry};
 use crate::state::App;
-use crate::{admin, oauth, stripe};
+use crate::{admin, oauth, salesforce, stripe};
 
 /// A request with its body read.
 #[derive(Debug, Clone, Default)]
@@ -181,7 +182,7 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.clone(),
-        route: stripe::route_name(&req.method, &req.path),
+        route: route_name(&req.method, &req.path),
         status: reply.map(|r| r.status),
         idempotency_key: req.header("Idempotency-Key").map(str::to_string),
         request_id,
@@ -200,8 +201,12 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
 /// (expired or not; None if unknown); for the token endpoint the account of
 /// the refresh token's grant (None if unknown).
 fn request_account(app: &App, req: &Req, key: Option<&str>) -> Option<String> {
-    if req.path == oauth::TOKEN_PATH {
+    if req.path == oauth::TOKEN_PATH || req.path == salesforce::TOKEN_PATH {
         return oauth::account_of_token_request(app, req);
+    }
+    if salesforce::is_salesforce_path(&req.path) {
+        let token = salesforce::access_token(&req.headers)?;
+        return app.oauth().account_of_access_token(&token);
     }
     match key {
         Some(token) if token.starts_with(oauth::ACCESS_TOKEN_PREFIX) => {
@@ -211,10 +216,20 @@ fn request_account(app: &App, req: &Req, key: Option<&str>) -> Option<String> {
     }
 }
 
-/// The real answer: the OAuth token endpoint or the Stripe API.
+fn route_name(method: &str, path: &str) -> String {
+    if salesforce::is_salesforce_path(path) {
+        salesforce::route_name(method, path)
+    } else {
+        stripe::route_name(method, path)
+    }
+}
+
+/// The real answer: an OAuth token endpoint, the Salesforce API or the Stripe API.
 fn handle(app: &App, req: &Req, request_id: &str) -> Reply {
     if req.path == oauth::TOKEN_PATH {
         oauth::token_endpoint(app, req)
+    } else if salesforce::is_salesforce_path(&req.path) {
+        salesforce::handle(app, req)
     } else {
         stripe::handle(app, req, request_id)
     }
@@ -254,7 +269,15 @@ async fn inject(
         FaultKind::Latency => return Outcome::Reply(handle(app, req, request_id)),
         FaultKind::Hang => return Outcome::Hang,
         FaultKind::Reset => return Outcome::Reset,
-        FaultKind::Status => Reply::json(fault.status, &fault.body_for(key)),
+        FaultKind::Status => {
+            let body = match &fault.body {
+                None if salesforce::is_salesforce_path(&req.path) => {
+                    salesforce::errors::default_body(fault.status)
+                }
+                _ => fault.body_for(key),
+            };
+            Reply::json(fault.status, &body)
+        }
         FaultKind::Malformed => {
             Reply::raw(200, &b"{\"object\":\"list\",\"data\":[{\"id\":\"cus_"[..])
         }

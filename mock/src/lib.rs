@@ -1,5 +1,5 @@
 //! sequin-mock: a stateful in-memory imitation of the SaaS APIs sequin_fdw talks
-//! to (for now a subset of Stripe), plus an admin interface under `/_admin` to
+//! to (subsets of Stripe and Salesforce), plus an admin interface under `/_admin` to
 //! seed data, change it "from outside", inject faults and read request counts.
 
 pub mod admin;
@@ -8,6 +8,7 @@ pub mod http;
 pub mod ids;
 pub mod oauth;
 pub mod reqlog;
+pub mod salesforce;
 pub mod server;
 pub mod state;
 pub mod stripe;

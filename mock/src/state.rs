@@ -11,6 +11,7 @@ use crate::faults::Faults;
 use crate::ids::RequestIds;
 use crate::oauth::OAuth;
 use crate::reqlog::RequestLog;
+use crate::salesforce::SalesforceState;
 use crate::stripe::StripeState;
 
 /// A panic in one handler must not wedge the whole server.
@@ -21,6 +22,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Account {
     pub revoked: bool,
     pub stripe: StripeState,
+    pub salesforce: SalesforceState,
 }
 
 impl Account {
@@ -28,6 +30,7 @@ impl Account {
         Account {
             revoked: false,
             stripe: StripeState::new(key),
+            salesforce: SalesforceState::new(key),
         }
     }
 }

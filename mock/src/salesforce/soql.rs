@@ -1,0 +1,360 @@
+//! The SOQL an integration sends, and nothing more:
+//!
+//! ```text
+//! SELECT <field>[, <field>…] FROM <Type>
+//!   [WHERE <datetime field> (>|>=|<|<=|=) <datetime literal>]
+//!   [ORDER BY <field> [ASC|DESC][, <field> [ASC|DESC]…]]
+//!   [LIMIT <n>]
+//! ```
+//!
+//! Keywords and names are case-insensitive. The datetime fields are
+//! CreatedDate, LastModifiedDate and SystemModstamp; ORDER BY takes those and
+//! Id. Anything else is `MALFORMED_QUERY`; an unknown field `INVALID_FIELD`,
+//! an unknown type `INVALID_TYPE`.
+
+use super::errors::SfError;
+use super::schema::{self, Kind, SObject};
+use super::time;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+}
+
+impl Op {
+    pub fn test(self, value: i64, literal: i64) -> bool {
+        match self {
+            Op::Gt => value > literal,
+            Op::Ge => value >= literal,
+            Op::Lt => value < literal,
+            Op::Le => value <= literal,
+            Op::Eq => value == literal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub sobject: &'static SObject,
+    /// Indexes into the type's fields, in SELECT order.
+    pub fields: Vec<usize>,
+    /// (datetime field kind, op, unix ms)
+    pub filter: Option<(Kind, Op, i64)>,
+    /// (field index, descending)
+    pub order: Vec<(usize, bool)>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Comma,
+    Op(Op),
+}
+
+fn tokenize(q: &str) -> Result<Vec<Token>, SfError> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == ',' {
+            out.push(Token::Comma);
+            i += 1;
+        } else if matches!(c, '>' | '<' | '=' | '!') {
+            let next_eq = chars.get(i + 1) == Some(&'=');
+            let op = match (c, next_eq) {
+                ('>', true) => Op::Ge,
+                ('>', false) => Op::Gt,
+                ('<', true) => Op::Le,
+                ('<', false) => Op::Lt,
+                ('=', _) => Op::Eq,
+                _ => return Err(unexpected(&c.to_string())),
+            };
+            i += if next_eq && c != '=' { 2 } else { 1 };
+            out.push(Token::Op(op));
+        } else {
+            let start = i;
+            while i < chars.len()
+                && !chars[i].is_whitespace()
+                && !matches!(chars[i], ',' | '>' | '<' | '=' | '!' | '(' | ')' | '\'')
+            {
+                i += 1;
+            }
+            if i == start {
+                return Err(unexpected(&c.to_string()));
+            }
+            out.push(Token::Word(chars[start..i].iter().collect()));
+        }
+    }
+    Ok(out)
+}
+
+fn unexpected(token: &str) -> SfError {
+    SfError::malformed_query(format!("unexpected token: '{token}'"))
+}
+
+fn invalid_field(t: &SObject, name: &str) -> SfError {
+    SfError::new(
+        400,
+        "INVALID_FIELD",
+        format!(
+            "No such column '{name}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+            t.name
+        ),
+    )
+}
+
+struct Cursor {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Cursor {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.tokens.get(self.at).cloned();
+        self.at += 1;
+        t
+    }
+
+    fn is_keyword(&self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(kw))
+    }
+
+    fn keyword(&mut self, kw: &str) -> Result<(), SfError> {
+        if self.is_keyword(kw) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected_here())
+        }
+    }
+
+    fn word(&mut self) -> Result<String, SfError> {
+        match self.next() {
+            Some(Token::Word(w)) => Ok(w),
+            _ => {
+                self.at -= 1;
+                Err(self.unexpected_here())
+            }
+        }
+    }
+
+    fn unexpected_here(&self) -> SfError {
+        match self.peek() {
+            None => SfError::malformed_query("unexpected end of query"),
+            Some(Token::Word(w)) => unexpected(w),
+            Some(Token::Comma) => unexpected(","),
+            Some(Token::Op(_)) => unexpected("operator"),
+        }
+    }
+}
+
+const KEYWORDS: [&str; 6] = ["select", "from", "where", "order", "by", "limit"];
+
+pub fn parse(q: &str) -> Result<Query, SfError> {
+    let mut c = Cursor {
+        tokens: tokenize(q)?,
+        at: 0,
+    };
+    c.keyword("SELECT")?;
+    let mut names = vec![c.word()?];
+    while c.peek() == Some(&Token::Comma) {
+        c.at += 1;
+        names.push(c.word()?);
+    }
+    c.keyword("FROM")?;
+    let type_name = c.word()?;
+    let t = schema::sobject(&type_name).ok_or_else(|| {
+        SfError::new(
+            400,
+            "INVALID_TYPE",
+            format!("sObject type '{type_name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."),
+        )
+    })?;
+    let mut fields = Vec::new();
+    for name in &names {
+        if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(unexpected(name));
+        }
+        let i = t.field_index(name).ok_or_else(|| invalid_field(t, name))?;
+        if fields.contains(&i) {
+            return Err(SfError::malformed_query(format!(
+                "duplicate field selected: {}",
+                t.fields[i].name
+            )));
+        }
+        fields.push(i);
+    }
+    let field = |c: &mut Cursor| -> Result<usize, SfError> {
+        let name = c.word()?;
+        t.field_index(&name).ok_or_else(|| invalid_field(t, &name))
+    };
+
+    let mut filter = None;
+    if c.is_keyword("WHERE") {
+        c.at += 1;
+        let i = field(&mut c)?;
+        let kind = t.fields[i].kind;
+        if !kind.is_datetime() {
+            return Err(SfError::malformed_query(format!(
+                "sequin-mock only filters on CreatedDate, LastModifiedDate or SystemModstamp, not {}",
+                t.fields[i].name
+            )));
+        }
+        let op = match c.next() {
+            Some(Token::Op(op)) => op,
+            _ => {
+                c.at -= 1;
+                return Err(c.unexpected_here());
+            }
+        };
+        let literal = c.word()?;
+        let ms = time::parse_datetime(&literal).ok_or_else(|| {
+            SfError::new(
+                400,
+                "INVALID_QUERY_FILTER_OPERATOR",
+                format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", t.fields[i].name),
+            )
+        })?;
+        filter = Some((kind, op, ms));
+    }
+
+    let mut order = Vec::new();
+    if c.is_keyword("ORDER") {
+        c.at += 1;
+        c.keyword("BY")?;
+        loop {
+            let i = field(&mut c)?;
+            let kind = t.fields[i].kind;
+            if !(kind.is_datetime() || kind == Kind::Id) {
+                return Err(SfError::malformed_query(format!(
+                    "sequin-mock only orders by Id, CreatedDate, LastModifiedDate or SystemModstamp, not {}",
+                    t.fields[i].name
+                )));
+            }
+            let desc = if c.is_keyword("DESC") {
+                c.at += 1;
+                true
+            } else {
+                if c.is_keyword("ASC") {
+                    c.at += 1;
+                }
+                false
+            };
+            order.push((i, desc));
+            if c.peek() == Some(&Token::Comma) {
+                c.at += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    let mut limit = None;
+    if c.is_keyword("LIMIT") {
+        c.at += 1;
+        let n = c.word()?;
+        limit = Some(n.parse::<usize>().map_err(|_| unexpected(&n))?);
+    }
+    if c.peek().is_some() {
+        return Err(c.unexpected_here());
+    }
+    Ok(Query {
+        sobject: t,
+        fields,
+        filter,
+        order,
+        limit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::schema::CONTACT;
+
+    fn code(q: &str) -> &'static str {
+        parse(q).map(|_| "OK").unwrap_or_else(|e| e.code)
+    }
+
+    #[test]
+    fn parses_the_sync_shapes() {
+        let q = parse("SELECT Id, LastName,SystemModstamp FROM Contact WHERE SystemModstamp > 2026-01-01T00:00:00Z ORDER BY SystemModstamp, Id LIMIT 500").unwrap();
+        assert_eq!(q.sobject.name, "Contact");
+        let idx = |n| CONTACT.field_index(n).unwrap();
+        assert_eq!(
+            q.fields,
+            vec![idx("Id"), idx("LastName"), idx("SystemModstamp")]
+        );
+        assert_eq!(
+            q.filter,
+            Some((
+                Kind::SystemModstamp,
+                Op::Gt,
+                time::parse_datetime("2026-01-01T00:00:00Z").unwrap()
+            ))
+        );
+        assert_eq!(
+            q.order,
+            vec![(idx("SystemModstamp"), false), (idx("Id"), false)]
+        );
+        assert_eq!(q.limit, Some(500));
+
+        let q = parse("select id, email from contact where systemmodstamp>=2026-01-01T00:00:00.000+0000 order by SystemModstamp desc").unwrap();
+        assert_eq!(q.filter.unwrap().1, Op::Ge);
+        assert_eq!(q.order, vec![(idx("SystemModstamp"), true)]);
+        let q = parse("SELECT Id FROM Lead").unwrap();
+        assert_eq!((q.filter, q.order.len(), q.limit), (None, 0, None));
+        assert_eq!(
+            code("SELECT Name FROM Account WHERE LastModifiedDate<2026-01-01T00:00:00-08:00"),
+            "OK"
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(code("SELECT Id, Foo FROM Contact"), "INVALID_FIELD");
+        assert!(parse("SELECT Id, Foo FROM Contact")
+            .unwrap_err()
+            .message
+            .starts_with("No such column 'Foo' on entity 'Contact'"));
+        assert_eq!(code("SELECT Id FROM Widget"), "INVALID_TYPE");
+        assert_eq!(code("SELECT FROM Contact"), "MALFORMED_QUERY");
+        assert_eq!(code("SELECT Id Contact"), "MALFORMED_QUERY");
+        assert_eq!(code("SELECT Id, Id FROM Contact"), "MALFORMED_QUERY");
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE LastName > 2026-01-01T00:00:00Z"),
+            "MALFORMED_QUERY"
+        );
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE SystemModstamp > '2026-01-01'"),
+            "MALFORMED_QUERY"
+        );
+        assert_eq!(
+            code("SELECT Id FROM Contact WHERE SystemModstamp > 2026-01-01"),
+            "INVALID_QUERY_FILTER_OPERATOR"
+        );
+        assert_eq!(
+            code("SELECT Id FROM Contact ORDER BY LastName"),
+            "MALFORMED_QUERY"
+        );
+        assert_eq!(code("SELECT Id FROM Contact LIMIT x"), "MALFORMED_QUERY");
+        assert_eq!(
+            code("SELECT Id FROM Contact LIMIT 5 extra"),
+            "MALFORMED_QUERY"
+        );
+        assert_eq!(code("SELECT COUNT() FROM Contact"), "MALFORMED_QUERY");
+        assert_eq!(code(""), "MALFORMED_QUERY");
+    }
+}
