@@ -318,6 +318,33 @@ pub trait Provider: Sync {
     /// Interprets a non-2xx reply.
     fn error(&self, response: &ApiResponse) -> ApiError;
 
+    /// How many rows one request may write for `op`: more than 1 when the
+    /// API has an all-or-nothing batch endpoint, which the write path then
+    /// uses for every statement (one request per statement).
+    fn batch_limit(&self, _op: WriteOp) -> usize {
+        1
+    }
+
+    /// One all-or-nothing request writing every row of a statement.
+    fn batch_request(&self, collection: &CollectionSpec, op: WriteOp, _rows: &[BatchRow]) -> Result<ApiRequest, SequinError> {
+        Err(SequinError::internal(format!("{} has no batch endpoint for {} {}", self.label(), op.as_sql(), collection.name)))
+    }
+
+    /// Interprets a 2xx batch reply: the record to apply locally for each
+    /// row, in order, or the first row the API refused (nothing applied).
+    /// An API that answers with ids only gets records built from what was
+    /// sent; the sync brings the API's own values later.
+    fn batch_response(
+        &self,
+        _collection: &CollectionSpec,
+        _op: WriteOp,
+        _rows: &[BatchRow],
+        response: &ApiResponse,
+        _now_us: i64,
+    ) -> Result<Vec<Record>, BatchRefusal> {
+        Err(BatchRefusal { position: 0, error: unparseable(response, "no batch endpoint") })
+    }
+
     /// Why a sync request's failure means the stored cursor can never be
     /// continued (Stripe keeps events 30 days: an older cursor event is
     /// gone). The engine then starts the collection's backfill again and
@@ -334,6 +361,25 @@ pub trait Provider: Sync {
     fn rate_limit_pause(&self, response: &ApiResponse) -> Option<Duration> {
         (response.status == 429).then(|| retry_after(response)).flatten()
     }
+}
+
+/// One row of a batch write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    /// The record's id (UPDATE, DELETE).
+    pub id: Option<String>,
+    /// The columns the statement sets (INSERT, UPDATE).
+    pub row: WriteRow,
+    /// The record as last synced (UPDATE): its API object and version.
+    pub old: Option<(Value, i64)>,
+}
+
+/// A batch the API refused as a whole: the first row at fault (0-based) and
+/// why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRefusal {
+    pub position: usize,
+    pub error: ApiError,
 }
 
 pub const PROVIDER_NAMES: &[&str] = &["stripe"];
