@@ -228,6 +228,17 @@ pub fn shadow_raw(collection: &Collection, id: &str) -> Result<Option<Value>> {
     Ok(shadow_value(collection, id, "s.raw")?.filter(|v| !v.is_null()))
 }
 
+/// The API object last seen for a record and its version (µs), for a
+/// batch UPDATE that builds the new record from it.
+pub fn shadow_raw_and_version(collection: &Collection, id: &str) -> Result<Option<(Value, i64)>> {
+    let pair = shadow_value(
+        collection,
+        id,
+        "jsonb_build_array(s.raw, (extract(epoch FROM s.upstream_updated_at) * 1000000)::bigint)",
+    )?;
+    Ok(pair.and_then(|pair| Some((pair.get(0)?.clone(), pair.get(1)?.as_i64().unwrap_or(0)))))
+}
+
 /// Whether the extension exists in this database (the worker may start first).
 pub fn extension_installed() -> bool {
     Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'sequin_fdw')")

@@ -5,7 +5,7 @@ use crate::catalog::Collection;
 use crate::error::{caught_message, ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::privilege::run_as;
-use crate::providers::{ApiRequest, Record, WriteRow};
+use crate::providers::{ApiRequest, ApiResponse, BatchRefusal, BatchRow, Record, WriteOp, WriteRow, WriteValue};
 use crate::time::now_us;
 use crate::rate_limit::Priority;
 use crate::upstream;
@@ -53,7 +53,27 @@ impl Writer {
         self.send(&request, Some(id))
     }
 
+    /// Writes a statement's rows in one all-or-nothing request (APIs with a
+    /// batch endpoint): the records to apply locally, in order, or the
+    /// API's refusal naming the first row at fault, nothing applied.
+    pub fn batch(&self, op: WriteOp, rows: &[BatchRow]) -> Result<Vec<Record>> {
+        let provider = self.collection.config.server.provider;
+        let request = provider.batch_request(self.collection.spec, op, rows)?;
+        let (response, sent_at) = self.exchange(&request)?;
+        provider
+            .batch_response(self.collection.spec, op, rows, &response, sent_at)
+            .map_err(|refusal| batch_refused(refusal, rows, provider.label(), &request))
+    }
+
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
+        let server = &self.collection.config.server;
+        let (response, sent_at) = self.exchange(request)?;
+        let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
+        upstream::parse(server, request, parsed)
+    }
+
+    /// Sends a write and returns the 2xx reply with the time it was sent.
+    fn exchange(&self, request: &ApiRequest) -> Result<(ApiResponse, i64)> {
         let server = &self.collection.config.server;
         let sent_at = now_us();
         let response = upstream::call(server, &self.credentials, request, Priority::Write, &cancel_pending).inspect_err(|_| {
@@ -64,19 +84,18 @@ impl Writer {
                 pgrx::check_for_interrupts!();
             }
         })?;
-        let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
-        upstream::parse(server, request, parsed)
+        Ok((response, sent_at))
     }
 
     /// Applies the API's record to the shadow table, as the shadow's owner
     /// (the user writing needs no privilege on it). Any failure here (a
     /// constraint or trigger a DBA added, say) comes back as `40003`: the API
     /// has the change and the next sync brings it.
-    pub fn apply_locally(&self, record: &Record) -> Result<()> {
+    pub fn apply_locally(&self, records: &[Record]) -> Result<()> {
         let shadow = &self.collection.shadow;
         let owner = self.collection.shadow_owner;
         PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
-            run_as(owner, || Spi::connect_mut(|client| shadow.apply(client, std::slice::from_ref(record))))
+            run_as(owner, || Spi::connect_mut(|client| shadow.apply(client, records)))
         }))
         .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
         .execute()
@@ -87,11 +106,53 @@ impl Writer {
                 format!(
                     "[{}]: the change to {} was applied upstream but not locally",
                     self.collection.config.server.provider.label(),
-                    record.id
+                    match records {
+                        [record] => record.id.clone(),
+                        _ => format!("{} records", records.len()),
+                    }
                 ),
             )
             .with_detail(e.message)
             .with_hint("The API has the change: it appears in the table after the next sync.")
         })
+    }
+}
+
+/// The user's error for a refused batch: the API's message for the first row
+/// at fault, which row it is (position, id, the values the API names) and
+/// that nothing was applied.
+fn batch_refused(refusal: BatchRefusal, rows: &[BatchRow], provider: &str, request: &ApiRequest) -> SequinError {
+    let position = refusal.position;
+    let fields: Vec<String> = refusal.error.field.iter().flat_map(|f| f.split(", ")).map(str::to_lowercase).collect();
+    let error = refusal.error.into_error(provider, request);
+    let mut which = format!("Row {} of {}", position + 1, rows.len());
+    if let Some(row) = rows.get(position) {
+        if let Some(id) = &row.id {
+            which.push_str(&format!(" (id {id})"));
+        }
+        let named: Vec<&(String, WriteValue)> = row
+            .row
+            .iter()
+            .filter(|(name, _)| fields.is_empty() || fields.iter().any(|f| f.replace('_', "") == name.replace('_', "")))
+            .take(4)
+            .collect();
+        if !named.is_empty() {
+            let names = named.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+            let values = named.iter().map(|(_, v)| value_text(v)).collect::<Vec<_>>().join(", ");
+            which.push_str(&format!(": ({names})=({values})"));
+        }
+    }
+    let detail = format!(
+        "{which}. No row was applied: the API takes the statement's rows all or none. {}",
+        error.detail.clone().unwrap_or_default()
+    );
+    error.with_detail(detail)
+}
+
+fn value_text(value: &WriteValue) -> String {
+    match value {
+        WriteValue::Null => "null".into(),
+        WriteValue::Text(text) => text.clone(),
+        WriteValue::Json(json) => json.to_string(),
     }
 }

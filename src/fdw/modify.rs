@@ -3,10 +3,10 @@
 //! fills RETURNING.
 
 use super::options::load_foreign_table;
-use super::tuple::{attribute_name, attributes, fill_slot_from_json, slot_row};
+use super::tuple::{attribute_name, attributes, fill_slot_from_json, positional_row, slot_row};
 use crate::catalog;
 use crate::error::{ErrorKind, OrRaise, SequinError};
-use crate::providers::{Record, WriteOp, WriteRow};
+use crate::providers::{BatchRow, Record, WriteOp, WriteRow};
 use crate::reconcile;
 use crate::rollback;
 use crate::time::now_us;
@@ -14,6 +14,7 @@ use crate::shadow::is_standard_field;
 use crate::write::Writer;
 use pgrx::memcxt::PgMemoryContexts;
 use pgrx::pg_sys;
+use std::collections::VecDeque;
 use std::ffi::CStr;
 
 /// The junk column that carries the row's id from the scan to the write.
@@ -37,6 +38,16 @@ struct ModifyState {
     rows_seen: usize,
     /// Ids this statement has changed upstream, for the DETAIL of a failure.
     applied: Vec<String>,
+    /// The API takes a statement's rows in one request (see `batch_next`).
+    batched: bool,
+    /// The records of a batch already sent, for the rows still to come.
+    batch_records: VecDeque<Record>,
+    /// UPDATE: the table attribute each subplan output column sets.
+    update_columns: Vec<(usize, i16)>,
+    /// The foreign table's columns.
+    tupdesc: pg_sys::TupleDesc,
+    /// INSERT: rows need a projection to become the table's row (junk columns).
+    projected_insert: bool,
 }
 
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
@@ -130,7 +141,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     mtstate: *mut pg_sys::ModifyTableState,
     rinfo: *mut pg_sys::ResultRelInfo,
     _fdw_private: *mut pg_sys::List,
-    _subplan_index: i32,
+    subplan_index: i32,
     eflags: i32,
 ) {
     if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
@@ -166,6 +177,14 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     }
     let plan = (*mtstate).ps.plan as *mut pg_sys::ModifyTable;
     let skip_duplicates = (*plan).onConflictAction == pg_sys::OnConflictAction::ONCONFLICT_NOTHING;
+    let batched = writer.collection.config.server.provider.batch_limit(op) > 1;
+    let mut update_columns = Vec::new();
+    if op == WriteOp::Update && !(*plan).updateColnosLists.is_null() {
+        let colnos = pg_sys::list_nth((*plan).updateColnosLists, subplan_index) as *mut pg_sys::List;
+        for position in 0..(if colnos.is_null() { 0 } else { (*colnos).length as usize }) {
+            update_columns.push((position, (*(*colnos).elements.add(position)).int_value as i16));
+        }
+    }
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(ModifyState {
         writer,
         foreign_table,
@@ -177,6 +196,11 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
         subplan,
         rows_seen: 0,
         applied: Vec::new(),
+        batched,
+        batch_records: VecDeque::new(),
+        update_columns,
+        tupdesc: (*(*rinfo).ri_RelationDesc).rd_att,
+        projected_insert: false,
     });
     (*rinfo).ri_FdwState = state.cast();
 }
@@ -318,7 +342,7 @@ unsafe fn finish(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, rec
     let provider = state.writer.collection.config.server.provider.label();
     rollback::remember(state.foreign_table, provider, &record.id);
     state.applied.push(record.id.clone());
-    state.writer.apply_locally(record).or_raise();
+    state.writer.apply_locally(std::slice::from_ref(record)).or_raise();
     fill_from_shadow(state, slot, record)
 }
 
@@ -330,6 +354,113 @@ unsafe fn fill_from_shadow(state: &ModifyState, slot: *mut pg_sys::TupleTableSlo
     slot
 }
 
+/// Batch writes, for APIs that take a statement's rows in one all-or-nothing
+/// request: at the statement's first row every row is read (the first from
+/// the executor, the others straight from the subplan, which is then
+/// rescanned), counted against the limit and sent in one request; then each
+/// row the executor hands over takes its record, in order. Works with
+/// RETURNING, which PostgreSQL's own batch insert does not.
+unsafe fn batch_next(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, id: Option<String>) -> *mut pg_sys::TupleTableSlot {
+    if state.rows_seen == 0 {
+        send_batch(state, slot, id.as_deref());
+    }
+    state.rows_seen += 1;
+    let Some(record) = state.batch_records.pop_front() else {
+        SequinError::internal("the statement has more rows than its batch").raise()
+    };
+    if id.as_deref().is_some_and(|id| id != record.id) {
+        SequinError::internal("the rows of this statement changed order after its batch was sent").raise();
+    }
+    fill_from_shadow(state, slot, &record)
+}
+
+unsafe fn send_batch(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, id: Option<&str>) {
+    let first = match state.op {
+        WriteOp::Insert => statement_row(slot, None),
+        WriteOp::Update => statement_row(slot, Some(&state.updated)),
+        WriteOp::Delete => Vec::new(),
+    };
+    let mut rows = vec![batch_row(state, id, first)];
+    let subplan = state.subplan;
+    let one_row = (*(*subplan).plan).type_ == pg_sys::NodeTag::T_Result && (*subplan).lefttree.is_null();
+    if !one_row {
+        if !is_empty(slot) {
+            let materialize = (*(*slot).tts_ops).materialize.expect("every slot type can materialize");
+            materialize(slot);
+        }
+        loop {
+            let next = exec_proc_node(subplan);
+            if is_empty(next) {
+                break;
+            }
+            if rows.len() >= state.limit {
+                too_many_rows(state).raise();
+            }
+            let row = plan_row(state, next);
+            let next_id = (state.op != WriteOp::Insert).then(|| row_id(state, next));
+            rows.push(batch_row(state, next_id.as_deref(), row));
+        }
+        pg_sys::ExecReScan(subplan);
+        let again = exec_proc_node(subplan);
+        if let Some(id) = id {
+            if is_empty(again) || junk_id(again, state.row_id_attno).as_deref() != Some(id) {
+                SequinError::internal("the rows of this statement changed order when counted; no request was sent").raise();
+            }
+        }
+    }
+    let records = match state.writer.batch(state.op, &rows) {
+        Ok(records) if records.len() == rows.len() => records,
+        Ok(_) => SequinError::internal("the API answered a batch with another number of records").raise(),
+        Err(error) => {
+            // An unknown outcome: the API may have applied the batch.
+            if matches!(error.kind, ErrorKind::Timeout | ErrorKind::Upstream) {
+                let ids: Vec<_> = rows.iter().filter_map(|r| r.id.clone()).map(|id| (state.foreign_table, id)).collect();
+                reconcile::request(&ids);
+            }
+            error.raise()
+        }
+    };
+    let provider = state.writer.collection.config.server.provider.label();
+    for record in &records {
+        rollback::remember(state.foreign_table, provider, &record.id);
+        state.applied.push(record.id.clone());
+    }
+    state.writer.apply_locally(&records).or_raise();
+    state.batch_records = records.into();
+}
+
+/// The columns a subplan row sets, by position (its columns are not named
+/// like the table's).
+unsafe fn plan_row(state: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot) -> WriteRow {
+    let row = match state.op {
+        WriteOp::Insert => {
+            if state.projected_insert {
+                SequinError::new(ErrorKind::Unsupported, "this INSERT's rows cannot be gathered into one batch request")
+                    .with_hint("INSERT … SELECT the table's columns in order, without extra columns.")
+                    .raise()
+            }
+            let columns: Vec<(usize, i16)> =
+                attributes(state.tupdesc).iter().enumerate().map(|(i, a)| (i, a.attnum)).collect();
+            positional_row(plan_slot, state.tupdesc, &columns, true)
+        }
+        WriteOp::Update => positional_row(plan_slot, state.tupdesc, &state.update_columns, false),
+        WriteOp::Delete => Ok(Vec::new()),
+    }
+    .or_raise();
+    if let Some((name, _)) = row.iter().find(|(name, _)| is_standard_field(name)) {
+        read_only_error(name).raise();
+    }
+    row
+}
+
+fn batch_row(state: &ModifyState, id: Option<&str>, row: WriteRow) -> BatchRow {
+    let old = match (state.op, id) {
+        (WriteOp::Update, Some(id)) => catalog::shadow_raw_and_version(&state.writer.collection, id).or_raise(),
+        _ => None,
+    };
+    BatchRow { id: id.map(str::to_string), row, old }
+}
+
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn exec_foreign_insert(
     _estate: *mut pg_sys::EState,
@@ -338,6 +469,10 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
     _plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
     let state = state(rinfo);
+    if state.batched {
+        state.projected_insert = !(*rinfo).ri_projectNew.is_null();
+        return batch_next(state, slot, None);
+    }
     let row = statement_row(slot, None);
     check_statement_size(state, slot, None);
     match state.writer.insert(&row) {
@@ -356,6 +491,9 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
 ) -> *mut pg_sys::TupleTableSlot {
     let state = state(rinfo);
     let id = row_id(state, plan_slot);
+    if state.batched {
+        return batch_next(state, slot, Some(id));
+    }
     let row = statement_row(slot, Some(&state.updated));
     check_statement_size(state, slot, Some(&id));
     let old_raw = catalog::shadow_raw(&state.writer.collection, &id).or_raise();
@@ -374,13 +512,16 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
 ) -> *mut pg_sys::TupleTableSlot {
     let state = state(rinfo);
     let id = row_id(state, plan_slot);
+    if state.batched {
+        return batch_next(state, slot, Some(id));
+    }
     check_statement_size(state, slot, Some(&id));
     match state.writer.delete(&id) {
         Ok(record) => finish(state, slot, &record),
         // Already gone upstream: the DELETE has nothing left to do there.
         Err(error) if error.kind == ErrorKind::NotFound => {
             let gone = Record::gone(&id, now_us());
-            state.writer.apply_locally(&gone).or_raise();
+            state.writer.apply_locally(std::slice::from_ref(&gone)).or_raise();
             fill_from_shadow(state, slot, &gone)
         }
         Err(error) => request_failed(state, Some(&id), error).raise(),

@@ -65,6 +65,34 @@ pub unsafe fn slot_row(slot: *mut pg_sys::TupleTableSlot, wanted: &dyn Fn(i16, &
     Ok(row)
 }
 
+/// A row from a subplan's output slot whose columns are not named like the
+/// table's: `columns` maps each output position (0-based) to the table
+/// attribute (`relation`'s tuple descriptor) it sets. Null values are left
+/// out when `skip_nulls` (an INSERT sends only what it sets).
+pub unsafe fn positional_row(
+    slot: *mut pg_sys::TupleTableSlot,
+    relation: pg_sys::TupleDesc,
+    columns: &[(usize, i16)],
+    skip_nulls: bool,
+) -> Result<WriteRow> {
+    pg_sys::slot_getallattrs(slot);
+    let table = attributes(relation);
+    let mut row = Vec::new();
+    for &(position, attnum) in columns {
+        let Some(attribute) = table.get(attnum as usize - 1).filter(|a| !a.attisdropped) else { continue };
+        if position >= (*slot).tts_nvalid as usize {
+            return Err(SequinError::internal("a row of this statement has fewer columns than expected"));
+        }
+        let is_null = *(*slot).tts_isnull.add(position);
+        if is_null && skip_nulls {
+            continue;
+        }
+        let value = write_value(*(*slot).tts_values.add(position), is_null, attribute.atttypid)?;
+        row.push((attribute_name(attribute), value));
+    }
+    Ok(row)
+}
+
 /// Fills `slot` (a foreign-table row) from a JSON object via
 /// `jsonb_populate_record`, so every column gets its own type's conversion.
 /// Runs its own SPI connection; the slot owns its values afterwards.
