@@ -8,7 +8,7 @@ REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
 PGTEST_DATA := /tmp/sequin_fdw_pgtest
 PGTEST_MOCK_URL := /tmp/sequin_fdw_pgtest_mock.url
 
-.PHONY: setup up down demo test unit-test pg-test regress-test clean
+.PHONY: setup up down demo test unit-test pg-test regress-test bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -57,6 +57,13 @@ regress-test: up
 	  bash scripts/stack.sh down; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
 	  [ $$status -eq 0 ] && [ $$crash -eq 0 ]
+
+## make bench: reads, writes, sync, rate limits and idle cost measured side by
+## side against the local stack; prints a table and writes bench/results.md.
+## `make bench QUICK=1` takes smaller samples. Leaves nothing running.
+bench: up
+	@source target/stack.env && python3 bench/bench.py $(if $(QUICK),--quick); \
+	  status=$$?; bash scripts/stack.sh down; exit $$status
 
 clean: down
 	rm -rf target/stack target/regress $(PGTEST_DATA)
