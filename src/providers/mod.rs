@@ -3,6 +3,7 @@
 //! the only code that knows its API's URLs and JSON; it never does I/O, so it
 //! is unit-tested without a server.
 
+pub mod salesforce;
 pub mod stripe;
 
 use crate::error::{ErrorKind, SequinError};
@@ -382,11 +383,12 @@ pub struct BatchRefusal {
     pub error: ApiError,
 }
 
-pub const PROVIDER_NAMES: &[&str] = &["stripe"];
+pub const PROVIDER_NAMES: &[&str] = &["stripe", "salesforce"];
 
 pub fn by_name(name: &str) -> Option<&'static dyn Provider> {
     match name {
         "stripe" => Some(&stripe::Stripe),
+        "salesforce" => Some(&salesforce::Salesforce),
         _ => None,
     }
 }
