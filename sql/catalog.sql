@@ -32,7 +32,11 @@ CREATE TABLE sequin.collections (
     last_warning_at      timestamptz,
     -- Records whose values do not fit the table's column types: stored with
     -- id and raw only, instead of blocking the collection.
-    poisoned_records     bigint NOT NULL DEFAULT 0
+    poisoned_records     bigint NOT NULL DEFAULT 0,
+    -- A backfill over rows already there (resync, expired cursor) began when
+    -- the change feed stood here: when it ends, rows it did not see and that
+    -- did not change since are gone upstream. NULL: no such backfill.
+    backfill_from_idx    bigint
 );
 COMMENT ON TABLE sequin.collections IS
   'One row per sequin_fdw foreign table: its shadow table and sync state. Read sequin.sync_status instead.';
@@ -44,3 +48,12 @@ CREATE TABLE sequin.paused_servers (
 );
 COMMENT ON TABLE sequin.paused_servers IS
   'Foreign servers whose sync is paused by sequin.pause(server). Read sequin.sync_status instead.';
+
+-- The ids a backfill over existing rows has seen so far (see
+-- collections.backfill_from_idx); written with each page, emptied when the
+-- backfill ends.
+CREATE TABLE sequin.backfill_seen (
+    foreign_table oid NOT NULL,
+    id            text NOT NULL,
+    PRIMARY KEY (foreign_table, id)
+);

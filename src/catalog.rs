@@ -5,7 +5,7 @@
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_foreign_table, ForeignTableConfig};
 use crate::privilege::{catalog_owner, run_as};
-use crate::providers::{CollectionSpec, Phase, SyncPage};
+use crate::providers::{CollectionSpec, SyncPage};
 use crate::shadow::{create_table_sql, Poisoned, Shadow};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -297,19 +297,37 @@ pub fn cursor(foreign_table: pg_sys::Oid) -> Result<Value> {
         .ok_or_else(|| not_registered(foreign_table))
 }
 
-/// When this page ends the collection's backfill: the second the backfill
-/// started (rows not seen since then are gone upstream).
-pub fn finishes_backfill(foreign_table: pg_sys::Oid, page: &SyncPage) -> Result<Option<String>> {
-    if page.phase != Phase::Incremental {
-        return Ok(None);
-    }
+/// The change-feed position a backfill over existing rows began at, when
+/// the collection is in one (see `collections.backfill_from_idx`).
+pub fn backfill_from_idx(foreign_table: pg_sys::Oid) -> Result<Option<i64>> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    Spi::get_one_with_args::<String>(
-        "SELECT (SELECT date_trunc('second', backfill_started_at)::text FROM sequin.collections
-                  WHERE foreign_table = $1 AND phase = 'backfill')",
+    Spi::get_one_with_args::<i64>(
+        "SELECT (SELECT backfill_from_idx FROM sequin.collections WHERE foreign_table = $1 AND phase = 'backfill')",
         &args,
     )
     .map_err(spi_error)
+}
+
+/// Remembers the ids a backfill over existing rows has seen.
+pub fn remember_seen(foreign_table: pg_sys::Oid, ids: &[&str]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    let args: [DatumWithOid; 2] = [foreign_table.into(), ids.into()];
+    Spi::run_with_args(
+        "INSERT INTO sequin.backfill_seen (foreign_table, id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// Ends a backfill's bookkeeping of seen ids.
+pub fn forget_seen(foreign_table: pg_sys::Oid) -> Result<()> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args).map_err(spi_error)?;
+    Spi::run_with_args("UPDATE sequin.collections SET backfill_from_idx = NULL WHERE foreign_table = $1", &args)
+        .map_err(spi_error)
 }
 
 /// Stores a page's cursor and counters; called in the transaction that
@@ -361,9 +379,12 @@ pub fn save_page(
 /// marked deleted when it ends). `warning` says why, when it was not asked for.
 pub fn restart_backfill(foreign_table: pg_sys::Oid, warning: Option<&str>) -> Result<()> {
     let args: [DatumWithOid; 2] = [foreign_table.into(), warning.into()];
+    Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1])
+        .map_err(spi_error)?;
     Spi::run_with_args(
         "UPDATE sequin.collections SET
                 cursor = '{}', phase = 'backfill', backfill_rows = 0,
+                backfill_from_idx = (SELECT last_value FROM sequin.updated_idx_seq),
                 backfill_started_at = NULL, backfill_finished_at = NULL,
                 consecutive_failures = 0, next_poll_at = clock_timestamp(),
                 last_warning = coalesce($2, last_warning),

@@ -222,11 +222,13 @@ impl Shadow {
         Ok(applied)
     }
 
-    /// Marks deleted (or removes, in hard-delete mode) every live row last
-    /// seen before `cutoff` (a timestamptz): after a backfill that started
-    /// then, these are the records the API no longer has.
-    pub fn sweep_unseen(&self, cutoff: &str) -> Result<u64> {
-        let unseen = "coalesce(t.upstream_updated_at, '-infinity') < $1::timestamptz";
+    /// Marks deleted (or removes, in hard-delete mode) every live row that a
+    /// backfill over existing rows did not see (`sequin.backfill_seen`) and
+    /// that did not change since it began (`updated_idx` at most
+    /// `from_idx`): records the API no longer has.
+    pub fn sweep_unseen(&self, foreign_table: pg_sys::Oid, from_idx: i64) -> Result<u64> {
+        let unseen = "t.updated_idx <= $1 AND NOT EXISTS (
+                          SELECT 1 FROM sequin.backfill_seen s WHERE s.foreign_table = $3 AND s.id = t.id)";
         let change = match self.delete_mode {
             DeleteMode::Soft => format!(
                 "UPDATE {t} AS t SET deleted = true, updated_idx = nextval('sequin.updated_idx_seq')
@@ -241,7 +243,7 @@ impl Shadow {
             ),
         };
         let sql = format!("WITH applied AS ({change}) {}", notify_sql("'delete'"));
-        let args: [DatumWithOid; 2] = [cutoff.into(), self.feed_name.as_str().into()];
+        let args: [DatumWithOid; 3] = [from_idx.into(), self.feed_name.as_str().into(), foreign_table.into()];
         let swept = Spi::connect_mut(|client| {
             crate::shadow_guard::applying(|| client.update(&sql, None, &args)).map(|table| table.len() as u64)
         });

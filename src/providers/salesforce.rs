@@ -8,13 +8,7 @@
 //!
 //! Sync cursor (stored as JSON on the collection; times are ISO 8601 UTC
 //! strings with milliseconds, `2026-01-01T00:00:00.000Z`):
-//! * `{}` and then `{"phase":"backfill","step":"settle"}` → two cheap
-//!   `SELECT Id FROM <Type> LIMIT 1` requests, whose replies are not applied.
-//!   The engine sets the backfill's start time when it saves the first page
-//!   and sends a request before the page before it is saved: after these two,
-//!   the backfill's query is sent after that start time, which the records'
-//!   versions must not precede (see `record_version` below);
-//! * `{"phase":"backfill"}` → `SELECT <fields> FROM <Type> ORDER BY
+//! * `{}` (or `{"phase":"backfill"}`) → `SELECT <fields> FROM <Type> ORDER BY
 //!   SystemModstamp, Id`; its reply fixes `started` (the time of that
 //!   request);
 //! * `{"phase":"backfill","started":…,"last":…,"next":"/services/…","next_at":…}`
@@ -575,10 +569,8 @@ fn batch_records(
 impl Salesforce {
     /// `sync_request` at a given time (tests).
     fn sync_request_at(&self, spec: &CollectionSpec, cursor: &Value, now_us: i64) -> ApiRequest {
-        let anchor = || query_request(&format!("SELECT Id FROM {} LIMIT 1", sobject(spec)));
-        match (cursor_str(cursor, "phase"), cursor_str(cursor, "step")) {
-            (None, _) | (Some("backfill"), Some("settle")) => anchor(),
-            (Some("backfill"), _) => match fresh_next(cursor, now_us) {
+        match cursor_str(cursor, "phase") {
+            None | Some("backfill") => match fresh_next(cursor, now_us) {
                 Some(next) => ApiRequest::get(next),
                 None => sync_query(spec, cursor_us(cursor, "last").map(|last| (">=", last))),
             },
@@ -611,16 +603,6 @@ impl Salesforce {
         }
         Ok(results)
     }
-}
-
-/// The version of a record the backfill read: its SystemModstamp, but never
-/// earlier than the backfill's query. The query's pages show the records as
-/// they were when it ran (`started`), so that is true of each of them; and
-/// the engine marks deleted, when the backfill ends, every row whose version
-/// is older than the backfill's start, which a record unchanged for a year
-/// would be.
-fn record_version(stamp: i64, started: i64) -> i64 {
-    stamp.max(started)
 }
 
 impl Provider for Salesforce {
@@ -659,16 +641,8 @@ impl Provider for Salesforce {
         now_us: i64,
     ) -> Result<SyncPage, ApiError> {
         let malformed = || unparseable(response, "record without Id or SystemModstamp");
-        match (cursor_str(cursor, "phase"), cursor_str(cursor, "step")) {
-            (None, _) | (Some("backfill"), Some("settle")) => {
-                query_page(response)?;
-                let cursor = match cursor_str(cursor, "phase") {
-                    None => json!({"phase": "backfill", "step": "settle"}),
-                    Some(_) => json!({"phase": "backfill"}),
-                };
-                Ok(SyncPage { records: vec![], cursor, phase: Phase::Backfill, more: true })
-            }
-            (Some("backfill"), _) => {
+        match cursor_str(cursor, "phase") {
+            None | Some("backfill") => {
                 let (objects, next) = query_page(response)?;
                 let started = cursor_us(cursor, "started").unwrap_or_else(|| floor_ms(now_us));
                 let mut last = cursor_us(cursor, "last");
@@ -676,7 +650,7 @@ impl Provider for Salesforce {
                 for object in &objects {
                     let stamp = modstamp(object).ok_or_else(malformed)?;
                     last = Some(last.map_or(stamp, |l| l.max(stamp)));
-                    records.push(record_from_sobject(spec, object, record_version(stamp, started)).ok_or_else(malformed)?);
+                    records.push(record_from_sobject(spec, object, stamp).ok_or_else(malformed)?);
                 }
                 if next.is_none() {
                     let cursor = json!({"phase": "incremental", "since": iso_ms(started), "deleted_from": iso_ms(started)});
@@ -1013,24 +987,16 @@ mod tests {
     }
 
     #[test]
-    fn the_backfill_waits_for_its_start_then_queries_every_field() {
+    fn the_backfill_queries_every_field_ordered_by_systemmodstamp() {
         let spec = contacts();
-        let anchor = "/services/data/v60.0/query?q=SELECT+Id+FROM+Contact+LIMIT+1";
-        assert_eq!(Salesforce.sync_request_at(spec, &json!({}), 0).path, anchor);
-        let first = Salesforce.sync_response(spec, &json!({}), &page(vec![contact("003A", "2026-01-01T00:00:00.000+0000")], None), 0).unwrap();
-        assert_eq!(first.cursor, json!({"phase": "backfill", "step": "settle"}));
-        assert!(first.records.is_empty() && first.more && first.phase == Phase::Backfill);
-        assert_eq!(Salesforce.sync_request_at(spec, &first.cursor, 0).path, anchor);
-        let second = Salesforce.sync_response(spec, &first.cursor, &page(vec![], None), 0).unwrap();
-        assert_eq!(second.cursor, json!({"phase": "backfill"}));
-        assert!(second.records.is_empty() && second.more);
-
-        let request = Salesforce.sync_request_at(spec, &second.cursor, 0);
-        assert_eq!(request.method, Method::Get);
-        assert_eq!(
-            request.path,
-            format!("/services/data/v60.0/query?q=SELECT+{CONTACT_FIELDS}+FROM+Contact+ORDER+BY+SystemModstamp,+Id")
-        );
+        for cursor in [json!({}), json!({"phase": "backfill"})] {
+            let request = Salesforce.sync_request_at(spec, &cursor, 0);
+            assert_eq!(request.method, Method::Get);
+            assert_eq!(
+                request.path,
+                format!("/services/data/v60.0/query?q=SELECT+{CONTACT_FIELDS}+FROM+Contact+ORDER+BY+SystemModstamp,+Id")
+            );
+        }
     }
 
     #[test]
@@ -1046,8 +1012,8 @@ mod tests {
                    "next": next, "next_at": "2026-03-01T12:00:00.000Z"})
         );
         assert_eq!(first.phase, Phase::Backfill);
-        // Each record is as of the query: never older than its start.
-        assert_eq!(first.records[0].version_us, at("2026-03-01T12:00:00.000Z"));
+        // A record's version is its SystemModstamp.
+        assert_eq!(first.records[0].version_us, at("2026-01-01T00:00:00.000Z"));
         assert_eq!(first.records[1].version_us, at("2026-03-01T12:00:05.000Z"));
         assert_eq!(first.records[0].columns["first_name"], json!("Ann"));
         assert_eq!(first.records[0].columns["title"], Value::Null);
@@ -1063,7 +1029,7 @@ mod tests {
             done.cursor,
             json!({"phase": "incremental", "since": "2026-03-01T12:00:00.000Z", "deleted_from": "2026-03-01T12:00:00.000Z"})
         );
-        assert_eq!(done.records[0].version_us, at("2026-03-01T12:00:00.000Z"));
+        assert_eq!(done.records[0].version_us, at("2026-02-01T00:00:00.000Z"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
-use crate::providers::SyncPage;
+use crate::providers::{Phase, SyncPage};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
 use crate::upstream;
@@ -90,11 +90,17 @@ pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
     let poll_interval = target.collection.config.server.poll_interval;
     let poisoned = in_transaction(|| {
         let applied = target.collection.shadow.apply_page(&page.records)?;
-        // The backfill is over: what it did not see was deleted upstream.
-        let swept = match catalog::finishes_backfill(target.foreign_table, page)? {
-            Some(started_at) => target.collection.shadow.sweep_unseen(&started_at)?,
-            None => 0,
-        };
+        // A backfill over existing rows: what it does not see (and what did
+        // not change meanwhile) was deleted upstream.
+        let mut swept = 0;
+        if let Some(from_idx) = catalog::backfill_from_idx(target.foreign_table)? {
+            let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
+            catalog::remember_seen(target.foreign_table, &ids)?;
+            if page.phase == Phase::Incremental {
+                swept = target.collection.shadow.sweep_unseen(target.foreign_table, from_idx)?;
+                catalog::forget_seen(target.foreign_table)?;
+            }
+        }
         catalog::save_page(target.foreign_table, page, applied.changed + swept, &applied.poisoned, poll_interval)?;
         Ok(applied.poisoned)
     })?;
