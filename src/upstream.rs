@@ -98,7 +98,8 @@ pub async fn send(
         };
         let backoff = FIRST_BACKOFF * 2u32.pow(attempt - 1);
         let wait = retry_after.map_or(backoff, |after| after.max(backoff));
-        let can_retry = retry_safe(request)
+        // A 429 was refused before anything was done: any request may repeat.
+        let can_retry = (retry_safe(request) || error.kind == ErrorKind::RateLimited)
             && attempt < MAX_ATTEMPTS
             && Instant::now() + wait < deadline;
         if !can_retry {
@@ -121,7 +122,7 @@ pub async fn send(
 fn no_slot(server: &ServerConfig, request: &ApiRequest, until_us: i64) -> SequinError {
     let budget = match server.rate_limit {
         Some(rate) => format!("server \"{}\" allows {rate} requests/s (burst {})", server.name, server.burst),
-        None => format!("requests to server \"{}\" are paused after a 429 from the API", server.name),
+        None => format!("requests to server \"{}\" are paused: the API said its limit is used up", server.name),
     };
     SequinError::new(
         ErrorKind::RateLimited,

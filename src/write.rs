@@ -58,11 +58,30 @@ impl Writer {
     /// API's refusal naming the first row at fault, nothing applied.
     pub fn batch(&self, op: WriteOp, rows: &[BatchRow]) -> Result<Vec<Record>> {
         let provider = self.collection.config.server.provider;
-        let request = provider.batch_request(self.collection.spec, op, rows)?;
-        let (response, sent_at) = self.exchange(&request)?;
-        provider
-            .batch_response(self.collection.spec, op, rows, &response, sent_at)
-            .map_err(|refusal| batch_refused(refusal, rows, provider.label(), &request))
+        // A DELETE of a record already gone upstream has nothing left to do
+        // there: it is taken as done and the others are sent again.
+        let mut gone: Vec<Option<Record>> = vec![None; rows.len()];
+        loop {
+            let pending: Vec<usize> = (0..rows.len()).filter(|&i| gone[i].is_none()).collect();
+            if pending.is_empty() {
+                return Ok(gone.into_iter().flatten().collect());
+            }
+            let batch: Vec<BatchRow> = pending.iter().map(|&i| rows[i].clone()).collect();
+            let request = provider.batch_request(self.collection.spec, op, &batch)?;
+            let (response, sent_at) = self.exchange(&request)?;
+            match provider.batch_response(self.collection.spec, op, &batch, &response, sent_at) {
+                Ok(records) => {
+                    let mut records = records.into_iter();
+                    return Ok(gone.into_iter().map(|g| g.or_else(|| records.next())).flatten().collect());
+                }
+                Err(refusal) if op == WriteOp::Delete && refusal.error.kind == ErrorKind::NotFound => {
+                    let row = &batch[refusal.position];
+                    let id = row.id.clone().unwrap_or_default();
+                    gone[pending[refusal.position]] = Some(Record::gone(&id, sent_at));
+                }
+                Err(refusal) => return Err(batch_refused(refusal, &batch, provider.label(), &request)),
+            }
+        }
     }
 
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {

@@ -114,7 +114,9 @@ impl ApiError {
         let mut error = SequinError::new(self.kind, format!("[{provider}]: {}", self.message)).with_detail(detail);
         error.api_code = self.code;
         match self.kind {
-            ErrorKind::Unauthorized => error.with_hint("Check the api_key of the user mapping for this server."),
+            ErrorKind::Unauthorized => error.with_hint(
+                "Check the credentials (api_key, or client_id, client_secret and refresh_token) of the user mapping for this server.",
+            ),
             _ => error,
         }
     }
