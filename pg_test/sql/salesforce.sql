@@ -96,6 +96,22 @@ INSERT INTO regress_sf.contacts (last_name, email) VALUES ('After expiry', 'afte
 \set refreshes_after `curl -s "$MOCK_URL/_admin/oauth/stats?account=$ACCOUNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refreshes"])'`
 SELECT :refreshes_after - :refreshes_before AS refreshes;
 
+-- Salesforce keeps deleted records 15 days: once the last check is older,
+-- the table is backfilled again, with a WARNING, and a delete the endpoint
+-- no longer reports is still found.
+SELECT id AS c3 FROM regress_sf.contacts WHERE NOT deleted AND first_name IS DISTINCT FROM 'Batch' ORDER BY id LIMIT 1 OFFSET 5 \gset
+\setenv C3 :c3
+SELECT sequin.pause('regress_sf');
+\! curl -s -X DELETE "$MOCK_URL/_admin/salesforce/Contact/$C3?account=$ACCOUNT" -o /dev/null
+\! curl -s -X POST "$MOCK_URL/_admin/salesforce/deleted/expire?account=$ACCOUNT" -o /dev/null
+SELECT sequin.resume('regress_sf');
+SELECT pg_temp.wait_for(format($$SELECT deleted FROM regress_sf.contacts WHERE id = %L$$, :'c3'), 30) AS delete_found_by_the_new_backfill;
+SELECT regexp_replace(last_warning, '\(.*\)', '(…)') AS last_warning, phase
+  FROM sequin.sync_status WHERE "table" = 'regress_sf.contacts'::regclass;
+SELECT count(*) FILTER (WHERE NOT deleted) AS live_contacts FROM regress_sf.contacts;
+\! curl -s "$MOCK_URL/_admin/salesforce/Contact?account=$ACCOUNT" | python3 -c 'import json,sys; print("in the API:", len(json.load(sys.stdin)["records"]), "contacts")'
+
+-- (Last: the server's requests pause for a minute after this.)
 -- The org's daily limit spent: 403 REQUEST_LIMIT_EXCEEDED is 53400.
 \! curl -s -X POST "$MOCK_URL/_admin/salesforce/settings?account=$ACCOUNT" -H 'content-type: application/json' -d '{"daily_limit": 1, "api_usage": 1}' -o /dev/null
 SELECT pg_temp.error_of($$INSERT INTO regress_sf.contacts (last_name) VALUES ('Over the limit')$$);
