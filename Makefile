@@ -8,7 +8,7 @@ REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
 PGTEST_DATA := /tmp/sequin_fdw_pgtest
 PGTEST_MOCK_URL := /tmp/sequin_fdw_pgtest_mock.url
 
-.PHONY: setup up down demo test unit-test pg-test regress-test bench clean
+.PHONY: setup up down demo demo-salesforce test unit-test pg-test regress-test bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,9 @@ down:
 
 demo: up
 	@bash scripts/demo.sh
+
+demo-salesforce: up
+	@bash scripts/demo_salesforce.sh
 
 ## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
 ## check, then the SQL tests (pg_test/) and the sync crash test
