@@ -213,9 +213,56 @@ def writes():
         report("write", f"single-row {op}: FDW p50 / raw HTTP p50 → added p50, p99",
                f"{percentile(fdw, 50):.2f} / {percentile(raw, 50):.2f} → {added50:+.2f}, {added99:+.2f} ms",
                "added p50 ≤ 1 ms", f"{len(fdw)} + {len(raw)}")
-    report("write", "200-row Salesforce INSERT: requests; time vs one raw request", "not measured",
-           "1 request", "needs the Salesforce provider (issue 6)")
     drop("bench_write")
+    salesforce_batch()
+
+
+def salesforce_batch():
+    account = "sk_test_bench_salesforce"
+    mock("POST", "/_admin/reset", account)
+    grant = mock("POST", "/_admin/oauth/grants", account, {"client_id": "bench", "client_secret": "bench-secret"})
+    psql(f"""DROP SCHEMA IF EXISTS bench_sf CASCADE; DROP SERVER IF EXISTS bench_sf CASCADE;
+             CREATE SERVER bench_sf FOREIGN DATA WRAPPER sequin_fdw
+               OPTIONS (provider 'salesforce', base_url '{MOCK}', token_url '{MOCK}/services/oauth2/token');
+             CREATE USER MAPPING FOR PUBLIC SERVER bench_sf
+               OPTIONS (client_id 'bench', client_secret 'bench-secret', refresh_token '{grant["refresh_token"]}');
+             CREATE SCHEMA bench_sf;
+             IMPORT FOREIGN SCHEMA salesforce LIMIT TO (contacts) FROM SERVER bench_sf INTO bench_sf;""")
+    backfilled("bench_sf", "contacts", 60)
+    psql("SELECT sequin.pause('bench_sf')")
+    repeats = 5 if QUICK else 20
+
+    def writes():
+        routes = mock("GET", "/_admin/requests", account)["by_route"]
+        return sum(n for route, n in routes.items() if "query" not in route and "deleted" not in route)
+
+    before = writes()
+    statements = [f"INSERT INTO bench_sf.contacts (last_name, email) SELECT 'Bench {k}-' || i, "
+                  f"format('bench{k}-%s@example.com', i) FROM generate_series(1, 200) i" for k in range(repeats)]
+    fdw = fdw_latencies(statements)
+    requests = (writes() - before) / repeats
+    token = urllib.parse.urlencode({"grant_type": "refresh_token", "client_id": "bench", "client_secret": "bench-secret",
+                                    "refresh_token": grant["refresh_token"]}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{MOCK}/services/oauth2/token", data=token), timeout=30) as reply:
+        access = json.loads(reply.read())["access_token"]
+    url = urllib.parse.urlparse(MOCK)
+    connection = http.client.HTTPConnection(url.hostname, url.port)
+    raw = []
+    for k in range(repeats):
+        body = json.dumps({"allOrNone": True, "records": [
+            {"attributes": {"type": "Contact"}, "LastName": f"Raw {k}-{i}", "Email": f"raw{k}-{i}@example.com"}
+            for i in range(200)]})
+        started = time.perf_counter()
+        connection.request("POST", "/services/data/v60.0/composite/sobjects", body=body,
+                           headers={"Authorization": f"Bearer {access}", "Content-Type": "application/json"})
+        connection.getresponse().read()
+        raw.append((time.perf_counter() - started) * 1000)
+    report("write", "200-row Salesforce INSERT: API requests per statement", f"{requests:g}", "1",
+           f"{repeats} statements")
+    report("write", "200-row Salesforce INSERT: FDW p50 / one raw request p50",
+           f"{percentile(fdw, 50):.1f} / {percentile(raw, 50):.1f} ms = {percentile(fdw, 50) / percentile(raw, 50):.2f}",
+           "(ratio)", f"{repeats} + {repeats}")
+    drop("bench_sf")
 
 
 # 3. Sync -------------------------------------------------------------------

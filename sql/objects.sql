@@ -92,11 +92,14 @@ BEGIN
           FROM sequin.collections c
          WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = c.foreign_table)
     LOOP
-        DELETE FROM sequin.collections WHERE foreign_table = gone.foreign_table;
+        -- The shadow table first: the sync worker locks it before the
+        -- catalog row, and so must we, or a busy sync deadlocks the DROP.
         -- (Dropping it fires this trigger again, for the tables left.)
         IF to_regclass(gone.shadow_table) IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', gone.shadow_table);
         END IF;
+        DELETE FROM sequin.collections WHERE foreign_table = gone.foreign_table;
+        DELETE FROM sequin.backfill_seen WHERE foreign_table = gone.foreign_table;
     END LOOP;
     DELETE FROM sequin.paused_servers p
      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server s WHERE s.oid = p.server);
