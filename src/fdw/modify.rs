@@ -48,6 +48,8 @@ struct ModifyState {
     tupdesc: pg_sys::TupleDesc,
     /// INSERT: rows need a projection to become the table's row (junk columns).
     projected_insert: bool,
+    /// The statement reads the written rows back (RETURNING, row triggers).
+    slot_is_read: bool,
 }
 
 unsafe fn state<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState {
@@ -201,6 +203,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
         update_columns,
         tupdesc: (*(*rinfo).ri_RelationDesc).rd_att,
         projected_insert: false,
+        slot_is_read: !(*plan).returningLists.is_null() || !(*rinfo).ri_TrigDesc.is_null(),
     });
     (*rinfo).ri_FdwState = state.cast();
 }
@@ -346,7 +349,12 @@ unsafe fn finish(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, rec
     fill_from_shadow(state, slot, record)
 }
 
+/// Fills the slot with the row as the shadow table now holds it, when
+/// anything reads the slot: RETURNING, or a row trigger on the foreign table.
 unsafe fn fill_from_shadow(state: &ModifyState, slot: *mut pg_sys::TupleTableSlot, record: &Record) -> *mut pg_sys::TupleTableSlot {
+    if !state.slot_is_read {
+        return slot;
+    }
     let row = catalog::shadow_row_json(&state.writer.collection, &record.id)
         .or_raise()
         .unwrap_or_else(|| state.writer.collection.shadow.row_json(record));
