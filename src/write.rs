@@ -84,6 +84,18 @@ impl Writer {
         }
     }
 
+    /// The API's current records for these ids, in one request, where the
+    /// API has one (None otherwise).
+    pub fn fetch_many(&self, ids: &[&str]) -> Result<Option<Vec<Record>>> {
+        let provider = self.collection.config.server.provider;
+        let Some(request) = provider.fetch_many_request(self.collection.spec, ids) else {
+            return Ok(None);
+        };
+        let (response, _) = self.exchange(&request)?;
+        let records = provider.fetch_many_response(self.collection.spec, &response);
+        upstream::parse(&self.collection.config.server, &request, records).map(Some)
+    }
+
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
         let server = &self.collection.config.server;
         let (response, sent_at) = self.exchange(request)?;

@@ -433,8 +433,25 @@ unsafe fn send_batch(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot,
         rollback::remember(state.foreign_table, provider, &record.id);
         state.applied.push(record.id.clone());
     }
+    let records = read_back(state, records);
     state.writer.apply_locally(&records).or_raise();
     state.batch_records = records.into();
+}
+
+/// A batch reply may carry ids only: when the statement reads its rows back
+/// (RETURNING), the API's own records are fetched in one more request, so
+/// fields the API computes are there too. If that request fails, the rows
+/// show what was sent and the sync brings the rest.
+unsafe fn read_back(state: &ModifyState, records: Vec<Record>) -> Vec<Record> {
+    if !state.slot_is_read || state.op == WriteOp::Delete {
+        return records;
+    }
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let Ok(Some(fetched)) = state.writer.fetch_many(&ids) else {
+        return records;
+    };
+    let mut fetched: std::collections::HashMap<String, Record> = fetched.into_iter().map(|r| (r.id.clone(), r)).collect();
+    records.into_iter().map(|sent| fetched.remove(&sent.id).unwrap_or(sent)).collect()
 }
 
 /// The columns a subplan row sets, by position (its columns are not named

@@ -321,6 +321,20 @@ pub trait Provider: Sync {
     /// Interprets a non-2xx reply.
     fn error(&self, response: &ApiResponse) -> ApiError;
 
+    /// A request for the current state of several records at once, where
+    /// the API has one: a batch write whose rows are read back (RETURNING)
+    /// spends it to show the API's own values (fields it computes, its
+    /// timestamps). None when the API has no such request.
+    fn fetch_many_request(&self, _collection: &CollectionSpec, _ids: &[&str]) -> Option<ApiRequest> {
+        None
+    }
+
+    /// Interprets a successful reply to `fetch_many_request`: the records it
+    /// holds, in any order.
+    fn fetch_many_response(&self, _collection: &CollectionSpec, response: &ApiResponse) -> Result<Vec<Record>, ApiError> {
+        Err(unparseable(response, "no request for several records"))
+    }
+
     /// How many rows one request may write for `op`: more than 1 when the
     /// API has an all-or-nothing batch endpoint, which the write path then
     /// uses for every statement (one request per statement).

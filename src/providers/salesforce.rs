@@ -795,6 +795,30 @@ impl Provider for Salesforce {
         Ok(record)
     }
 
+    /// `SELECT <fields> FROM <Type> WHERE Id IN (…)`: at most 200 ids (a
+    /// batch), well within SOQL's length limit.
+    fn fetch_many_request(&self, spec: &CollectionSpec, ids: &[&str]) -> Option<ApiRequest> {
+        let quoted: Vec<String> = ids.iter().map(|id| format!("'{}'", id.replace('\\', "").replace('\'', ""))).collect();
+        Some(query_request(&format!(
+            "SELECT {} FROM {} WHERE Id IN ({})",
+            field_list(spec),
+            sobject(spec),
+            quoted.join(",")
+        )))
+    }
+
+    fn fetch_many_response(&self, spec: &CollectionSpec, response: &ApiResponse) -> Result<Vec<Record>, ApiError> {
+        let (objects, _) = query_page(response)?;
+        let malformed = || unparseable(response, "record without Id or SystemModstamp");
+        objects
+            .iter()
+            .map(|object| {
+                let stamp = modstamp(object).ok_or_else(malformed)?;
+                record_from_sobject(spec, object, stamp).ok_or_else(malformed)
+            })
+            .collect()
+    }
+
     fn error(&self, response: &ApiResponse) -> ApiError {
         let body = response.json();
         let fallback = match &body {
@@ -1327,6 +1351,20 @@ mod tests {
         assert_eq!((delete.method, delete.path.as_str()), (Method::Delete, "/services/data/v60.0/sobjects/Contact/003A"));
         let gone = Salesforce.write_response(spec, Some("003A"), &ApiResponse { status: 204, headers: vec![], body: vec![] }, 5).unwrap();
         assert_eq!(gone, Record::gone("003A", 5));
+    }
+
+    #[test]
+    fn several_records_are_read_back_with_one_query() {
+        let spec = contacts();
+        let request = Salesforce.fetch_many_request(spec, &["003A", "003B"]).unwrap();
+        assert_eq!(
+            request.path,
+            format!("/services/data/v60.0/query?q=SELECT+{CONTACT_FIELDS}+FROM+Contact+WHERE+Id+IN+%28%27003A%27,%27003B%27%29")
+        );
+        let body = page(vec![contact("003B", "2026-01-02T00:00:00.000+0000"), contact("003A", "2026-01-01T00:00:00.000+0000")], None);
+        let records = Salesforce.fetch_many_response(spec, &body).unwrap();
+        assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["003B", "003A"]);
+        assert_eq!(records[1].version_us, at("2026-01-01T00:00:00.000Z"));
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub fn execute(sf: &SalesforceState, q: &Query) -> Vec<Arc<Record>> {
         q.filter
             .is_none_or(|(kind, op, ms)| op.test(r.datetime(kind).expect("a datetime field"), ms))
     };
-    let candidates = store.by_modstamp(from).filter(|r| matches(r)).cloned();
+    let asked = |r: &Record| q.ids.as_ref().is_none_or(|ids| ids.iter().any(|id| sfid_matches(id, &r.id)));
+    let candidates = store.by_modstamp(from).filter(|r| matches(r) && asked(r)).cloned();
     if natural {
         return candidates.take(q.limit.unwrap_or(usize::MAX)).collect();
     }
@@ -321,4 +322,9 @@ mod tests {
             "INVALID_FIELD"
         );
     }
+}
+
+/// An id as a query names it (15 or 18 characters) against a record's.
+fn sfid_matches(asked: &str, id: &str) -> bool {
+    asked == id || (asked.len() == 15 && id.starts_with(asked))
 }

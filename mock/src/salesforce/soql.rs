@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! SELECT <field>[, <field>…] FROM <Type>
-//!   [WHERE <datetime field> (>|>=|<|<=|=) <datetime literal>]
+//!   [WHERE <datetime field> (>|>=|<|<=|=) <datetime literal>
+//!    | WHERE Id IN ('<id>'[, '<id>'…])]
 //!   [ORDER BY <field> [ASC|DESC][, <field> [ASC|DESC]…]]
 //!   [LIMIT <n>]
 //! ```
@@ -44,6 +45,9 @@ pub struct Query {
     pub fields: Vec<usize>,
     /// (datetime field kind, op, unix ms)
     pub filter: Option<(Kind, Op, i64)>,
+    /// `WHERE Id IN (…)`: the ids asked for (how a writer reads back what
+    /// it wrote).
+    pub ids: Option<Vec<String>>,
     /// (field index, descending)
     pub order: Vec<(usize, bool)>,
     pub limit: Option<usize>,
@@ -54,6 +58,10 @@ enum Token {
     Word(String),
     Comma,
     Op(Op),
+    /// A quoted string literal.
+    Text(String),
+    Open,
+    Close,
 }
 
 fn tokenize(q: &str) -> Result<Vec<Token>, SfError> {
@@ -67,6 +75,14 @@ fn tokenize(q: &str) -> Result<Vec<Token>, SfError> {
         } else if c == ',' {
             out.push(Token::Comma);
             i += 1;
+        } else if c == '(' || c == ')' {
+            out.push(if c == '(' { Token::Open } else { Token::Close });
+            i += 1;
+        } else if c == '\'' {
+            let start = i + 1;
+            let end = (start..chars.len()).find(|&j| chars[j] == '\'').ok_or_else(|| unexpected("'"))?;
+            out.push(Token::Text(chars[start..end].iter().collect()));
+            i = end + 1;
         } else if matches!(c, '>' | '<' | '=' | '!') {
             let next_eq = chars.get(i + 1) == Some(&'=');
             let op = match (c, next_eq) {
@@ -156,6 +172,35 @@ impl Cursor {
             Some(Token::Word(w)) => unexpected(w),
             Some(Token::Comma) => unexpected(","),
             Some(Token::Op(_)) => unexpected("operator"),
+            Some(Token::Text(t)) => unexpected(&format!("'{t}'")),
+            Some(Token::Open) => unexpected("("),
+            Some(Token::Close) => unexpected(")"),
+        }
+    }
+}
+
+/// `('<id>'[, '<id>'…])`, after `IN`.
+fn id_list(c: &mut Cursor) -> Result<Vec<String>, SfError> {
+    if c.next() != Some(Token::Open) {
+        c.at -= 1;
+        return Err(c.unexpected_here());
+    }
+    let mut ids = Vec::new();
+    loop {
+        match c.next() {
+            Some(Token::Text(id)) => ids.push(id),
+            _ => {
+                c.at -= 1;
+                return Err(c.unexpected_here());
+            }
+        }
+        match c.next() {
+            Some(Token::Comma) => {}
+            Some(Token::Close) => return Ok(ids),
+            _ => {
+                c.at -= 1;
+                return Err(c.unexpected_here());
+            }
         }
     }
 }
@@ -202,32 +247,37 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
     };
 
     let mut filter = None;
+    let mut ids = None;
     if c.is_keyword("WHERE") {
         c.at += 1;
         let i = field(&mut c)?;
         let kind = t.fields[i].kind;
-        if !kind.is_datetime() {
+        if kind == Kind::Id && c.is_keyword("IN") {
+            c.at += 1;
+            ids = Some(id_list(&mut c)?);
+        } else if !kind.is_datetime() {
             return Err(SfError::malformed_query(format!(
-                "sequin-mock only filters on CreatedDate, LastModifiedDate or SystemModstamp, not {}",
+                "sequin-mock only filters on CreatedDate, LastModifiedDate or SystemModstamp, or Id IN (…), not {}",
                 t.fields[i].name
             )));
+        } else {
+            let op = match c.next() {
+                Some(Token::Op(op)) => op,
+                _ => {
+                    c.at -= 1;
+                    return Err(c.unexpected_here());
+                }
+            };
+            let literal = c.word()?;
+            let ms = time::parse_datetime(&literal).ok_or_else(|| {
+                SfError::new(
+                    400,
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", t.fields[i].name),
+                )
+            })?;
+            filter = Some((kind, op, ms));
         }
-        let op = match c.next() {
-            Some(Token::Op(op)) => op,
-            _ => {
-                c.at -= 1;
-                return Err(c.unexpected_here());
-            }
-        };
-        let literal = c.word()?;
-        let ms = time::parse_datetime(&literal).ok_or_else(|| {
-            SfError::new(
-                400,
-                "INVALID_QUERY_FILTER_OPERATOR",
-                format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", t.fields[i].name),
-            )
-        })?;
-        filter = Some((kind, op, ms));
     }
 
     let mut order = Vec::new();
@@ -271,6 +321,7 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
         return Err(c.unexpected_here());
     }
     Ok(Query {
+        ids,
         sobject: t,
         fields,
         filter,
@@ -286,6 +337,16 @@ mod tests {
 
     fn code(q: &str) -> &'static str {
         parse(q).map(|_| "OK").unwrap_or_else(|e| e.code)
+    }
+
+    #[test]
+    fn parses_a_read_back_by_ids() {
+        let q = parse("SELECT Id, Name FROM Contact WHERE Id IN ('003A', '003B')").unwrap();
+        assert_eq!(q.ids, Some(vec!["003A".to_string(), "003B".to_string()]));
+        assert_eq!(q.filter, None);
+        assert!(parse("SELECT Id FROM Contact WHERE Id IN '003A'").is_err());
+        assert!(parse("SELECT Id FROM Contact WHERE Id IN ('003A'").is_err());
+        assert!(parse("SELECT Id FROM Contact WHERE Email IN ('a')").is_err());
     }
 
     #[test]
