@@ -29,6 +29,10 @@ SELECT email, name, raw->>'object' AS object FROM regress_stripe.customers WHERE
 SELECT count(*) FROM regress_stripe.customers WHERE email LIKE 'customer1%';
 SELECT count(*) FROM regress_stripe.customers a JOIN regress_stripe.customers b ON a.id = b.id;
 SELECT name FROM regress_stripe.customers ORDER BY created DESC, name DESC LIMIT 2;
+-- A scan copies only the columns a query reads; a whole-row reference reads
+-- them all.
+SELECT to_jsonb(c) ->> 'name' AS name, to_jsonb(c) ->> 'email' AS email, (to_jsonb(c) -> 'raw') ? 'object' AS has_raw
+  FROM regress_stripe.customers c WHERE email = 'customer7@example.com';
 -- A lookup by id probes the shadow table's primary key.
 EXPLAIN (COSTS OFF) SELECT email FROM regress_stripe.customers WHERE id = 'cus_x';
 SELECT email FROM regress_stripe.customers

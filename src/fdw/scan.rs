@@ -4,7 +4,7 @@
 //! (the lookup only narrows the rows); row estimates come from the shadow's
 //! statistics.
 
-use super::tuple::attribute_map;
+use super::tuple::{attribute_map, attributes};
 use crate::catalog;
 use crate::error::OrRaise;
 use pgrx::memcxt::PgMemoryContexts;
@@ -23,6 +23,10 @@ struct ScanState {
     shadow_slot: *mut pg_sys::TupleTableSlot,
     /// For each foreign-table attribute, its shadow attribute number (0: none).
     attribute_map: Vec<i16>,
+    /// The last shadow column any of them reads.
+    deform_upto: i16,
+    /// The shadow row is returned as it is (see `begin_foreign_scan`).
+    pass_through: bool,
 }
 
 enum Source {
@@ -88,6 +92,35 @@ unsafe fn id_lookup(baserel: *mut pg_sys::RelOptInfo, foreign_table: pg_sys::Oid
 
 unsafe fn shadow_oid_of(private: *mut pg_sys::List) -> pg_sys::Oid {
     (*(*private).elements).oid_value
+}
+
+/// The plan's private list (oids, so that the plan can be copied): the
+/// shadow table, then the foreign-table columns the query reads, or none
+/// with `ALL_COLUMNS` when a whole-row reference needs them all.
+const ALL_COLUMNS: u32 = 0;
+
+/// The columns a scan must fill: those in the query's target list and its
+/// quals (a whole-row reference means all of them).
+unsafe fn columns_read(baserel: *mut pg_sys::RelOptInfo, quals: *mut pg_sys::List) -> Option<Vec<i16>> {
+    let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    let relid = (*baserel).relid;
+    pg_sys::pull_varattnos((*(*baserel).reltarget).exprs.cast(), relid, &mut attrs);
+    pg_sys::pull_varattnos(quals.cast(), relid, &mut attrs);
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let mut columns = Vec::new();
+    let mut member = -1;
+    loop {
+        member = pg_sys::bms_next_member(attrs, member);
+        if member < 0 {
+            return Some(columns);
+        }
+        match member + offset {
+            0 => return None,
+            attno if attno > 0 => columns.push(attno as i16),
+            // System columns of a foreign table hold nothing to copy.
+            _ => {}
+        }
+    }
 }
 
 #[pgrx::pg_guard]
@@ -165,12 +198,21 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);
     // A lookup path carries its id expression, evaluated at execution.
     let lookup_id = (*best_path).fdw_private;
+    let mut private = pg_sys::lappend_oid(std::ptr::null_mut(), shadow_oid_of((*baserel).fdw_private.cast()));
+    match columns_read(baserel, quals) {
+        Some(columns) => {
+            for attno in columns {
+                private = pg_sys::lappend_oid(private, pg_sys::Oid::from(attno as u32));
+            }
+        }
+        None => private = pg_sys::lappend_oid(private, pg_sys::Oid::from(ALL_COLUMNS)),
+    }
     pg_sys::make_foreignscan(
         tlist,
         quals,
         (*baserel).relid,
         lookup_id,
-        (*baserel).fdw_private.cast(),
+        private,
         std::ptr::null_mut(),
         std::ptr::null_mut(),
         outer_plan,
@@ -197,7 +239,30 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         None => Source::Heap(pg_sys::table_beginscan(shadow, (*estate).es_snapshot, 0, std::ptr::null_mut())),
     };
     let shadow_slot = pg_sys::table_slot_create(shadow, std::ptr::null_mut());
-    let attribute_map = attribute_map((*(*node).ss.ss_currentRelation).rd_att, shadow_oid);
+    let mut attribute_map = attribute_map((*(*node).ss.ss_currentRelation).rd_att, shadow_oid);
+    // A table whose columns are the shadow's own, in the same places (what
+    // IMPORT FOREIGN SCHEMA makes), can hand out the shadow row itself: the
+    // executor reads an FDW's rows through any slot type.
+    let foreign_columns = attributes((*(*node).ss.ss_currentRelation).rd_att);
+    let shadow_columns = attributes((*shadow).rd_att);
+    let pass_through = attribute_map.iter().enumerate().all(|(i, &attno)| {
+        attno == i as i16 + 1
+            && shadow_columns.get(i).is_some_and(|c| {
+                c.atttypid == foreign_columns[i].atttypid && c.atttypmod == foreign_columns[i].atttypmod
+            })
+    });
+    // Only the columns the query reads are copied (the others stay NULL),
+    // and the shadow row is deformed no further than the last of them.
+    let private = (*plan).fdw_private;
+    let read: Vec<u32> = (1..(*private).length as usize).map(|i| u32::from((*(*private).elements.add(i)).oid_value)).collect();
+    if !read.contains(&ALL_COLUMNS) {
+        for (i, shadow_attno) in attribute_map.iter_mut().enumerate() {
+            if !read.contains(&(i as u32 + 1)) {
+                *shadow_attno = 0;
+            }
+        }
+    }
+    let deform_upto = attribute_map.iter().copied().max().unwrap_or(0);
     // Dropped with the executor's memory context, also when the query fails.
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(ScanState {
         scan_memory: pg_sys::CurrentMemoryContext,
@@ -205,6 +270,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         source,
         shadow_slot,
         attribute_map,
+        deform_upto,
+        pass_through,
     });
     (*node).fdw_state = state.cast();
 }
@@ -244,7 +311,10 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     if !found {
         return slot;
     }
-    pg_sys::slot_getallattrs(state.shadow_slot);
+    if state.pass_through {
+        return state.shadow_slot;
+    }
+    pg_sys::slot_getsomeattrs(state.shadow_slot, state.deform_upto as i32);
     let source_values = (*state.shadow_slot).tts_values;
     let source_nulls = (*state.shadow_slot).tts_isnull;
     for (i, &shadow_attno) in state.attribute_map.iter().enumerate() {
