@@ -238,13 +238,7 @@ fn applied_detail(state: &ModifyState) -> String {
     )
 }
 
-/// Counts the statement's rows before its first request: the remaining rows
-/// are pulled from the subplan (they come from shadow tables or SQL, so
-/// this is cheap), then the subplan is rescanned and advanced past the row
-/// at hand. `slot` is materialized first, since the subplan's memory is
-/// reused; `id` is the row id of an UPDATE/DELETE, checked against the
-/// rescan so that a plan whose order is not stable fails before anything
-/// was sent.
+/// Counts the statement's rows before its first request (see `read_ahead`).
 unsafe fn check_statement_size(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, id: Option<&str>) {
     state.rows_seen += 1;
     if state.rows_seen > 1 {
@@ -253,6 +247,22 @@ unsafe fn check_statement_size(state: &mut ModifyState, slot: *mut pg_sys::Tuple
         }
         return;
     }
+    read_ahead(state, slot, id, |_| {});
+}
+
+/// At a statement's first row: reads the rows after it from the subplan
+/// (they come from shadow tables or SQL, so this is cheap), showing each to
+/// `each` and refusing a statement over the limit before any request, then
+/// rescans the subplan and advances it past the first row. `slot` (the
+/// first row) is materialized first, since the subplan's memory is reused;
+/// `id` is the first row's id for UPDATE/DELETE, checked against the rescan
+/// so that a plan whose order is not stable fails before anything was sent.
+unsafe fn read_ahead(
+    state: &ModifyState,
+    slot: *mut pg_sys::TupleTableSlot,
+    id: Option<&str>,
+    mut each: impl FnMut(*mut pg_sys::TupleTableSlot),
+) {
     let subplan = state.subplan;
     let one_row = (*(*subplan).plan).type_ == pg_sys::NodeTag::T_Result && (*subplan).lefttree.is_null();
     if one_row {
@@ -263,11 +273,16 @@ unsafe fn check_statement_size(state: &mut ModifyState, slot: *mut pg_sys::Tuple
         materialize(slot);
     }
     let mut rows = 1;
-    while rows <= state.limit && !is_empty(exec_proc_node(subplan)) {
+    loop {
+        let next = exec_proc_node(subplan);
+        if is_empty(next) {
+            break;
+        }
         rows += 1;
-    }
-    if rows > state.limit {
-        too_many_rows(state).raise();
+        if rows > state.limit {
+            too_many_rows(state).raise();
+        }
+        each(next);
     }
     pg_sys::ExecReScan(subplan);
     let again = exec_proc_node(subplan);
@@ -389,33 +404,11 @@ unsafe fn send_batch(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot,
         WriteOp::Delete => Vec::new(),
     };
     let mut rows = vec![batch_row(state, id, first)];
-    let subplan = state.subplan;
-    let one_row = (*(*subplan).plan).type_ == pg_sys::NodeTag::T_Result && (*subplan).lefttree.is_null();
-    if !one_row {
-        if !is_empty(slot) {
-            let materialize = (*(*slot).tts_ops).materialize.expect("every slot type can materialize");
-            materialize(slot);
-        }
-        loop {
-            let next = exec_proc_node(subplan);
-            if is_empty(next) {
-                break;
-            }
-            if rows.len() >= state.limit {
-                too_many_rows(state).raise();
-            }
-            let row = plan_row(state, next);
-            let next_id = (state.op != WriteOp::Insert).then(|| row_id(state, next));
-            rows.push(batch_row(state, next_id.as_deref(), row));
-        }
-        pg_sys::ExecReScan(subplan);
-        let again = exec_proc_node(subplan);
-        if let Some(id) = id {
-            if is_empty(again) || junk_id(again, state.row_id_attno).as_deref() != Some(id) {
-                SequinError::internal("the rows of this statement changed order when counted; no request was sent").raise();
-            }
-        }
-    }
+    read_ahead(state, slot, id, |next| {
+        let row = plan_row(state, next);
+        let next_id = (state.op != WriteOp::Insert).then(|| row_id(state, next));
+        rows.push(batch_row(state, next_id.as_deref(), row));
+    });
     let records = match state.writer.batch(state.op, &rows) {
         Ok(records) if records.len() == rows.len() => records,
         Ok(_) => SequinError::internal("the API answered a batch with another number of records").raise(),
