@@ -51,11 +51,14 @@ pg-test:
 
 regress-test: up
 	@source target/stack.env && mkdir -p target/regress && \
+	  log_from=$$(( $$(wc -l < target/stack/postgres.log) + 1 )); \
 	  $(PG_REGRESS) --inputdir=pg_test --outputdir=target/regress \
 	    --bindir=$$($(PG_CONFIG) --bindir) --use-existing --dbname=$$PGDATABASE \
 	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) | tee target/regress/summary.txt; \
 	  status=$${PIPESTATUS[0]}; \
 	  if [ $$status -ne 0 ]; then cat target/regress/regression.diffs; fi; \
+	  if tail -n +$$log_from target/stack/postgres.log | grep -E 'terminated by signal|panicked at'; then \
+	    echo "pg_regress: the server log shows a crashed backend or a panic"; status=1; fi; \
 	  python3 tests/sync_crash.py; crash=$$?; \
 	  bash scripts/stack.sh down; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \

@@ -11,18 +11,39 @@ CREATE FOREIGN DATA WRAPPER sequin_fdw
     HANDLER sequin.sequin_fdw_handler
     VALIDATOR sequin.sequin_fdw_validator;
 
-CREATE FUNCTION sequin.shadow_row_count(shadow_table text) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $$
+-- Row counts are status, not record data: every role may see them, so the
+-- count runs with the extension's rights, for registered shadow tables only.
+CREATE FUNCTION sequin.shadow_row_count(foreign_table oid) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    shadow text;
     n bigint;
 BEGIN
-    IF to_regclass(shadow_table) IS NULL THEN
+    SELECT c.shadow_table INTO shadow FROM sequin.collections c WHERE c.foreign_table = $1;
+    IF shadow IS NULL OR to_regclass(shadow) IS NULL THEN
         RETURN NULL;
     END IF;
-    EXECUTE format('SELECT count(*) FROM %s', shadow_table) INTO n;
+    EXECUTE format('SELECT count(*) FROM %s', shadow) INTO n;
     RETURN n;
 END $$;
 
+-- Records that could not be stored (an id too long for an index, a value
+-- Postgres cannot hold): kept aside with the reason, never blocking the
+-- collection. `raw` is the API's JSON as text (jsonb cannot hold \u0000).
+CREATE TABLE sequin.quarantine (
+    foreign_table  oid NOT NULL,
+    id_md5         text NOT NULL,
+    id             text NOT NULL,
+    reason         text NOT NULL,
+    raw            text,
+    quarantined_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (foreign_table, id_md5)
+);
+COMMENT ON TABLE sequin.quarantine IS
+  'Records of sequin_fdw collections that could not be stored. Read sequin.quarantined_records instead.';
+
+-- What is shown of an error or warning: it may quote record values, so
+-- only roles that may read the table see it.
 CREATE VIEW sequin.sync_status AS
 SELECT s.srvname                                     AS server,
        c.foreign_table::regclass                     AS "table",
@@ -30,18 +51,21 @@ SELECT s.srvname                                     AS server,
        CASE WHEN p.server IS NOT NULL THEN 'paused'
             WHEN c.consecutive_failures > 0 THEN 'error'
             ELSE c.phase END                         AS phase,
-       sequin.shadow_row_count(c.shadow_table)       AS rows,
+       sequin.shadow_row_count(c.foreign_table)      AS rows,
        CASE WHEN c.phase = 'incremental' THEN 'done'
             ELSE format('%s rows so far', c.backfill_rows) END AS backfill,
        date_trunc('millisecond', now() - c.last_success_at) AS lag,
        c.last_success_at,
-       c.last_error,
+       CASE WHEN pg_catalog.has_table_privilege(c.foreign_table, 'SELECT') THEN c.last_error
+            WHEN c.last_error IS NOT NULL THEN '(hidden: needs SELECT on the table)' END AS last_error,
        c.last_error_at,
        c.consecutive_failures,
        CASE WHEN c.consecutive_failures > 0 AND p.server IS NULL THEN c.next_poll_at END AS next_retry_at,
-       c.last_warning,
+       CASE WHEN pg_catalog.has_table_privilege(c.foreign_table, 'SELECT') THEN c.last_warning
+            WHEN c.last_warning IS NOT NULL THEN '(hidden: needs SELECT on the table)' END AS last_warning,
        c.last_warning_at,
        c.poisoned_records,
+       (SELECT count(*) FROM sequin.quarantine q WHERE q.foreign_table = c.foreign_table) AS quarantined_records,
        coalesce(r.writes_last_minute + r.sync_last_minute, 0) AS server_requests_last_minute,
        c.requests,
        c.changes_applied
@@ -52,15 +76,27 @@ SELECT s.srvname                                     AS server,
   LEFT JOIN sequin.rate_limits() r ON r.server_oid = s.oid
  ORDER BY 1, 2;
 COMMENT ON VIEW sequin.sync_status IS
-  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning, requests.';
+  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests.';
+
+CREATE VIEW sequin.quarantined_records AS
+SELECT q.foreign_table::regclass AS "table", q.id, q.reason, q.raw, q.quarantined_at
+  FROM sequin.quarantine q
+ WHERE pg_catalog.has_table_privilege(q.foreign_table, 'SELECT')
+ ORDER BY 1, q.quarantined_at;
+COMMENT ON VIEW sequin.quarantined_records IS
+  'Records the sync could not store (id, reason, the API''s JSON), for the tables the current role may read.';
 GRANT USAGE ON SCHEMA sequin TO PUBLIC;
 GRANT USAGE ON SCHEMA sequin_shadow TO PUBLIC;
 GRANT SELECT ON sequin.sync_status TO PUBLIC;
+GRANT SELECT ON sequin.quarantined_records TO PUBLIC;
 
 -- A foreign table of this wrapper, however created (CREATE FOREIGN TABLE or
 -- IMPORT FOREIGN SCHEMA), gets its shadow table and catalog row here.
+-- The DDL event triggers run with the extension owner's rights (SECURITY
+-- DEFINER): the catalog and the shadow tables are the extension's, and a
+-- role without rights on them keeps every DDL it had.
 CREATE FUNCTION sequin.on_ddl_command_end() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ft oid;
 BEGIN
@@ -83,7 +119,7 @@ CREATE EVENT TRIGGER sequin_register_foreign_tables ON ddl_command_end
 
 -- Dropping a foreign table drops its shadow table and sync state.
 CREATE FUNCTION sequin.on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     gone record;
 BEGIN
@@ -100,6 +136,7 @@ BEGIN
         END IF;
         DELETE FROM sequin.collections WHERE foreign_table = gone.foreign_table;
         DELETE FROM sequin.backfill_seen WHERE foreign_table = gone.foreign_table;
+        DELETE FROM sequin.quarantine WHERE foreign_table = gone.foreign_table;
     END LOOP;
     DELETE FROM sequin.paused_servers p
      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server s WHERE s.oid = p.server);
@@ -107,6 +144,20 @@ END $$;
 
 CREATE EVENT TRIGGER sequin_drop_foreign_tables ON sql_drop
     EXECUTE FUNCTION sequin.on_sql_drop();
+
+-- ALTER of a synced table keeps its shadow table in step or is refused;
+-- GRANT and REVOKE keep direct reads of shadow tables to the roles that
+-- may read the foreign table (src/fdw/ddl.rs).
+CREATE FUNCTION sequin.on_alter_foreign_table() RETURNS event_trigger
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'sequin_on_alter_foreign_table' LANGUAGE C;
+
+CREATE EVENT TRIGGER sequin_alter_foreign_tables ON ddl_command_end
+    WHEN TAG IN ('ALTER FOREIGN TABLE', 'ALTER TABLE', 'GRANT', 'REVOKE')
+    EXECUTE FUNCTION sequin.on_alter_foreign_table();
+
+-- Called by the event trigger only; it writes the extension's catalog.
+REVOKE EXECUTE ON FUNCTION sequin.register_foreign_table(oid) FROM PUBLIC;
 
 -- Each server's shared request budget: the configured rate, what writes and
 -- the sync used in the last minute, time spent waiting for a slot, and any
@@ -122,3 +173,4 @@ SELECT s.srvname                        AS server,
   FROM sequin.rate_limits() r
   JOIN pg_catalog.pg_foreign_server s ON s.oid = r.server_oid
  ORDER BY 1;
+GRANT SELECT ON sequin.rate_limit_status TO PUBLIC;

@@ -58,6 +58,7 @@ fn rate_limits() -> TableIterator<
         STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'sync_now_wrapper';
 ")]
 fn sync_now(foreign_table: pg_sys::Oid) {
+    refuse_in_recovery("sequin.sync_now()").or_raise();
     owned_collection(foreign_table).or_raise();
     run_as(catalog_owner(), || catalog::poll_now(foreign_table)).or_raise();
     reconcile::wake_worker();
@@ -71,6 +72,7 @@ fn sync_now(foreign_table: pg_sys::Oid) {
         STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'resync_wrapper';
 ")]
 fn resync(foreign_table: pg_sys::Oid) {
+    refuse_in_recovery("sequin.resync()").or_raise();
     owned_collection(foreign_table).or_raise();
     run_as(catalog_owner(), || catalog::restart_backfill(foreign_table, None)).or_raise();
     reconcile::wake_worker();
@@ -79,16 +81,32 @@ fn resync(foreign_table: pg_sys::Oid) {
 /// Stops syncing every table of the server (writes still work).
 #[pg_extern]
 fn pause(server: &str) {
+    refuse_in_recovery("sequin.pause()").or_raise();
     let server = owned_server(server).or_raise();
     run_as(catalog_owner(), || catalog::set_paused(server, true)).or_raise();
 }
 
-/// Syncs the server's tables again, at once.
+/// Syncs the server's tables again, at once, and lifts a pause the API
+/// asked for (429 Retry-After, a daily limit).
 #[pg_extern]
 fn resume(server: &str) {
+    refuse_in_recovery("sequin.resume()").or_raise();
     let server = owned_server(server).or_raise();
     run_as(catalog_owner(), || catalog::set_paused(server, false)).or_raise();
+    crate::rate_limit::clear_pause(server);
     reconcile::wake_worker();
+}
+
+/// A hot standby can neither change the catalog nor write to an API on
+/// behalf of its primary: what would is refused as Postgres refuses any
+/// write there (25006).
+pub fn refuse_in_recovery(what: &str) -> Result<()> {
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        return Err(SequinError::new(ErrorKind::ReadOnly, format!("cannot run {what} during recovery"))
+            .with_detail("This server is a hot standby: the sync runs on the primary, and writes go through the primary.")
+            .with_hint("Connect to the primary server."));
+    }
+    Ok(())
 }
 
 /// Checks that the table is a synced foreign table the caller owns.

@@ -6,7 +6,7 @@ use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_foreign_table, ForeignTableConfig};
 use crate::privilege::{catalog_owner, run_as};
 use crate::providers::{CollectionSpec, SyncPage};
-use crate::shadow::{create_table_sql, Poisoned, Shadow};
+use crate::shadow::{create_table_sql, Shadow};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use crate::sql::ident as quote_identifier;
@@ -61,19 +61,25 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
             return Err(SequinError::internal("foreign table vanished during registration"));
         };
         let mut columns = Vec::new();
+        let mut kinds = Vec::new();
         for row in client
             .select(
-                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+                "SELECT attname::text, format_type(atttypid, atttypmod), atttypid, attgenerated <> '' OR attidentity <> ''
+                   FROM pg_attribute
                   WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                 None,
                 &args,
             )
             .map_err(spi_error)?
         {
-            let name: Option<String> = row.get(1).map_err(spi_error)?;
+            let name: String = row.get(1).map_err(spi_error)?.unwrap_or_default();
             let sql_type: Option<String> = row.get(2).map_err(spi_error)?;
-            columns.push((name.unwrap_or_default(), sql_type.unwrap_or_default()));
+            let type_oid: pg_sys::Oid = row.get(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid);
+            let generated: bool = row.get(4).map_err(spi_error)?.unwrap_or(false);
+            kinds.push((name.clone(), type_oid, generated));
+            columns.push((name, sql_type.unwrap_or_default()));
         }
+        crate::fdw::ddl::check_columns_allowed(&format!("{}.{}", quote_identifier(&schema), quote_identifier(&name)), &kinds)?;
         let shadow_name = shadow_table_name(client, &schema, &name, foreign_table)?;
         let ddl = create_table_sql(&shadow_name, &columns)?;
         client.update(&ddl, None, &[]).map_err(spi_error)?;
@@ -101,8 +107,19 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
                 &args,
             )
             .map_err(spi_error)?;
-        Ok(())
+        Ok(shadow_name)
     })
+    .and_then(|shadow_name| crate::fdw::ddl::mirror_read_privileges(foreign_table, &shadow_name))
+}
+
+/// The collection a foreign table was registered for.
+pub fn registered_collection(foreign_table: pg_sys::Oid) -> Result<String> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    run_as(catalog_owner(), || {
+        Spi::get_one_with_args::<String>("SELECT collection FROM sequin.collections WHERE foreign_table = $1", &args)
+    })
+    .map_err(spi_error)?
+    .ok_or_else(|| not_registered(foreign_table))
 }
 
 /// `sequin_shadow.<schema>_<table>`, made unique with the table's oid when
@@ -336,11 +353,11 @@ pub fn save_page(
     foreign_table: pg_sys::Oid,
     page: &SyncPage,
     changed: u64,
-    poisoned: &[Poisoned],
+    poisoned: usize,
+    warning: Option<&str>,
     poll_interval: Duration,
 ) -> Result<()> {
     let next_in = if page.more { 0.0 } else { poll_interval.as_secs_f64() };
-    let warning = poisoned.last().map(Poisoned::warning);
     let args: [DatumWithOid; 8] = [
         foreign_table.into(),
         JsonB(page.cursor.clone()).into(),
@@ -348,7 +365,7 @@ pub fn save_page(
         (changed as i64).into(),
         (page.records.len() as i64).into(),
         next_in.into(),
-        (poisoned.len() as i64).into(),
+        (poisoned as i64).into(),
         warning.into(),
     ];
     Spi::run_with_args(

@@ -44,6 +44,13 @@ pub enum ErrorKind {
     InvalidOptionName,
     /// An option whose value is malformed or missing.
     InvalidOptionValue,
+    /// A foreign table and its shadow table disagree on a column.
+    LayoutMismatch,
+    /// The server is in recovery (a hot standby): nothing can be written.
+    ReadOnly,
+    /// A write was sent but its outcome is not known (no reply in time, a
+    /// broken connection, a reply that cannot be read): the sync repairs it.
+    OutcomeUnknown,
     /// A bug or an impossible state.
     Internal,
 }
@@ -69,6 +76,9 @@ impl ErrorKind {
             ErrorKind::NotRolledBack => ERRCODE_WARNING,
             ErrorKind::InvalidOptionName => ERRCODE_FDW_INVALID_OPTION_NAME,
             ErrorKind::InvalidOptionValue => ERRCODE_FDW_INVALID_STRING_FORMAT,
+            ErrorKind::LayoutMismatch => ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION,
+            ErrorKind::ReadOnly => ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            ErrorKind::OutcomeUnknown => ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN,
             ErrorKind::Internal => ERRCODE_INTERNAL_ERROR,
         }
     }

@@ -1,7 +1,7 @@
 //! Every setting of the extension.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// The database the sync worker connects to (the one with the extension).
 pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -11,6 +11,25 @@ pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
 /// How many foreign servers get a request budget in shared memory.
 pub static MAX_SERVERS: GucSetting<i32> = GucSetting::<i32>::new(64);
+
+/// The hosts a server's base_url and token_url may name (DESIGN §8): a
+/// superuser's choice, so that owning a foreign server is no way to make the
+/// database send credentials or requests to any host it can reach.
+pub static ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(DEFAULT_ALLOWED_HOSTS));
+
+pub const DEFAULT_ALLOWED_HOSTS: &CStr =
+    c"api.stripe.com, *.salesforce.com, *.force.com, api.hubapi.com, api.airtable.com, api.github.com, localhost, 127.0.0.1, ::1";
+
+/// The text of `sequin.allowed_hosts` (matched by `http::host_allowed`);
+/// unset means no host.
+pub fn allowed_hosts() -> String {
+    // Unit tests run on many threads, and pgrx refuses GUC reads from all
+    // but one: they get the default, which is what an unset GUC holds.
+    if cfg!(test) {
+        return DEFAULT_ALLOWED_HOSTS.to_string_lossy().into_owned();
+    }
+    ALLOWED_HOSTS.get().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
 
 pub fn max_servers() -> usize {
     MAX_SERVERS.get().max(1) as usize
@@ -33,6 +52,14 @@ pub fn register() {
         c"The extension must be created in this database; the worker idles until it is.",
         &DATABASE,
         GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"sequin.allowed_hosts",
+        c"Hosts that the base_url and token_url of sequin_fdw servers may name.",
+        c"Comma-separated host names or IP addresses; '*.example.com' allows every name under example.com, '*' any host. Checked by CREATE/ALTER SERVER and before every request.",
+        &ALLOWED_HOSTS,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

@@ -25,12 +25,23 @@ pub enum TransportError {
     Unreachable(String),
     /// The connection broke after the request may have been sent.
     Broken(String),
+    /// The URL's host is not in `sequin.allowed_hosts` (or it has none):
+    /// refused before anything is sent.
+    HostNotAllowed(String),
 }
 
 impl TransportError {
     pub fn into_error(self, provider: &str, request: &ApiRequest) -> SequinError {
         let route = format!("{} {}", request.method.as_str(), request.route());
         match self {
+            // A write that may have reached the API before its answer was
+            // lost has an unknown outcome (40003): the sync repairs the row.
+            TransportError::Timeout(after) if request.method != Method::Get => SequinError::new(
+                ErrorKind::OutcomeUnknown,
+                format!("[{provider}]: the write's outcome is unknown: no reply within {} ms", after.as_millis()),
+            )
+            .with_detail(format!("{route} did not answer in time; the API may have applied it"))
+            .with_hint("The table shows the API's state after the next sync. The server option \"timeout\" sets how long a request may take."),
             TransportError::Timeout(after) => SequinError::new(
                 ErrorKind::Timeout,
                 format!("[{provider}]: request timed out after {} ms", after.as_millis()),
@@ -46,10 +57,26 @@ impl TransportError {
                     .with_detail(route)
                     .with_hint("Check the server option \"base_url\" and the network.")
             }
+            TransportError::Broken(why) if request.method != Method::Get => SequinError::new(
+                ErrorKind::OutcomeUnknown,
+                format!("[{provider}]: the write's outcome is unknown: connection failed: {why}"),
+            )
+            .with_detail(format!("{route} may have reached the API before the connection broke"))
+            .with_hint("The table shows the API's state after the next sync."),
             TransportError::Broken(why) => {
                 SequinError::new(ErrorKind::Upstream, format!("[{provider}]: connection failed: {why}"))
                     .with_detail(route)
             }
+            // HV00A rather than HV00N (unreachable): nothing is wrong with
+            // the network and retrying cannot help (upstream::send retries
+            // Unreachable); the fix is the server's URL option or the
+            // superuser's setting, as the validator reports it.
+            TransportError::HostNotAllowed(host) => SequinError::new(
+                ErrorKind::InvalidOptionValue,
+                format!("[{provider}]: host \"{host}\" is not in sequin.allowed_hosts"),
+            )
+            .with_detail(format!("{route} was not sent"))
+            .with_hint("A superuser can allow the host in the setting sequin.allowed_hosts, or ALTER SERVER to a base_url or token_url it lists."),
         }
     }
 }
@@ -71,6 +98,10 @@ fn new_transport() -> Transport {
     let client = reqwest::Client::builder()
         .user_agent(concat!("sequin_fdw/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(60))
+        // A redirect could lead to a host sequin.allowed_hosts does not
+        // list, and carry the Authorization header along: a 3xx is
+        // returned as it is, a non-2xx reply like any other.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("the client configuration is static");
     Transport { runtime, client }
@@ -126,11 +157,20 @@ async fn exchange(
 ) -> Result<ApiResponse, TransportError> {
     let client = with_transport(|transport| transport.client.clone());
     let url = format!("{}{}", base_url.trim_end_matches('/'), request.path);
+    // The whole URL, since a path can come from the API (Salesforce's
+    // nextRecordsUrl): `@evil.example/…` after the base would change the host.
+    // The setting is read per request so that a superuser's change applies
+    // to servers created before it.
+    let url = match check_url_host(&url, &crate::gucs::allowed_hosts()) {
+        Ok(()) => reqwest::Url::parse(&url).map_err(|e| TransportError::Unreachable(format!("invalid URL: {e}")))?,
+        Err(HostRefusal::NotAllowed(host)) => return Err(TransportError::HostNotAllowed(host)),
+        Err(HostRefusal::NoHost) => return Err(TransportError::HostNotAllowed("(none)".into())),
+    };
     let mut builder = match request.method {
-        Method::Get => client.get(&url),
-        Method::Post => client.post(&url),
-        Method::Patch => client.patch(&url),
-        Method::Delete => client.delete(&url),
+        Method::Get => client.get(url),
+        Method::Post => client.post(url),
+        Method::Patch => client.patch(url),
+        Method::Delete => client.delete(url),
     };
     for (name, value) in headers {
         let mut value = reqwest::header::HeaderValue::from_str(value)
@@ -177,6 +217,84 @@ fn classify(error: reqwest::Error) -> TransportError {
     }
 }
 
+/// Why a URL may not be requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRefusal {
+    /// Not an absolute http(s) URL with a host.
+    NoHost,
+    /// A host `sequin.allowed_hosts` does not list.
+    NotAllowed(String),
+}
+
+/// The host of an absolute http(s) URL, as `sequin.allowed_hosts` matches
+/// it: lower case, IPv6 without brackets, no trailing dot. Parsed by the url
+/// crate (reqwest's `Url`), exactly as the request will be, so that
+/// `https://api.stripe.com@evil.example/` is evil.example and `0x7f.1` is
+/// 127.0.0.1.
+pub fn url_host(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = parsed.host_str()?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// The entries of a `sequin.allowed_hosts` text, normalised like `url_host`.
+fn allowed_entries(allowed: &str) -> impl Iterator<Item = String> + '_ {
+    allowed.split(',').filter_map(|entry| {
+        let entry = entry.trim();
+        let entry = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')).unwrap_or(entry);
+        // A trailing dot is the same name, but `*.` is not `*`.
+        let entry = match entry.strip_suffix('.') {
+            Some(name) if !name.ends_with('*') => name,
+            _ => entry,
+        };
+        let entry = entry.to_ascii_lowercase();
+        (!entry.is_empty()).then_some(entry)
+    })
+}
+
+/// Whether `host` (from `url_host`) is in `allowed`: comma-separated
+/// names, `*.example.com` for any name under example.com (not example.com
+/// itself), `*` for any host. An IP address only matches itself (or `*`).
+pub fn host_allowed(host: &str, allowed: &str) -> bool {
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    allowed_entries(allowed).any(|entry| {
+        if entry == "*" || entry == host {
+            return true;
+        }
+        match entry.strip_prefix("*.") {
+            Some(domain) if !is_ip && !domain.is_empty() => {
+                host.strip_suffix(domain).is_some_and(|label| label.len() > 1 && label.ends_with('.'))
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Checks that `url` is an absolute http(s) URL whose host `allowed` lists.
+pub fn check_url_host(url: &str, allowed: &str) -> Result<(), HostRefusal> {
+    let host = url_host(url).ok_or(HostRefusal::NoHost)?;
+    if host_allowed(&host, allowed) {
+        Ok(())
+    } else {
+        Err(HostRefusal::NotAllowed(host))
+    }
+}
+
+/// The setting's entries for a HINT: "(none)" when it is empty.
+pub fn show_allowed_hosts(allowed: &str) -> String {
+    let entries: Vec<String> = allowed_entries(allowed).collect();
+    if entries.is_empty() {
+        "(none)".to_string()
+    } else {
+        entries.join(", ")
+    }
+}
+
 /// `application/x-www-form-urlencoded`, keys with brackets kept readable.
 pub fn encode_form(pairs: &[(String, String)]) -> String {
     let encode = |text: &str, keep: &[u8]| -> String {
@@ -215,5 +333,148 @@ mod tests {
         let request = ApiRequest::get("/v1/customers");
         let result = block_on(send("http://127.0.0.1:9", &[], &request, Duration::from_secs(5)), &|| false).unwrap();
         assert!(matches!(result, Err(TransportError::Unreachable(_))), "{result:?}");
+    }
+
+    const DEFAULT: &str =
+        "api.stripe.com, *.salesforce.com, *.force.com, api.hubapi.com, api.airtable.com, api.github.com, localhost, 127.0.0.1, ::1";
+
+    #[test]
+    fn the_default_allows_the_apis_and_loopback_only() {
+        for url in [
+            "https://api.stripe.com",
+            "https://API.Stripe.com./v1",
+            "https://acme.my.salesforce.com",
+            "https://login.salesforce.com/services/oauth2/token",
+            "https://acme.lightning.force.com",
+            "http://localhost:8080",
+            "http://127.0.0.1:9",
+            "http://0x7f.1/",
+            "http://[::1]:8080/x",
+            "http://[0:0:0:0:0:0:0:1]/",
+        ] {
+            assert_eq!(check_url_host(url, DEFAULT), Ok(()), "{url}");
+        }
+        for (url, host) in [
+            ("https://evil.example", "evil.example"),
+            ("https://salesforce.com", "salesforce.com"),
+            ("https://evilsalesforce.com", "evilsalesforce.com"),
+            ("https://api.stripe.com.evil.example", "api.stripe.com.evil.example"),
+            ("https://api.stripe.com@evil.example/v1", "evil.example"),
+            ("https://api.stripe.com:443@evil.example/v1", "evil.example"),
+            ("http://127.0.0.2", "127.0.0.2"),
+            ("http://[::2]", "::2"),
+        ] {
+            assert_eq!(check_url_host(url, DEFAULT), Err(HostRefusal::NotAllowed(host.into())), "{url}");
+        }
+        for url in ["api.stripe.com", "ftp://api.stripe.com", "file:///etc/passwd", "http://", "", "unix:/tmp/s"] {
+            assert_eq!(check_url_host(url, DEFAULT), Err(HostRefusal::NoHost), "{url}");
+        }
+    }
+
+    #[test]
+    fn allowed_host_patterns() {
+        assert!(host_allowed("a.example.com", "*.example.com"));
+        assert!(host_allowed("a.b.example.com", " *.Example.COM. "));
+        assert!(!host_allowed("example.com", "*.example.com"));
+        assert!(!host_allowed("xexample.com", "*.example.com"));
+        assert!(host_allowed("anything.test", "x, *"));
+        assert!(host_allowed("10.0.0.1", "*"));
+        assert!(!host_allowed("10.0.0.1", "*.0.0.1"));
+        assert!(host_allowed("::1", "[::1]"));
+        assert!(!host_allowed("api.stripe.com", ""));
+        assert!(!host_allowed("api.stripe.com", " , ,"));
+        assert!(!host_allowed("example.com", "*."));
+        assert_eq!(show_allowed_hosts(" , "), "(none)");
+        assert_eq!(show_allowed_hosts("a.com,*.B.com"), "a.com, *.b.com");
+    }
+
+    #[test]
+    fn a_host_not_allowed_is_refused_before_sending() {
+        let request = ApiRequest::get("/v1/customers");
+        // The default setting (the GUC is not registered in a unit test).
+        let result = block_on(send("http://192.0.2.1", &[], &request, Duration::from_secs(5)), &|| false).unwrap();
+        assert!(matches!(&result, Err(TransportError::HostNotAllowed(host)) if host == "192.0.2.1"), "{result:?}");
+        let error = result.unwrap_err().into_error("Stripe", &request);
+        assert_eq!(error.kind, ErrorKind::InvalidOptionValue);
+        assert!(error.hint.unwrap().contains("sequin.allowed_hosts"));
+        // A path cannot move the request to another host.
+        let sneaky = ApiRequest::get("@evil.example/v1");
+        let result = block_on(send("http://127.0.0.1:9", &[], &sneaky, Duration::from_secs(5)), &|| false).unwrap();
+        assert!(matches!(&result, Err(TransportError::HostNotAllowed(host)) if host == "evil.example"), "{result:?}");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn host() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z0-9-]{1,10}(\\.[a-z0-9-]{1,10}){0,3}",
+                "\\PC{0,30}",
+                Just("api.stripe.com".to_string()),
+                Just("a.salesforce.com".to_string()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn url_checks_never_panic(url in "\\PC{0,60}", allowed in "\\PC{0,60}") {
+                let _ = check_url_host(&url, &allowed);
+                let _ = show_allowed_hosts(&allowed);
+            }
+
+            #[test]
+            fn a_wildcard_allows_exactly_the_names_under_it(label in "[a-z0-9-]{1,10}", domain in "[a-z0-9-]{1,10}\\.[a-z]{2,5}", other in host()) {
+                let pattern = format!("*.{domain}");
+                let under = format!("{label}.{domain}");
+                prop_assert!(host_allowed(&under, &pattern));
+                prop_assert!(!host_allowed(&domain, &pattern));
+                let suffix = format!(".{domain}");
+                let under = other.strip_suffix(suffix.as_str()).is_some_and(|label| !label.is_empty());
+                let expected = under && other.parse::<std::net::IpAddr>().is_err();
+                prop_assert_eq!(host_allowed(&other, &pattern), expected);
+            }
+
+            #[test]
+            fn an_allowed_url_is_allowed_by_its_own_host(scheme in "https?", name in "[a-z0-9-]{1,10}(\\.[a-z0-9-]{1,10}){0,3}", path in "(/[a-z0-9@:.]{0,10}){0,3}") {
+                let url = format!("{scheme}://{name}{path}");
+                if let Some(host) = url_host(&url) {
+                    prop_assert_eq!(check_url_host(&url, &host), Ok(()));
+                    prop_assert_eq!(check_url_host(&url, ""), Err(HostRefusal::NotAllowed(host)));
+                }
+            }
+
+            #[test]
+            fn form_encoding_is_ascii_and_decodes_back(pairs in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,12}"), 0..6)) {
+                let pairs: Vec<(String, String)> = pairs;
+                let encoded = encode_form(&pairs);
+                prop_assert!(encoded.is_ascii());
+                let decode = |text: &str| -> Vec<u8> {
+                    let bytes = text.as_bytes();
+                    let mut out = Vec::new();
+                    let mut i = 0;
+                    while i < bytes.len() {
+                        match bytes[i] {
+                            b'+' => { out.push(b' '); i += 1; }
+                            b'%' => { out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap()); i += 3; }
+                            b => { out.push(b); i += 1; }
+                        }
+                    }
+                    out
+                };
+                let decoded: Vec<(Vec<u8>, Vec<u8>)> = if pairs.is_empty() {
+                    vec![]
+                } else {
+                    encoded.split('&').map(|pair| {
+                        let (k, v) = pair.split_once('=').unwrap();
+                        (decode(k), decode(v))
+                    }).collect()
+                };
+                let expected: Vec<(Vec<u8>, Vec<u8>)> = pairs.iter().map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes())).collect();
+                prop_assert_eq!(decoded, expected);
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod account;
 mod api;
 mod catalog;
 mod error;
@@ -32,6 +33,13 @@ pgrx::extension_sql_file!("../sql/objects.sql", name = "objects", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // A panic's report (pgrx puts it in the error's DETAIL) must not carry
+    // a backtrace: it leaks code layout and buries the message. std's
+    // Backtrace::capture reads RUST_LIB_BACKTRACE before RUST_BACKTRACE, so
+    // this wins over a RUST_BACKTRACE=1 in the postmaster's environment. Set
+    // first, while the postmaster is still single-threaded (set_var is only
+    // sound then), and inherited by every backend it forks.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     // Shared memory and the sync worker only exist when the library is
     // preloaded; anything else would half-work, so refuse (as pg_cron does).
     if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {

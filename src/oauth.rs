@@ -18,6 +18,8 @@ use std::time::Duration;
 
 const ENTRIES: usize = 64;
 const MAX_TOKEN: usize = 2048;
+/// Longer account ids than this are not kept (Salesforce org ids have 18).
+const MAX_ACCOUNT: usize = 64;
 /// A refresh that has not finished after this long is taken over.
 const STALE_REFRESH_US: i64 = 30_000_000;
 /// Lifetime assumed when the token endpoint names none (Salesforce): the
@@ -52,6 +54,9 @@ struct Entry {
     database: u32,
     mapping: u32,
     access: Text<MAX_TOKEN>,
+    /// The account the token reply said `access` reaches (Salesforce's org),
+    /// set and dropped with it; empty when the reply named none.
+    account: Text<MAX_ACCOUNT>,
     /// When to refresh (a margin before the token expires), unix µs.
     refresh_at_us: i64,
     /// The newest refresh token, when the provider rotated it.
@@ -73,6 +78,7 @@ const EMPTY_ENTRY: Entry = Entry {
     database: 0,
     mapping: 0,
     access: Text::EMPTY,
+    account: Text::EMPTY,
     refresh_at_us: 0,
     refresh: Text::EMPTY,
     persist: false,
@@ -116,6 +122,18 @@ fn entry_of(cache: &mut Cache, mapping: pg_sys::Oid) -> &mut Entry {
 
 /// A valid access token for the grant, refreshed first when needed.
 pub async fn access_token(server: &ServerConfig, grant: &OAuthGrant) -> Result<String> {
+    session(server, grant).await.map(|(token, _)| token)
+}
+
+/// The account the grant reaches, when the provider's token reply names it
+/// (see `Provider::account_from_token_reply`); refreshes like `access_token`.
+pub async fn account(server: &ServerConfig, grant: &OAuthGrant) -> Result<Option<String>> {
+    session(server, grant).await.map(|(_, account)| account)
+}
+
+/// A valid access token and the account its token reply named, read
+/// together so that they always belong to the same reply.
+async fn session(server: &ServerConfig, grant: &OAuthGrant) -> Result<(String, Option<String>)> {
     loop {
         let now = now_us();
         let refresh_token = {
@@ -123,7 +141,7 @@ pub async fn access_token(server: &ServerConfig, grant: &OAuthGrant) -> Result<S
             let entry = entry_of(&mut cache, grant.mapping);
             entry.used_us = now;
             match entry.access.get() {
-                Some(token) if entry.refresh_at_us > now => return Ok(token),
+                Some(token) if entry.refresh_at_us > now => return Ok((token, entry.account.get())),
                 _ => {}
             }
             if entry.refreshing_since_us != 0 && now - entry.refreshing_since_us < STALE_REFRESH_US {
@@ -150,6 +168,10 @@ pub async fn access_token(server: &ServerConfig, grant: &OAuthGrant) -> Result<S
         if !entry.access.set(&token.access_token) {
             return Err(SequinError::new(ErrorKind::Upstream, "the OAuth access token is longer than 2048 bytes"));
         }
+        let account = token.account.filter(|account| entry.account.set(account));
+        if account.is_none() {
+            entry.account = Text::EMPTY;
+        }
         if let Some(rotated) = token.refresh_token.filter(|r| *r != refresh_token) {
             if entry.refresh.set(&rotated) {
                 entry.persist = true;
@@ -157,7 +179,7 @@ pub async fn access_token(server: &ServerConfig, grant: &OAuthGrant) -> Result<S
                 reconcile::wake_worker();
             }
         }
-        return Ok(token.access_token);
+        return Ok((token.access_token, account));
     }
 }
 
@@ -178,6 +200,7 @@ pub fn refused(grant: &OAuthGrant, token: &str) {
     let entry = entry_of(&mut cache, grant.mapping);
     if entry.access.get().as_deref() == Some(token) {
         entry.access = Text::EMPTY;
+        entry.account = Text::EMPTY;
         entry.refresh_at_us = 0;
     }
 }
@@ -186,6 +209,7 @@ struct Token {
     access_token: String,
     expires_in_us: Option<i64>,
     refresh_token: Option<String>,
+    account: Option<String>,
 }
 
 async fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str) -> Result<Token> {
@@ -215,7 +239,7 @@ async fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str)
     let body = response.json();
     if !response.is_success() {
         let text = |key: &str| body.as_ref().and_then(|b| b.get(key)).and_then(Value::as_str).map(str::to_string);
-        let why = text("message").or_else(|| text("error_description")).or_else(|| text("error"));
+        let why = text("message").or_else(|| text("error_description")).or_else(|| text("error")).map(|w| crate::providers::cut_api_text(&w));
         let kind = if response.status >= 500 { ErrorKind::Upstream } else { ErrorKind::Unauthorized };
         return Err(SequinError::new(
             kind,
@@ -232,8 +256,14 @@ async fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str)
     let body = body.as_ref();
     Ok(Token {
         access_token: access_token.to_string(),
-        expires_in_us: body.and_then(|b| b.get("expires_in")).and_then(Value::as_f64).map(|s| (s * 1e6) as i64),
+        // Bounded so that `now + lifetime` cannot overflow (a day at most:
+        // a longer-lived token is still refreshed daily).
+        expires_in_us: body
+            .and_then(|b| b.get("expires_in"))
+            .and_then(Value::as_f64)
+            .map(|s| (s.clamp(0.0, 86_400.0) * 1e6) as i64),
         refresh_token: body.and_then(|b| b.get("refresh_token")).and_then(Value::as_str).map(str::to_string),
+        account: body.and_then(|b| server.provider.account_from_token_reply(b)),
     })
 }
 

@@ -13,6 +13,10 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_millis(5);
 /// Seconds of request counts kept per server, for the status view.
 const WINDOW: usize = 60;
+/// The longest an API's word (Retry-After, a reset time) holds every
+/// request to a server back: a longer or absurd value (`1e19`) would stop a
+/// server for good, and `sequin.resume` lifts a pause sooner.
+pub const MAX_UPSTREAM_PAUSE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
@@ -230,7 +234,8 @@ pub async fn acquire(
                 None
             } else {
                 let rate = rate.unwrap_or(1.0);
-                Some(now + ((1.0 - bucket.tokens) / rate * 1e6) as i64)
+                // f64 → i64 `as` saturates; the sum must too.
+                Some(now.saturating_add(((1.0 - bucket.tokens) / rate * 1e6) as i64))
             };
             match free_at {
                 None => {
@@ -263,9 +268,29 @@ pub async fn acquire(
     }
 }
 
-/// Holds back every request to `server` until `until_us` (an upstream 429).
+/// Holds back every request to `server` until `until_us` (an upstream 429),
+/// at most MAX_UPSTREAM_PAUSE from now.
 pub fn pause(server: pg_sys::Oid, until_us: i64) {
+    let until_us = capped_pause(now_us(), until_us);
     with_bucket(server, |bucket| bucket.paused_until_us = bucket.paused_until_us.max(until_us));
+}
+
+fn capped_pause(now: i64, until_us: i64) -> i64 {
+    let longest = i64::try_from(MAX_UPSTREAM_PAUSE.as_micros()).unwrap_or(i64::MAX);
+    until_us.min(now.saturating_add(longest))
+}
+
+/// Lifts an upstream pause of `server` (`sequin.resume`): whoever resumes
+/// a server says its API may be asked again.
+pub fn clear_pause(server: pg_sys::Oid) {
+    // Not with_bucket: a server without a bucket has no pause, and must
+    // not take a slot for it.
+    let id = u32::from(server);
+    with_buckets(pg_sys::LWLockMode::LW_EXCLUSIVE, |buckets, _| {
+        for bucket in buckets.iter_mut().filter(|b| id != 0 && b.server == id) {
+            bucket.paused_until_us = 0;
+        }
+    });
 }
 
 /// One server's budget, for `sequin.rate_limits()`.
@@ -302,4 +327,20 @@ pub fn status() -> Vec<Status> {
             .collect()
     })
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_never_reaches_past_the_longest() {
+        let now = 1_700_000_000_000_000;
+        let hour = 3_600_000_000;
+        assert_eq!(capped_pause(now, now + 5_000_000), now + 5_000_000);
+        assert_eq!(capped_pause(now, now + hour), now + hour);
+        assert_eq!(capped_pause(now, now + hour + 1), now + hour);
+        assert_eq!(capped_pause(now, i64::MAX), now + hour);
+        assert_eq!(capped_pause(i64::MAX - 1, i64::MAX), i64::MAX);
+    }
 }

@@ -74,6 +74,13 @@ pub fn request(records: &[(pg_sys::Oid, String)]) {
     wake_worker();
 }
 
+/// Asks the worker to poll every collection at once: a write whose record
+/// id is not known (an INSERT whose outcome is unknown) is found that way.
+pub fn poll_all_soon() {
+    QUEUE.exclusive().overflowed = true;
+    wake_worker();
+}
+
 /// Takes everything queued: the records, and whether some did not fit.
 pub fn take() -> (Vec<(pg_sys::Oid, String)>, bool) {
     let mut queue = QUEUE.exclusive();

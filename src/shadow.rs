@@ -141,10 +141,10 @@ impl Shadow {
                   OR t.upstream_updated_at < EXCLUDED.upstream_updated_at
                   OR (t.upstream_updated_at = EXCLUDED.upstream_updated_at AND NOT t.deleted
                       AND t.raw IS DISTINCT FROM EXCLUDED.raw)
-               RETURNING t.id, t.updated_idx, (t.xmax = 0) AS inserted)
+               RETURNING t.id, t.updated_idx)
              {notify}",
             t = self.table,
-            notify = notify_sql("CASE WHEN inserted THEN 'insert' ELSE 'update' END"),
+            notify = notify_sql(),
         )
     }
 
@@ -166,7 +166,7 @@ impl Shadow {
                 t = self.table
             ),
         };
-        format!("WITH applied AS ({change}) {}", notify_sql("'delete'"))
+        format!("WITH applied AS ({change}) {}", notify_sql())
     }
 
     /// Applies records in order (later ones win) and returns how many
@@ -194,29 +194,51 @@ impl Shadow {
 
     /// Applies a page from the API like `apply`, except that a record whose
     /// values do not fit the table's columns (a poisoned record) is stored
-    /// with its id, standard fields and `raw` only, and reported, instead of
-    /// failing the page and stopping the collection.
-    pub fn apply_page(&self, records: &[Record]) -> Result<Applied> {
+    /// with its id, standard fields and `raw` only, and a record that
+    /// cannot be stored at all is quarantined (`sequin.quarantine`), both
+    /// reported, instead of failing the page and stopping the collection.
+    pub fn apply_page(&self, foreign_table: pg_sys::Oid, records: &[Record]) -> Result<Applied> {
         let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, records)));
+        let mut applied = Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() };
         match all {
-            Ok(changed) => return Ok(Applied { changed, poisoned: Vec::new() }),
-            Err(failure) if !failure.is_data_error() => return Err(apply_failed(&self.table, &failure)),
+            Ok(changed) => {
+                applied.changed = changed;
+                release_quarantined(foreign_table, records)?;
+                return Ok(applied);
+            }
+            Err(failure) if !failure.is_record_error() => return Err(apply_failed(&self.table, &failure)),
             Err(_) => {}
         }
         // One by one, to find the records at fault.
-        let mut applied = Applied { changed: 0, poisoned: Vec::new() };
         for record in latest_versions(records) {
             let one = std::slice::from_ref(record);
-            match subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, one))) {
-                Ok(changed) => applied.changed += changed,
-                Err(failure) if failure.is_data_error() => {
-                    let raw_only = Record { columns: Map::new(), ..record.clone() };
-                    let slice = std::slice::from_ref(&raw_only);
-                    applied.changed += subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, slice)))
-                        .map_err(|f| apply_failed(&self.table, &f))?;
-                    applied.poisoned.push(Poisoned { id: record.id.clone(), why: failure.message });
+            let failure = match subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, one))) {
+                Ok(changed) => {
+                    applied.changed += changed;
+                    release_quarantined(foreign_table, one)?;
+                    continue;
+                }
+                Err(failure) if failure.is_data_error() => failure,
+                Err(failure) if failure.is_record_error() => {
+                    quarantine(foreign_table, record, &failure.message)?;
+                    applied.quarantined.push(Poisoned { id: record.id.clone(), why: failure.message });
+                    continue;
                 }
                 Err(failure) => return Err(apply_failed(&self.table, &failure)),
+            };
+            let raw_only = Record { columns: Map::new(), ..record.clone() };
+            let slice = std::slice::from_ref(&raw_only);
+            match subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, slice))) {
+                Ok(changed) => {
+                    applied.changed += changed;
+                    release_quarantined(foreign_table, one)?;
+                    applied.poisoned.push(Poisoned { id: record.id.clone(), why: failure.message });
+                }
+                Err(again) if again.is_record_error() => {
+                    quarantine(foreign_table, record, &again.message)?;
+                    applied.quarantined.push(Poisoned { id: record.id.clone(), why: again.message });
+                }
+                Err(again) => return Err(apply_failed(&self.table, &again)),
             }
         }
         Ok(applied)
@@ -242,10 +264,10 @@ impl Shadow {
                 t = self.table
             ),
         };
-        let sql = format!("WITH applied AS ({change}) {}", notify_sql("'delete'"));
+        let sql = format!("WITH applied AS ({change}) {}", notify_sql());
         let args: [DatumWithOid; 3] = [from_idx.into(), self.feed_name.as_str().into(), foreign_table.into()];
         let swept = Spi::connect_mut(|client| {
-            crate::shadow_guard::applying(|| client.update(&sql, None, &args)).map(|table| table.len() as u64)
+            crate::shadow_guard::applying(|| client.update(&sql, None, &args)).map(changed_count)
         });
         swept.map_err(|e| {
             SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
@@ -257,7 +279,7 @@ impl Shadow {
         let table = crate::shadow_guard::applying(|| client.update(sql, None, &args)).map_err(|e| {
             SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
         })?;
-        Ok(table.len() as u64)
+        Ok(changed_count(table))
     }
 }
 
@@ -266,6 +288,49 @@ pub struct Applied {
     /// Rows inserted, updated or deleted.
     pub changed: u64,
     pub poisoned: Vec<Poisoned>,
+    /// Records not stored at all (see `quarantine`).
+    pub quarantined: Vec<Poisoned>,
+}
+
+impl Applied {
+    /// What a person should be told about this page.
+    pub fn warnings(&self) -> Vec<String> {
+        self.poisoned.iter().map(Poisoned::warning).chain(self.quarantined.iter().map(Poisoned::quarantine_warning)).collect()
+    }
+}
+
+/// Text Postgres can store: NUL, which no text value may hold, spelled out.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\\u0000")
+}
+
+/// Keeps aside a record that cannot be stored: its id, why, and the API's
+/// JSON as text. A later version that can be stored releases it.
+fn quarantine(foreign_table: pg_sys::Oid, record: &Record, why: &str) -> Result<()> {
+    let raw = serde_json::to_string(&record.raw).unwrap_or_default();
+    let args: [DatumWithOid; 4] =
+        [foreign_table.into(), storable(&record.id).into(), storable(why).into(), storable(&raw).into()];
+    Spi::run_with_args(
+        "INSERT INTO sequin.quarantine AS q (foreign_table, id_md5, id, reason, raw)
+         VALUES ($1, md5($2), $2, $3, $4)
+         ON CONFLICT (foreign_table, id_md5) DO UPDATE
+            SET reason = EXCLUDED.reason, raw = EXCLUDED.raw, quarantined_at = now()",
+        &args,
+    )
+    .map_err(|e| SequinError::internal(format!("could not quarantine record: {e}")))
+}
+
+/// Releases the quarantined versions of records that were just stored.
+fn release_quarantined(foreign_table: pg_sys::Oid, records: &[Record]) -> Result<()> {
+    let ids: Vec<String> = records.iter().map(|r| storable(&r.id)).collect();
+    let args: [DatumWithOid; 2] = [foreign_table.into(), ids.into()];
+    Spi::run_with_args(
+        "DELETE FROM sequin.quarantine
+          WHERE foreign_table = $1 AND id_md5 IN (SELECT md5(i) FROM unnest($2::text[]) AS i)
+            AND EXISTS (SELECT 1 FROM sequin.quarantine WHERE foreign_table = $1)",
+        &args,
+    )
+    .map_err(|e| SequinError::internal(format!("could not release quarantined records: {e}")))
 }
 
 /// A record stored in `raw` only, and why its columns could not be.
@@ -274,9 +339,32 @@ pub struct Poisoned {
     pub why: String,
 }
 
+/// At most this many characters of a record id in a message.
+const SHOWN_ID_CHARS: usize = 100;
+
 impl Poisoned {
+    fn shown_id(&self) -> String {
+        let id = storable(&self.id);
+        match id.char_indices().nth(SHOWN_ID_CHARS) {
+            Some((at, _)) => format!("{}…", &id[..at]),
+            None => id,
+        }
+    }
+
     pub fn warning(&self) -> String {
-        format!("record {} does not fit the table's column types ({}); it is stored in column raw only", self.id, self.why)
+        format!(
+            "record {} does not fit the table's column types ({}); it is stored in column raw only",
+            self.shown_id(),
+            self.why
+        )
+    }
+
+    pub fn quarantine_warning(&self) -> String {
+        format!(
+            "record {} cannot be stored ({}); it is quarantined: see sequin.quarantined_records",
+            self.shown_id(),
+            storable(&self.why)
+        )
     }
 }
 
@@ -301,12 +389,21 @@ fn latest_versions(records: &[Record]) -> Vec<&Record> {
     latest
 }
 
-fn notify_sql(op: &str) -> String {
-    format!(
-        "SELECT pg_notify('sequin_changes', json_build_object(
-                'table', $2::text, 'id', id, 'op', {op}, 'updated_idx', updated_idx)::text)
-           FROM applied"
-    )
+/// After a statement's `applied` CTE: how many rows it changed, and one
+/// `NOTIFY sequin_changes` per statement carrying the table and the highest
+/// `updated_idx`. The payload is a wake-up, never record data: any role may
+/// LISTEN (Postgres has no privilege for it), so a consumer reads the rows
+/// past its last `updated_idx` under its own rights.
+fn notify_sql() -> &'static str {
+    ", notified AS (
+        SELECT pg_notify('sequin_changes', json_build_object('table', $2::text, 'updated_idx', max(updated_idx))::text)
+          FROM applied HAVING count(*) > 0)
+     SELECT (SELECT count(*) FROM applied), (SELECT count(*) FROM notified)"
+}
+
+/// The count `notify_sql` returns.
+fn changed_count(table: pgrx::spi::SpiTupleTable<'_>) -> u64 {
+    table.first().get::<i64>(1).ok().flatten().unwrap_or(0).max(0) as u64
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@ impl Failure {
     pub fn is_data_error(&self) -> bool {
         self.sqlstate.starts_with("22")
     }
+
+    /// The record itself cannot be stored, in any form: a value Postgres
+    /// cannot hold (class 22, e.g. `\u0000` in jsonb) or a limit it exceeds
+    /// (class 54, e.g. an id too long for the primary key's index).
+    pub fn is_record_error(&self) -> bool {
+        self.is_data_error() || self.sqlstate.starts_with("54")
+    }
 }
 
 fn sqlstate_of(caught: &CaughtError) -> String {

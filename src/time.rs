@@ -37,7 +37,10 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Parses `5s`, `500ms`, `2min`, `1h`, or a bare number of seconds.
+/// Parses `5s`, `500ms`, `2min`, `1h`, or a bare number of seconds. Text
+/// from an option or an API: anything that is not a positive duration
+/// Duration can hold (zero, NaN, infinite, beyond u64 seconds) is None,
+/// never a panic. Callers apply their own bounds.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
@@ -50,7 +53,11 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         "h" | "hour" | "hours" => number * 3600.0,
         _ => return None,
     };
-    (seconds.is_finite() && seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return None;
+    }
+    // from_secs_f64 panics past u64::MAX seconds ('99999999999999999999999h').
+    std::time::Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero())
 }
 
 #[cfg(test)]
@@ -74,5 +81,39 @@ mod tests {
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("fast"), None);
         assert_eq!(parse_duration("5 parsecs"), None);
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_without_panicking() {
+        assert_eq!(parse_duration("99999999999999999999999h"), None);
+        assert_eq!(parse_duration(&"9".repeat(400)), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("NaN"), None);
+        assert_eq!(parse_duration("inf"), None);
+        assert_eq!(parse_duration("1e400"), None);
+        assert_eq!(parse_duration("."), None);
+        assert_eq!(parse_duration("0.0000000000001s"), None);
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parse_duration_never_panics(text in "\\PC{0,40}") {
+            if let Some(d) = parse_duration(&text) {
+                proptest::prop_assert!(!d.is_zero());
+            }
+        }
+
+        #[test]
+        fn parse_duration_never_panics_on_numbers(number in proptest::num::f64::ANY, unit in "(|s|ms|min|h|hours|x)") {
+            let _ = parse_duration(&format!("{number}{unit}"));
+        }
+
+        #[test]
+        fn whole_seconds_parse_exactly(seconds in 1u64..1_000_000_000) {
+            proptest::prop_assert_eq!(parse_duration(&format!("{seconds}s")), Some(Duration::from_secs(seconds)));
+        }
     }
 }

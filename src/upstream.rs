@@ -49,9 +49,11 @@ pub async fn send(
 ) -> Result<ApiResponse> {
     let provider = server.provider;
     let label = provider.label();
-    let deadline = Instant::now() + server.timeout;
-    let deadline_us = now_us() + server.timeout.as_micros() as i64;
-    let mut attempt = 1;
+    // The timeout option is bounded (options::TIMEOUT_BOUNDS); saturating
+    // all the same, as no duration here may panic a backend.
+    let deadline = Instant::now().checked_add(server.timeout).unwrap_or_else(|| Instant::now() + FAR_FUTURE);
+    let deadline_us = now_us().saturating_add(micros(server.timeout));
+    let mut attempt: u32 = 1;
     let mut refreshed_after_401 = false;
     loop {
         let secret = match credentials {
@@ -67,7 +69,7 @@ pub async fn send(
         let remaining = deadline.saturating_duration_since(Instant::now());
         let sent = http::send(&server.base_url, &headers, request, remaining).await;
         if let Some(pause) = sent.as_ref().ok().and_then(|r| provider.rate_limit_pause(r)) {
-            rate_limit::pause(server.oid, now_us() + pause.as_micros() as i64);
+            rate_limit::pause(server.oid, now_us().saturating_add(micros(pause)));
         }
         let (error, retry_after) = match sent {
             Ok(response) if response.is_success() => return Ok(response),
@@ -93,20 +95,22 @@ pub async fn send(
             Err(TransportError::Timeout(_)) => {
                 return Err(TransportError::Timeout(server.timeout).into_error(label, request))
             }
-            Err(e @ TransportError::Interrupted) => return Err(e.into_error(label, request)),
+            Err(e @ (TransportError::Interrupted | TransportError::HostNotAllowed(_))) => {
+                return Err(e.into_error(label, request))
+            }
             Err(e @ (TransportError::Unreachable(_) | TransportError::Broken(_))) => (e.into_error(label, request), None),
         };
-        let backoff = FIRST_BACKOFF * 2u32.pow(attempt - 1);
+        let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
         let wait = retry_after.map_or(backoff, |after| after.max(backoff));
         // A 429 was refused before anything was done: any request may repeat.
         let can_retry = (retry_safe(request) || error.kind == ErrorKind::RateLimited)
             && attempt < MAX_ATTEMPTS
-            && Instant::now() + wait < deadline;
+            && Instant::now().checked_add(wait).is_some_and(|end| end < deadline);
         if !can_retry {
             let error = after_attempts(error, attempt);
             return Err(match (error.kind, retry_after) {
                 (ErrorKind::RateLimited, Some(after)) => {
-                    let resets = iso8601_from_us(now_us() + after.as_micros() as i64);
+                    let resets = iso8601_from_us(now_us().saturating_add(micros(after)));
                     let detail = format!("{}; the limit resets at {resets}", error.detail.clone().unwrap_or_default());
                     error.with_detail(detail)
                 }
@@ -116,6 +120,14 @@ pub async fn send(
         tokio::time::sleep(wait).await;
         attempt += 1;
     }
+}
+
+/// Stands in for a deadline past what `Instant` can hold.
+const FAR_FUTURE: Duration = Duration::from_secs(24 * 3600);
+
+/// Microseconds as i64, saturating (a u128 `as i64` would wrap negative).
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// 53400 for a request that found no slot in the server's budget in time.
@@ -170,5 +182,12 @@ mod tests {
         post.idempotency_key = Some("k".into());
         assert!(retry_safe(&post));
         assert!(retry_safe(&ApiRequest::get("/v1/customers")));
+    }
+
+    #[test]
+    fn durations_convert_to_micros_without_wrapping() {
+        assert_eq!(micros(Duration::from_millis(1500)), 1_500_000);
+        assert_eq!(micros(Duration::MAX), i64::MAX);
+        assert!(FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(40)) > Duration::from_secs(1_000_000));
     }
 }

@@ -19,7 +19,7 @@ pub struct Writer {
 }
 
 /// True while Postgres wants the running statement to stop.
-fn cancel_pending() -> bool {
+pub(crate) fn cancel_pending() -> bool {
     unsafe {
         std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
             || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
@@ -32,6 +32,7 @@ impl Writer {
         let user = unsafe { pg_sys::GetUserId() };
         let server = &collection.config;
         let credentials = load_credentials(server.server_oid, &server.server.name, user)?;
+        crate::account::ensure_same_account(server, user, &credentials)?;
         Ok(Writer { collection, credentials })
     }
 
@@ -69,6 +70,10 @@ impl Writer {
             let batch: Vec<BatchRow> = pending.iter().map(|&i| rows[i].clone()).collect();
             let request = provider.batch_request(self.collection.spec, op, &batch)?;
             let (response, sent_at) = self.exchange(&request)?;
+            if response.json().is_none() {
+                let error = crate::providers::unparseable(&response, "not JSON");
+                return Err(self.unreadable_reply(error.into_error(provider.label(), &request)));
+            }
             match provider.batch_response(self.collection.spec, op, &batch, &response, sent_at) {
                 Ok(records) => {
                     let mut records = records.into_iter();
@@ -100,7 +105,16 @@ impl Writer {
         let server = &self.collection.config.server;
         let (response, sent_at) = self.exchange(request)?;
         let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
-        upstream::parse(server, request, parsed)
+        upstream::parse(server, request, parsed).map_err(|e| self.unreadable_reply(e))
+    }
+
+    /// A 2xx reply we cannot read: the API applied the write, but we do not
+    /// know what it holds now. The sync repairs the row.
+    fn unreadable_reply(&self, error: SequinError) -> SequinError {
+        let provider = self.collection.config.server.provider.label();
+        SequinError::new(ErrorKind::OutcomeUnknown, format!("[{provider}]: the API accepted the write, but its reply could not be read"))
+            .with_detail(format!("{}: {}", error.message, error.detail.unwrap_or_default()))
+            .with_hint("The change is probably applied upstream: the table shows it after the next sync.")
     }
 
     /// Sends a write and returns the 2xx reply with the time it was sent.

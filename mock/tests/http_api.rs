@@ -1717,3 +1717,55 @@ fn oauth_reset_drops_grants_and_tokens() {
         "BAD_REFRESH_TOKEN"
     );
 }
+
+#[test]
+fn account_endpoint_names_the_account_of_the_key_or_token() {
+    let mock = Mock::start();
+    let (a, b) = ("sk_test_acct_a", "sk_test_acct_b");
+    let r = mock.api(a, "GET", "/v1/account", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let account = r.json();
+    let id = account["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("acct_") && id.len() == 5 + 14, "{id}");
+    assert_eq!(account["object"], "account");
+    assert!(r.body.starts_with(r#"{"id":"acct_"#), "{}", r.body);
+    assert_eq!(account["type"], "standard");
+    assert!(!r.body.contains(a), "the key is not echoed");
+
+    // Stable for the key (also after a reset), different for another key.
+    assert_eq!(mock.api(a, "GET", "/v1/account", "").json()["id"], id);
+    let other = mock.api(b, "GET", "/v1/account", "").json();
+    assert_ne!(other["id"], id);
+    mock.admin("POST", &format!("/_admin/reset?account={a}"), Value::Null);
+    assert_eq!(mock.api(a, "GET", "/v1/account", "").json()["id"], id);
+
+    // An OAuth access token reaches the account its grant belongs to.
+    let rt = grant(&mock, a, json!({"client_id":"cid","client_secret":"shh"}));
+    let access = refresh(&mock, "cid", "shh", &rt).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(mock.api(&access, "GET", "/v1/account", "").json()["id"], id);
+
+    // Unauthenticated, revoked, other methods: as any other route.
+    assert_eq!(mock.request("GET", "/v1/account", &[], "").status, 401);
+    let r = mock.api(a, "POST", "/v1/account", "email=x%40example.com");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Unrecognized request URL (POST: /v1/account)"));
+    mock.admin(
+        "POST",
+        &format!("/_admin/accounts/revoke?account={b}"),
+        Value::Null,
+    );
+    assert_eq!(mock.api(b, "GET", "/v1/account", "").status, 401);
+
+    // Counted like the other routes, under the account (the token's too).
+    let counts = mock
+        .admin("GET", &format!("/_admin/requests?account={a}"), Value::Null)
+        .json();
+    assert_eq!(counts["by_route"]["GET /v1/account"], 2);
+    assert_eq!(counts["by_route"]["POST /v1/account"], 1);
+}

@@ -277,6 +277,42 @@ fn token_flow_expiry_and_request_counts() {
     assert_eq!(mock.query(&fresh, "SELECT Id FROM Contact").status, 401);
 }
 
+/// The org id in a token reply's identity URL (`…/id/<org>/<user>`).
+fn org_of(token_reply: &Value) -> String {
+    let id = token_reply["id"].as_str().unwrap();
+    let mut parts = id.rsplit('/');
+    let (_user, org) = (parts.next().unwrap(), parts.next().unwrap());
+    org.to_string()
+}
+
+#[test]
+fn token_replies_name_the_org_of_the_grant() {
+    let mock = Mock::start();
+    let grant = |key: &str, client_id: &str| {
+        let r = mock.admin(
+            "POST",
+            &format!("/_admin/oauth/grants?account={key}"),
+            json!({"client_id": client_id, "client_secret": "shh"}),
+        );
+        let rt = r.json()["refresh_token"].as_str().unwrap().to_string();
+        let r = mock.token_request(client_id, "shh", &rt);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let a1 = grant("sk_test_org_a", "cid");
+    let a2 = grant("sk_test_org_a", "other_app");
+    let b = grant("sk_test_org_b", "cid");
+    let org = org_of(&a1);
+    assert!(org.starts_with("00D") && org.len() == 18, "{org}");
+    // Two grants of one account are one org (and user); another account is another org.
+    assert_eq!(a1["id"], a2["id"]);
+    assert_ne!(org_of(&b), org);
+    assert!(a1["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/id/{org}/005", mock.url())));
+}
+
 #[test]
 fn records_crud_and_validation() {
     let mock = Mock::start();

@@ -2,6 +2,7 @@
 //! Options, scan, modify and import each live in their own file; none of
 //! them speaks HTTP or JSON directly.
 
+pub mod ddl;
 pub mod import;
 pub mod modify;
 pub mod on_conflict;

@@ -149,6 +149,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
         return;
     }
+    crate::api::refuse_in_recovery("a write to a sequin_fdw table").or_raise();
     let foreign_table = (*(*rinfo).ri_RelationDesc).rd_id;
     let collection = catalog::load_collection(foreign_table).or_raise();
     let Some(op) = write_op((*mtstate).operation) else {
@@ -337,9 +338,13 @@ unsafe fn row_id(state: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot) ->
 /// already changed upstream, and records whose state is now uncertain are
 /// queued for a re-read.
 fn request_failed(state: &ModifyState, id: Option<&str>, mut error: SequinError) -> SequinError {
-    let uncertain = matches!(error.kind, ErrorKind::NotFound | ErrorKind::Timeout | ErrorKind::Upstream);
-    if let (true, Some(id)) = (uncertain, id) {
-        reconcile::request(&[(state.foreign_table, id.to_string())]);
+    let uncertain =
+        matches!(error.kind, ErrorKind::NotFound | ErrorKind::Timeout | ErrorKind::Upstream | ErrorKind::OutcomeUnknown);
+    match (uncertain, id) {
+        (true, Some(id)) => reconcile::request(&[(state.foreign_table, id.to_string())]),
+        // A created record's id is unknown: the next poll finds it.
+        (true, None) if error.kind == ErrorKind::OutcomeUnknown => reconcile::poll_all_soon(),
+        _ => {}
     }
     if error.kind == ErrorKind::NotFound && state.op == WriteOp::Update {
         error = error.with_hint("The record was deleted upstream; the table marks it deleted within one poll interval.");

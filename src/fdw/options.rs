@@ -8,6 +8,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgList;
 use std::ffi::CStr;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 const SERVER_OPTIONS: &[&str] =
@@ -17,6 +18,18 @@ const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_stat
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+// The bounds of every numeric option, quoted by the validator's HINTs (and
+// the README). Each keeps the arithmetic done with the value far from
+// overflow, and refuses what can only be a typo: a poll more often than 10
+// times a second, a request allowed to hang for hours.
+pub const POLL_INTERVAL_BOUNDS: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(24 * 3600);
+pub const TIMEOUT_BOUNDS: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(3600);
+/// Requests per second.
+pub const RATE_LIMIT_BOUNDS: RangeInclusive<f64> = 0.01..=100_000.0;
+/// Requests saved up.
+pub const BURST_BOUNDS: RangeInclusive<f64> = 1.0..=100_000.0;
+pub const MAX_ROWS_PER_STATEMENT_BOUNDS: RangeInclusive<usize> = 1..=10_000;
 
 pub struct ServerConfig {
     /// Set when loaded from the catalog (InvalidOid while validating).
@@ -88,11 +101,79 @@ fn get<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
     options.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
-fn duration_option(options: &[(String, String)], name: &str, default: Duration) -> Result<Duration> {
+/// `1h`, `2min`, `5s` or `500ms`, whichever is exact: the way the HINTs
+/// write the bounds, in the units `parse_duration` reads.
+fn show_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    match ms {
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}min", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+fn duration_option(
+    options: &[(String, String)],
+    name: &str,
+    default: Duration,
+    bounds: &RangeInclusive<Duration>,
+) -> Result<Duration> {
     match get(options, name) {
         None => Ok(default),
-        Some(text) => crate::time::parse_duration(text)
-            .ok_or_else(|| invalid_value(name, text, "Use a positive duration such as '5s', '500ms' or '2min'.")),
+        Some(text) => crate::time::parse_duration(text).filter(|d| bounds.contains(d)).ok_or_else(|| {
+            let (low, high) = (show_duration(*bounds.start()), show_duration(*bounds.end()));
+            invalid_value(name, text, &format!("Use a duration from {low} to {high}, such as '5s', '500ms' or '2min'."))
+        }),
+    }
+}
+
+/// A number within `bounds` (NaN and infinities are in no range).
+fn number_option(
+    options: &[(String, String)],
+    name: &str,
+    bounds: &RangeInclusive<f64>,
+    what: &str,
+) -> Result<Option<f64>> {
+    match get(options, name) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(number) if bounds.contains(&number) => Ok(Some(number)),
+            _ => Err(invalid_value(
+                name,
+                text,
+                &format!("Use a number of {what} from {} to {}.", bounds.start(), bounds.end()),
+            )),
+        },
+    }
+}
+
+/// The host a URL option names must be in `sequin.allowed_hosts`
+/// (`allowed`, the setting's text).
+fn check_host(option: &str, url: &str, allowed: &str) -> Result<()> {
+    match crate::http::check_url_host(url, allowed) {
+        Ok(()) => Ok(()),
+        Err(crate::http::HostRefusal::NoHost) => {
+            Err(invalid_value(option, url, "Use an absolute http:// or https:// URL with a host name."))
+        }
+        Err(crate::http::HostRefusal::NotAllowed(host)) => Err(SequinError::new(
+            ErrorKind::InvalidOptionValue,
+            format!("host \"{host}\" of option \"{option}\" is not allowed"),
+        )
+        .with_hint(format!(
+            "A superuser can allow it in the setting sequin.allowed_hosts, which now lists: {}.",
+            crate::http::show_allowed_hosts(allowed)
+        ))),
+    }
+}
+
+/// Checks the hosts of a server's base_url and token_url against
+/// `sequin.allowed_hosts` (`allowed`, the setting's text).
+pub fn check_server_hosts(config: &ServerConfig, allowed: &str) -> Result<()> {
+    check_host("base_url", &config.base_url, allowed)?;
+    match &config.token_url {
+        Some(url) => check_host("token_url", url, allowed),
+        None => Ok(()),
     }
 }
 
@@ -108,20 +189,11 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) || base_url.len() < 10 {
         return Err(invalid_value("base_url", &base_url, "Use an absolute http:// or https:// URL."));
     }
-    let rate_limit = match get(options, "rate_limit") {
-        None => None,
-        Some(text) => match text.trim().parse::<f64>() {
-            Ok(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
-            _ => return Err(invalid_value("rate_limit", text, "Use a positive number of requests per second.")),
-        },
-    };
-    let burst = match get(options, "burst") {
-        None => 1.0,
-        Some(text) => match text.trim().parse::<f64>() {
-            Ok(burst) if burst.is_finite() && burst >= 1.0 => burst,
-            _ => return Err(invalid_value("burst", text, "Use a number of requests, at least 1.")),
-        },
-    };
+    if crate::http::url_host(&base_url).is_none() {
+        return Err(invalid_value("base_url", &base_url, "Use an absolute http:// or https:// URL with a host name."));
+    }
+    let rate_limit = number_option(options, "rate_limit", &RATE_LIMIT_BOUNDS, "requests per second")?;
+    let burst = number_option(options, "burst", &BURST_BOUNDS, "requests")?.unwrap_or(1.0);
     if let Some(url) = get(options, "token_url") {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid_value("token_url", url, "Use the absolute http:// or https:// URL of the OAuth token endpoint."));
@@ -139,8 +211,8 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
         name: name.to_string(),
         provider,
         base_url,
-        poll_interval: duration_option(options, "poll_interval", DEFAULT_POLL_INTERVAL)?,
-        timeout: duration_option(options, "timeout", DEFAULT_TIMEOUT)?,
+        poll_interval: duration_option(options, "poll_interval", DEFAULT_POLL_INTERVAL, &POLL_INTERVAL_BOUNDS)?,
+        timeout: duration_option(options, "timeout", DEFAULT_TIMEOUT, &TIMEOUT_BOUNDS)?,
         rate_limit,
         burst,
         token_url: get(options, "token_url").map(str::to_string),
@@ -159,8 +231,11 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
     let max_rows_per_statement = match get(options, "max_rows_per_statement") {
         None => None,
         Some(text) => match text.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => return Err(invalid_value("max_rows_per_statement", text, "Use a positive number of rows.")),
+            Ok(n) if MAX_ROWS_PER_STATEMENT_BOUNDS.contains(&n) => Some(n),
+            _ => {
+                let (low, high) = (MAX_ROWS_PER_STATEMENT_BOUNDS.start(), MAX_ROWS_PER_STATEMENT_BOUNDS.end());
+                return Err(invalid_value("max_rows_per_statement", text, &format!("Use a number of rows from {low} to {high}.")));
+            }
         },
     };
     Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement })
@@ -214,7 +289,10 @@ fn validate(options: &[(String, String)], catalog: pg_sys::Oid) -> Result<()> {
         }
     }
     match catalog {
-        pg_sys::ForeignServerRelationId => parse_server("", options).map(|_| ()),
+        // Only here and before each request (http::exchange): a server
+        // loaded from the catalog still parses after the setting changed, so
+        // the error names the host when a request is made.
+        pg_sys::ForeignServerRelationId => check_server_hosts(&parse_server("", options)?, &crate::gucs::allowed_hosts()),
         pg_sys::ForeignTableRelationId => parse_table(options).map(|_| ()),
         // An ALTER USER MAPPING may drop the key on its way to adding another.
         _ => Ok(()),
@@ -288,6 +366,157 @@ mod tests {
         assert!(parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", "0")])).is_err());
     }
 
+    fn server_with(name: &str, value: &str) -> Result<ServerConfig> {
+        parse_server("s", &opts(&[("provider", "stripe"), (name, value)]))
+    }
+
+    /// Refused with HV00A and a HINT that quotes both bounds.
+    fn assert_refused(name: &str, value: &str, low: &str, high: &str) {
+        let error = match name {
+            "max_rows_per_statement" => parse_table(&opts(&[("collection", "customers"), (name, value)])).err(),
+            _ => server_with(name, value).err(),
+        };
+        let error = error.unwrap_or_else(|| panic!("{name} = {value} was accepted"));
+        assert_eq!(error.kind, ErrorKind::InvalidOptionValue, "{name} = {value}");
+        assert_eq!(error.kind.sqlstate(), pgrx::PgSqlErrorCode::ERRCODE_FDW_INVALID_STRING_FORMAT);
+        assert_eq!(error.message, format!("invalid value for option \"{name}\": \"{value}\""));
+        let hint = error.hint.unwrap();
+        assert!(hint.contains(&format!("from {low} to {high}")), "{name}: {hint}");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let poll = |v: &str| server_with("poll_interval", v).map(|c| c.poll_interval).ok();
+        assert_eq!(poll("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(poll("200ms"), Some(Duration::from_millis(200)));
+        assert_eq!(poll("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(poll("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(poll("1440min"), Some(Duration::from_secs(86_400)));
+        for outside in ["99ms", "0.09", "24.001h", "1441min", "99999999999999999999999h", "0s", "-1s", "NaN", "inf"] {
+            assert_refused("poll_interval", outside, "100ms", "24h");
+        }
+        let timeout = |v: &str| server_with("timeout", v).map(|c| c.timeout).ok();
+        assert_eq!(timeout("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(timeout("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(timeout("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(timeout("3600"), Some(Duration::from_secs(3600)));
+        for outside in ["99ms", "3601s", "2h", "-1s", "99999999999999999999999h"] {
+            assert_refused("timeout", outside, "100ms", "1h");
+        }
+    }
+
+    #[test]
+    fn rates_and_bursts_are_bounded() {
+        let rate = |v: &str| server_with("rate_limit", v).map(|c| c.rate_limit).ok();
+        assert_eq!(rate("10"), Some(Some(10.0)));
+        assert_eq!(rate("0.01"), Some(Some(0.01)));
+        assert_eq!(rate("100000"), Some(Some(100_000.0)));
+        for outside in ["0.009", "0", "-3", "100000.5", "1e300", "NaN", "inf", "fast"] {
+            assert_refused("rate_limit", outside, "0.01", "100000");
+        }
+        let burst = |v: &str| server_with("burst", v).map(|c| c.burst).ok();
+        assert_eq!(burst("2"), Some(2.0));
+        assert_eq!(burst("1"), Some(1.0));
+        assert_eq!(burst("100000"), Some(100_000.0));
+        assert_eq!(parse_server("s", &opts(&[("provider", "stripe")])).unwrap().burst, 1.0);
+        for outside in ["0.5", "100001", "NaN", "-inf"] {
+            assert_refused("burst", outside, "1", "100000");
+        }
+    }
+
+    #[test]
+    fn row_limits_are_bounded() {
+        let rows = |v: &str| parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", v)])).ok().map(|t| t.max_rows_per_statement);
+        assert_eq!(rows("1"), Some(Some(1)));
+        assert_eq!(rows("10000"), Some(Some(10_000)));
+        assert_eq!(rows(" 3 "), Some(Some(3)));
+        for outside in ["0", "10001", "-1", "99999999999999999999999", "many", "1.5"] {
+            assert_refused("max_rows_per_statement", outside, "1", "10000");
+        }
+    }
+
+    #[test]
+    fn bounds_read_as_the_hints_write_them() {
+        assert_eq!(show_duration(Duration::from_millis(100)), "100ms");
+        assert_eq!(show_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(show_duration(Duration::from_secs(120)), "2min");
+        assert_eq!(show_duration(Duration::from_secs(86_400)), "24h");
+        for bound in [POLL_INTERVAL_BOUNDS.start(), POLL_INTERVAL_BOUNDS.end(), TIMEOUT_BOUNDS.start(), TIMEOUT_BOUNDS.end()] {
+            assert_eq!(crate::time::parse_duration(&show_duration(*bound)), Some(*bound));
+        }
+    }
+
+    #[test]
+    fn url_hosts_are_checked_against_the_setting() {
+        let allowed = "api.stripe.com, *.salesforce.com, 127.0.0.1";
+        let config = parse_server("s", &opts(&[("provider", "stripe")])).unwrap();
+        assert!(check_server_hosts(&config, allowed).is_ok());
+        let mock = parse_server("s", &opts(&[("provider", "stripe"), ("base_url", "http://127.0.0.1:4000")])).unwrap();
+        assert!(check_server_hosts(&mock, allowed).is_ok());
+        let evil = parse_server("s", &opts(&[("provider", "stripe"), ("base_url", "https://api.stripe.com@evil.example")])).unwrap();
+        let error = check_server_hosts(&evil, allowed).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidOptionValue);
+        assert_eq!(error.message, "host \"evil.example\" of option \"base_url\" is not allowed");
+        assert!(error.hint.unwrap().contains("sequin.allowed_hosts, which now lists: api.stripe.com, *.salesforce.com, 127.0.0.1."));
+        let token = parse_server(
+            "s",
+            &opts(&[("provider", "salesforce"), ("base_url", "https://a.my.salesforce.com"), ("token_url", "https://evil.example/token")]),
+        )
+        .unwrap();
+        assert!(check_server_hosts(&token, allowed).unwrap_err().message.contains("\"token_url\""));
+        assert!(check_server_hosts(&config, "").unwrap_err().hint.unwrap().ends_with("now lists: (none)."));
+        assert!(server_with("base_url", "https://").is_err());
+        assert!(server_with("base_url", "http://[::1").is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\PC{0,24}",
+                any::<f64>().prop_map(|f| f.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                (0u64..100_000_000, "(|s|ms|min|h|x)").prop_map(|(n, unit)| format!("{n}{unit}")),
+                (0u64..100_000, "(|s|ms|min|h)").prop_map(|(n, unit)| format!("{}.{n}{unit}", n % 100)),
+                "https?://[a-z0-9.@:\\[\\]-]{0,20}(/[a-z]{0,5})?",
+            ]
+        }
+
+        fn option(names: &'static [&'static str]) -> impl Strategy<Value = (String, String)> {
+            (prop::sample::select(names), value()).prop_map(|(n, v)| (n.to_string(), v))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn server_options_never_panic_and_stay_in_bounds(
+                provider in prop::sample::select(vec!["stripe", "salesforce", "paypal"]),
+                rest in prop::collection::vec(option(SERVER_OPTIONS), 0..6),
+            ) {
+                let mut options = vec![("provider".to_string(), provider.to_string())];
+                options.extend(rest);
+                if let Ok(config) = parse_server("s", &options) {
+                    prop_assert!(POLL_INTERVAL_BOUNDS.contains(&config.poll_interval));
+                    prop_assert!(TIMEOUT_BOUNDS.contains(&config.timeout));
+                    prop_assert!(config.rate_limit.is_none_or(|r| RATE_LIMIT_BOUNDS.contains(&r)));
+                    prop_assert!(BURST_BOUNDS.contains(&config.burst));
+                    prop_assert!(crate::http::url_host(&config.base_url).is_some());
+                    let _ = check_server_hosts(&config, "api.stripe.com, *.salesforce.com, 127.0.0.1");
+                }
+            }
+
+            #[test]
+            fn table_options_never_panic_and_stay_in_bounds(rest in prop::collection::vec(option(TABLE_OPTIONS), 0..4)) {
+                if let Ok(table) = parse_table(&rest) {
+                    prop_assert!(table.max_rows_per_statement.is_none_or(|n| MAX_ROWS_PER_STATEMENT_BOUNDS.contains(&n)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn missing_api_key_is_an_authorization_error() {
         let error = parse_credentials("stripe", pg_sys::InvalidOid, &opts(&[])).unwrap_err();
@@ -326,19 +555,25 @@ pub fn load_foreign_table(relid: pg_sys::Oid) -> Result<ForeignTableConfig> {
     }
 }
 
+/// Whether `user` (InvalidOid: PUBLIC) has a user mapping of its own for
+/// the server.
+pub fn has_own_mapping(server_oid: pg_sys::Oid, user: pg_sys::Oid) -> bool {
+    unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::USERMAPPINGUSERSERVER as i32,
+            user.into(),
+            server_oid.into(),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    }
+}
+
 /// The credentials of `user` for a server, falling back to the PUBLIC
 /// mapping; a clear 28000 when there is neither.
 pub fn load_credentials(server_oid: pg_sys::Oid, server_name: &str, user: pg_sys::Oid) -> Result<Credentials> {
     unsafe {
-        let has_mapping = |user: pg_sys::Oid| {
-            pg_sys::SearchSysCacheExists(
-                pg_sys::SysCacheIdentifier::USERMAPPINGUSERSERVER as i32,
-                user.into(),
-                server_oid.into(),
-                pg_sys::Datum::from(0),
-                pg_sys::Datum::from(0),
-            )
-        };
+        let has_mapping = |user: pg_sys::Oid| has_own_mapping(server_oid, user);
         if !has_mapping(user) && !has_mapping(pg_sys::InvalidOid) {
             let role = CStr::from_ptr(pg_sys::GetUserNameFromId(user, true).cast_const());
             return Err(SequinError::new(

@@ -4,7 +4,7 @@
 //! (the lookup only narrows the rows); row estimates come from the shadow's
 //! statistics.
 
-use super::tuple::{attribute_map, attributes};
+use super::tuple::shadow_layout;
 use crate::catalog;
 use crate::error::OrRaise;
 use pgrx::memcxt::PgMemoryContexts;
@@ -228,6 +228,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let shadow_oid = shadow_oid_of((*plan).fdw_private);
     let estate = (*node).ss.ps.state;
     let shadow = pg_sys::table_open(shadow_oid, pg_sys::AccessShareLock as i32);
+    // A table whose columns are the shadow's own, in the same places (what
+    // IMPORT FOREIGN SCHEMA makes), can hand out the shadow row itself: the
+    // executor reads an FDW's rows through any slot type of that layout.
+    // (An error here leaves the relation to the transaction's cleanup.)
+    let layout = shadow_layout((*(*node).ss.ss_currentRelation).rd_att, (*shadow).rd_att).or_raise();
+    let pass_through = layout.identical;
+    let mut attribute_map = layout.map;
     let lookup_id = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs).get_ptr(0);
     let source = match lookup_id {
         Some(id) => {
@@ -239,18 +246,6 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         None => Source::Heap(pg_sys::table_beginscan(shadow, (*estate).es_snapshot, 0, std::ptr::null_mut())),
     };
     let shadow_slot = pg_sys::table_slot_create(shadow, std::ptr::null_mut());
-    let mut attribute_map = attribute_map((*(*node).ss.ss_currentRelation).rd_att, shadow_oid);
-    // A table whose columns are the shadow's own, in the same places (what
-    // IMPORT FOREIGN SCHEMA makes), can hand out the shadow row itself: the
-    // executor reads an FDW's rows through any slot type.
-    let foreign_columns = attributes((*(*node).ss.ss_currentRelation).rd_att);
-    let shadow_columns = attributes((*shadow).rd_att);
-    let pass_through = attribute_map.iter().enumerate().all(|(i, &attno)| {
-        attno == i as i16 + 1
-            && shadow_columns.get(i).is_some_and(|c| {
-                c.atttypid == foreign_columns[i].atttypid && c.atttypmod == foreign_columns[i].atttypmod
-            })
-    });
     // Only the columns the query reads are copied (the others stay NULL),
     // and the shadow row is deformed no further than the last of them.
     let private = (*plan).fdw_private;

@@ -15,13 +15,62 @@ pub fn attribute_name(attribute: &pg_sys::FormData_pg_attribute) -> String {
     unsafe { CStr::from_ptr(attribute.attname.data.as_ptr()).to_string_lossy().into_owned() }
 }
 
-/// For each attribute of `tupdesc`, the number of the same-named attribute
-/// of relation `other` (0 when it has none or the attribute is dropped).
-pub unsafe fn attribute_map(tupdesc: pg_sys::TupleDesc, other: pg_sys::Oid) -> Vec<i16> {
-    attributes(tupdesc)
-        .iter()
-        .map(|a| if a.attisdropped { 0 } else { pg_sys::get_attnum(other, a.attname.data.as_ptr()).max(0) })
-        .collect()
+/// How a foreign table's rows are read from its shadow table.
+pub struct ShadowLayout {
+    /// For each foreign-table attribute, its shadow attribute number (0: none).
+    pub map: Vec<i16>,
+    /// Both tables have the same columns (names, types, typmods, dropped
+    /// slots) in the same places: the shadow row itself is a valid row of
+    /// the foreign table.
+    pub identical: bool,
+}
+
+/// Matches the columns of a foreign table (`foreign`) with those of its
+/// shadow table by name. A column whose type differs from its shadow
+/// column's is an error, never a reinterpretation of the datum: the DDL
+/// event trigger keeps both in step, so this only guards against tables
+/// changed behind its back.
+pub unsafe fn shadow_layout(foreign: pg_sys::TupleDesc, shadow: pg_sys::TupleDesc) -> Result<ShadowLayout> {
+    let foreign_columns = attributes(foreign);
+    let shadow_columns = attributes(shadow);
+    let mut map = Vec::with_capacity(foreign_columns.len());
+    for column in foreign_columns {
+        if column.attisdropped {
+            map.push(0);
+            continue;
+        }
+        let name = attribute_name(column);
+        let Some(twin) = shadow_columns.iter().find(|s| !s.attisdropped && attribute_name(s) == name) else {
+            map.push(0);
+            continue;
+        };
+        if twin.atttypid != column.atttypid || twin.atttypmod != column.atttypmod {
+            return Err(SequinError::new(
+                ErrorKind::LayoutMismatch,
+                format!("column \"{name}\" of this foreign table and of its shadow table have different types"),
+            )
+            .with_detail(format!(
+                "The foreign table says {}, the shadow table {}.",
+                format_type(column.atttypid, column.atttypmod),
+                format_type(twin.atttypid, twin.atttypmod)
+            ))
+            .with_hint("Change the column back, or drop the foreign table and create it again."));
+        }
+        map.push(twin.attnum);
+    }
+    let identical = foreign_columns.len() == shadow_columns.len()
+        && foreign_columns.iter().zip(shadow_columns).all(|(f, s)| {
+            f.attisdropped == s.attisdropped
+                && (f.attisdropped
+                    || (f.atttypid == s.atttypid && f.atttypmod == s.atttypmod && attribute_name(f) == attribute_name(s)))
+                && f.attlen == s.attlen
+                && f.attalign == s.attalign
+        });
+    Ok(ShadowLayout { map, identical })
+}
+
+fn format_type(type_oid: pg_sys::Oid, typmod: i32) -> String {
+    unsafe { CStr::from_ptr(pg_sys::format_type_with_typemod(type_oid, typmod)).to_string_lossy().into_owned() }
 }
 
 /// A datum as the value a provider sends: JSON for json/jsonb, booleans and

@@ -5,8 +5,11 @@
 
 pub mod salesforce;
 pub mod stripe;
+#[cfg(test)]
+mod properties;
 
 use crate::error::{ErrorKind, SequinError};
+use crate::rate_limit::MAX_UPSTREAM_PAUSE;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -97,21 +100,37 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
 }
 
+/// The most characters of an API's own text (its error message, code,
+/// field, request id) an error quotes: every real message fits, and a
+/// provider that passes on a whole HTML page or a megabyte of JSON by
+/// mistake still never fills the user's screen or the server log.
+pub const MAX_API_TEXT_CHARS: usize = 300;
+
+/// `text` cut to MAX_API_TEXT_CHARS characters, with '…' when cut. The one
+/// place API text is shortened for the user.
+pub fn cut_api_text(text: &str) -> String {
+    match text.char_indices().nth(MAX_API_TEXT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 impl ApiError {
     /// Turns the refusal into the user's error: `[Provider]: message` with a
     /// DETAIL naming status, method, path, field and request id.
     pub fn into_error(self, provider: &str, request: &ApiRequest) -> SequinError {
         let mut detail = format!("HTTP {} on {} {}", self.status, request.method.as_str(), request.route());
         if let Some(code) = &self.code {
-            detail.push_str(&format!(", code {code}"));
+            detail.push_str(&format!(", code {}", cut_api_text(code)));
         }
         if let Some(field) = &self.field {
-            detail.push_str(&format!(", field \"{field}\""));
+            detail.push_str(&format!(", field \"{}\"", cut_api_text(field)));
         }
         if let Some(request_id) = &self.request_id {
-            detail.push_str(&format!(", request id {request_id}"));
+            detail.push_str(&format!(", request id {}", cut_api_text(request_id)));
         }
-        let mut error = SequinError::new(self.kind, format!("[{provider}]: {}", self.message)).with_detail(detail);
+        let message = format!("[{provider}]: {}", cut_api_text(&self.message));
+        let mut error = SequinError::new(self.kind, message).with_detail(detail);
         error.api_code = self.code;
         match self.kind {
             ErrorKind::Unauthorized => error.with_hint(
@@ -321,6 +340,25 @@ pub trait Provider: Sync {
     /// Interprets a non-2xx reply.
     fn error(&self, response: &ApiResponse) -> ApiError;
 
+    /// A request whose reply names the account the credentials reach
+    /// (Stripe's `GET /v1/account`): every user mapping of a server must
+    /// reach the account the sync reads (DESIGN §8). None when the API
+    /// names it only in the OAuth token reply (`account_from_token_reply`).
+    fn account_request(&self) -> Option<ApiRequest> {
+        None
+    }
+
+    /// The account id in a successful reply to `account_request`.
+    fn parse_account(&self, response: &ApiResponse) -> Result<String, ApiError> {
+        Err(unparseable(response, "no account request"))
+    }
+
+    /// The account an OAuth token reply says its access token reaches
+    /// (Salesforce's org id, in the identity URL `id`), where it says so.
+    fn account_from_token_reply(&self, _reply: &Value) -> Option<String> {
+        None
+    }
+
     /// A request for the current state of several records at once, where
     /// the API has one: a batch write whose rows are read back (RETURNING)
     /// spends it to show the API's own values (fields it computes, its
@@ -378,6 +416,10 @@ pub trait Provider: Sync {
     fn rate_limit_pause(&self, response: &ApiResponse) -> Option<Duration> {
         (response.status == 429).then(|| retry_after(response)).flatten()
     }
+
+    /// The column values the sync would store for an API object kept in a
+    /// shadow row's `raw`: a column added to a table is filled from it.
+    fn columns_from_raw(&self, collection: &CollectionSpec, raw: &Value) -> Map<String, Value>;
 }
 
 /// One row of a batch write.
@@ -430,7 +472,66 @@ pub fn unparseable(response: &ApiResponse, what: &str) -> ApiError {
 }
 
 /// Seconds in a `Retry-After` header (the HTTP-date form is not used by
-/// these APIs).
+/// these APIs), at most MAX_UPSTREAM_PAUSE. A value that is no number of
+/// seconds (garbage, negative, NaN, infinite) is ignored: the usual backoff
+/// applies.
 pub fn retry_after(response: &ApiResponse) -> Option<Duration> {
-    response.header("retry-after")?.trim().parse::<f64>().ok().map(Duration::from_secs_f64)
+    let seconds = response.header("retry-after")?.trim().parse::<f64>().ok()?;
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return None;
+    }
+    // try_from fails only past u64::MAX seconds, far above the cap.
+    Some(Duration::try_from_secs_f64(seconds).map_or(MAX_UPSTREAM_PAUSE, |d| d.min(MAX_UPSTREAM_PAUSE)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_retry_after(value: &str) -> ApiResponse {
+        ApiResponse { status: 429, headers: vec![("retry-after".into(), value.into())], body: vec![] }
+    }
+
+    #[test]
+    fn retry_after_is_bounded_and_garbage_is_ignored() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(retry_after(&with_retry_after("2")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&with_retry_after(" 0.5 ")), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after(&with_retry_after("0")), Some(Duration::ZERO));
+        assert_eq!(retry_after(&with_retry_after("3600")), Some(hour));
+        assert_eq!(retry_after(&with_retry_after("3601")), Some(hour));
+        assert_eq!(retry_after(&with_retry_after("1e19")), Some(hour));
+        assert_eq!(retry_after(&with_retry_after("99999999999999999999999999999999")), Some(hour));
+        for garbage in ["NaN", "-1", "-0.5", "inf", "-inf", "infinity", "soon", "", "Wed, 21 Oct 2015 07:28:00 GMT", "1s"] {
+            assert_eq!(retry_after(&with_retry_after(garbage)), None, "{garbage}");
+        }
+        assert_eq!(retry_after(&ApiResponse::default()), None);
+    }
+
+    #[test]
+    fn api_text_is_cut_on_a_char_boundary() {
+        assert_eq!(cut_api_text("short"), "short");
+        let exact = "é".repeat(MAX_API_TEXT_CHARS);
+        assert_eq!(cut_api_text(&exact), exact);
+        let long = format!("{exact}ü and more");
+        assert_eq!(cut_api_text(&long), format!("{exact}…"));
+        assert_eq!(cut_api_text(&long).chars().count(), MAX_API_TEXT_CHARS + 1);
+    }
+
+    #[test]
+    fn a_refusal_quotes_only_the_start_of_a_long_message() {
+        let error = ApiError {
+            kind: ErrorKind::Validation,
+            status: 400,
+            message: "x".repeat(100_000),
+            code: Some("c".repeat(10_000)),
+            field: Some("f".repeat(10_000)),
+            request_id: Some("r".repeat(10_000)),
+            retry_after: None,
+        };
+        let user = error.into_error("Stripe", &ApiRequest::get("/v1/customers"));
+        assert_eq!(user.message, format!("[Stripe]: {}…", "x".repeat(MAX_API_TEXT_CHARS)));
+        assert!(user.detail.unwrap().len() < 4 * MAX_API_TEXT_CHARS + 100);
+        assert_eq!(user.api_code.map(|c| c.len()), Some(10_000));
+    }
 }

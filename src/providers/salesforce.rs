@@ -229,7 +229,8 @@ fn digits(s: &str) -> Option<i64> {
 fn parse_datetime(s: &str) -> Option<i64> {
     let s = s.trim();
     let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':' {
+    // ASCII up to 19, so that the slices below are on char boundaries.
+    if b.len() < 19 || !b[..19].is_ascii() || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let (y, m, d) = (digits(&s[0..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
@@ -256,7 +257,7 @@ fn parse_datetime(s: &str) -> Option<i64> {
             let zone = rest[1..].replace(':', "");
             let (hh, mm) = match zone.len() {
                 2 => (digits(&zone)?, 0),
-                4 => (digits(&zone[..2])?, digits(&zone[2..])?),
+                4 => (digits(zone.get(..2)?)?, digits(zone.get(2..)?)?),
                 _ => return None,
             };
             sign * (hh * 3600 + mm * 60)
@@ -606,6 +607,10 @@ impl Salesforce {
 }
 
 impl Provider for Salesforce {
+    fn columns_from_raw(&self, collection: &CollectionSpec, raw: &Value) -> Map<String, Value> {
+        record_from_sobject(collection, raw, 0).map(|r| r.columns).unwrap_or_default()
+    }
+
     fn name(&self) -> &'static str {
         "salesforce"
     }
@@ -834,6 +839,17 @@ impl Provider for Salesforce {
         let mut error = api_error(first, response.status, fallback);
         error.retry_after = retry_after(response);
         error
+    }
+
+    /// The org of the identity URL `id`
+    /// (`https://login.salesforce.com/id/<orgId>/<userId>`): every user of
+    /// one org shares it, so grants of two users of the org compare equal.
+    fn account_from_token_reply(&self, reply: &Value) -> Option<String> {
+        let identity = reply.get("id")?.as_str()?;
+        let path = identity.split(['?', '#']).next()?;
+        let mut segments = path.trim_end_matches('/').rsplit('/');
+        let (_user, org, id) = (segments.next()?, segments.next()?, segments.next()?);
+        (id == "id" && org.starts_with("00D") && org.chars().all(|c| c.is_ascii_alphanumeric())).then(|| org.to_string())
     }
 
     fn batch_limit(&self, _op: WriteOp) -> usize {
@@ -1137,6 +1153,22 @@ mod tests {
         let querying = json!({"phase": "incremental", "since": "2026-03-01T12:00:00.000Z", "deleted_from": "2026-02-01T00:00:00.000Z"});
         assert_eq!(Salesforce.cursor_expired(spec, &querying, &refusal("INVALID_REPLICATION_DATE")), None);
         assert_eq!(Salesforce.cursor_expired(spec, &json!({}), &refusal("INVALID_REPLICATION_DATE")), None);
+    }
+
+    #[test]
+    fn the_org_comes_from_the_token_replys_identity_url() {
+        let org = |id: Value| Salesforce.account_from_token_reply(&json!({"access_token": "00Dx!secret", "id": id}));
+        assert_eq!(
+            org(json!("https://login.salesforce.com/id/00Dxx0000001gPLEAY/005xx000001SwiUAAS")).as_deref(),
+            Some("00Dxx0000001gPLEAY")
+        );
+        assert_eq!(org(json!("http://127.0.0.1:8080/id/00D000000000001AAA/005000000000001AAA/")).as_deref(), Some("00D000000000001AAA"));
+        for wrong in [json!(null), json!(42), json!("https://x/id/005xx/00Dxx"), json!("https://x/services/00Dxx/005xx"), json!("00Dxx")] {
+            assert_eq!(org(wrong), None);
+        }
+        assert_eq!(Salesforce.account_from_token_reply(&json!({"access_token": "t"})), None);
+        // No request of its own: the org is known from the token reply.
+        assert_eq!(Salesforce.account_request(), None);
     }
 
     #[test]

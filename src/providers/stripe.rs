@@ -252,7 +252,8 @@ fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, de
     // Stripe's times are unix seconds.
     for column in spec.columns.iter().filter(|c| c.sql_type == "timestamptz") {
         if let Some(seconds) = object.get(column.name).and_then(Value::as_i64) {
-            columns.insert(column.name.into(), Value::String(iso8601_from_us(seconds * 1_000_000)));
+            // Saturating: the API's number, however large, never panics.
+            columns.insert(column.name.into(), Value::String(iso8601_from_us(seconds.saturating_mul(1_000_000))));
         }
     }
     Some(Record { id, version_us, deleted, columns, raw: object.clone() })
@@ -266,7 +267,7 @@ fn record_from_event(collection: &StripeCollection, event: &Value) -> Option<Rec
     let (_, effect) = collection.events.iter().find(|(a, _)| *a == action)?;
     let created = event.get("created")?.as_i64()?;
     let object = event.get("data")?.get("object")?;
-    record_from_object(&collection.spec, object, created * 1_000_000, *effect == Effect::Delete)
+    record_from_object(&collection.spec, object, created.saturating_mul(1_000_000), *effect == Effect::Delete)
 }
 
 fn list_data(response: &ApiResponse) -> Result<(Vec<Value>, bool), ApiError> {
@@ -382,6 +383,10 @@ fn form_body(
 }
 
 impl Provider for Stripe {
+    fn columns_from_raw(&self, collection: &CollectionSpec, raw: &Value) -> Map<String, Value> {
+        record_from_object(collection, raw, 0, false).map(|r| r.columns).unwrap_or_default()
+    }
+
     fn name(&self) -> &'static str {
         "stripe"
     }
@@ -574,7 +579,8 @@ impl Provider for Stripe {
         if cursor_str(cursor, "phase") != Some("incremental") || error.api_code.as_deref() != Some("resource_missing") {
             return None;
         }
-        let event = cursor_str(cursor, "after").or_else(|| cursor_str(cursor, "scan"))?;
+        // The id came from the API: quoted like its messages.
+        let event = super::cut_api_text(cursor_str(cursor, "after").or_else(|| cursor_str(cursor, "scan"))?);
         Some(format!(
             "Stripe keeps events for 30 days and the sync cursor's event {event} is gone; starting a new backfill"
         ))
@@ -601,6 +607,24 @@ impl Provider for Stripe {
             request_id: response.header("request-id").map(str::to_string),
             retry_after: retry_after(response),
         }
+    }
+
+    /// The account of the key, or of the account an OAuth token stands for.
+    fn account_request(&self) -> Option<ApiRequest> {
+        Some(ApiRequest::get("/v1/account"))
+    }
+
+    /// `{"id":"acct_…","object":"account",…}`.
+    fn parse_account(&self, response: &ApiResponse) -> Result<String, ApiError> {
+        let body = response.json().ok_or_else(|| unparseable(response, "account reply is not JSON"))?;
+        if body.get("object").and_then(Value::as_str) != Some("account") {
+            return Err(unparseable(response, "not an account object"));
+        }
+        body.get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| unparseable(response, "account without id"))
     }
 }
 
@@ -778,6 +802,21 @@ mod tests {
         });
         assert_eq!(limited.kind, ErrorKind::RateLimited);
         assert_eq!(limited.retry_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn the_account_comes_from_get_v1_account() {
+        let request = Stripe.account_request().unwrap();
+        assert_eq!((request.method, request.path.as_str()), (Method::Get, "/v1/account"));
+        let account = json!({"id": "acct_1Nv0FGQ9RKHgCVdK", "object": "account", "type": "standard", "charges_enabled": true});
+        assert_eq!(Stripe.parse_account(&reply(200, account)).unwrap(), "acct_1Nv0FGQ9RKHgCVdK");
+        for wrong in [json!({"id": "cus_1", "object": "customer"}), json!({"object": "account"}), json!({"id": "", "object": "account"})] {
+            assert_eq!(Stripe.parse_account(&reply(200, wrong)).unwrap_err().kind, ErrorKind::Upstream);
+        }
+        let not_json = ApiResponse { status: 200, headers: vec![], body: b"<html>".to_vec() };
+        assert!(Stripe.parse_account(&not_json).unwrap_err().message.contains("not JSON"));
+        // Stripe's OAuth token reply is not where the account is learned.
+        assert_eq!(Stripe.account_from_token_reply(&json!({"access_token": "oat_x", "id": "https://x/id/00D/005"})), None);
     }
 
     #[test]

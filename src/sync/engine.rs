@@ -67,7 +67,7 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
             };
             match done {
                 Some(Ok(done)) => engine.finish(done).await,
-                Some(Err(error)) if !error.is_cancelled() => log!("sequin sync: a task failed: {error}"),
+                Some(Err(error)) if !error.is_cancelled() => engine.task_failed(error),
                 _ => {}
             }
         }
@@ -154,6 +154,35 @@ impl Engine {
                 next.abort();
             }
             poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+        }
+    }
+
+    /// A task that panicked: its collection is not left busy forever but
+    /// records the failure and is retried with backoff like any other.
+    fn task_failed(&mut self, error: tokio::task::JoinError) {
+        let task = error.id();
+        let why = if error.is_panic() {
+            let payload = error.into_panic();
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string());
+            format!("internal error in the sync: {text}")
+        } else {
+            "internal error in the sync: a task failed".to_string()
+        };
+        let collection = self.busy.iter().find(|(_, (_, handle))| handle.id() == task).map(|(oid, _)| *oid);
+        match collection {
+            Some(foreign_table) => {
+                self.busy.remove(&foreign_table);
+                poll::fail(foreign_table, &crate::error::SequinError::internal(why), Duration::from_secs(5));
+            }
+            None => {
+                // The re-read task: its queue is taken; the sync repairs the rows.
+                self.rereading = false;
+                log!("sequin sync: {why}");
+            }
         }
     }
 

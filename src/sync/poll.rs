@@ -88,8 +88,8 @@ pub(super) async fn fetch_page(target: &Target, cursor: &Value) -> Result<Fetche
 /// Applies a page and stores its cursor, both or neither.
 pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
     let poll_interval = target.collection.config.server.poll_interval;
-    let poisoned = in_transaction(|| {
-        let applied = target.collection.shadow.apply_page(&page.records)?;
+    let warnings = in_transaction(|| {
+        let applied = target.collection.shadow.apply_page(target.foreign_table, &page.records)?;
         // A backfill over existing rows: what it does not see (and what did
         // not change meanwhile) was deleted upstream.
         let mut swept = 0;
@@ -101,11 +101,19 @@ pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
                 catalog::forget_seen(target.foreign_table)?;
             }
         }
-        catalog::save_page(target.foreign_table, page, applied.changed + swept, &applied.poisoned, poll_interval)?;
-        Ok(applied.poisoned)
+        let warnings = applied.warnings();
+        catalog::save_page(
+            target.foreign_table,
+            page,
+            applied.changed + swept,
+            applied.poisoned.len(),
+            warnings.last().map(String::as_str),
+            poll_interval,
+        )?;
+        Ok(warnings)
     })?;
-    for record in poisoned {
-        warning!("sequin sync of {}: {}", target.collection.shadow.feed_name, record.warning());
+    for warning in warnings {
+        warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }
     Ok(())
 }

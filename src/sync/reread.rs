@@ -59,9 +59,9 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
             ),
         }
     }
-    let applied = in_transaction(|| target.collection.shadow.apply_page(&records))?;
-    for record in applied.poisoned {
-        warning!("sequin sync of {}: {}", target.collection.shadow.feed_name, record.warning());
+    let applied = in_transaction(|| target.collection.shadow.apply_page(target.foreign_table, &records))?;
+    for warning in applied.warnings() {
+        warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! The Stripe subset: customers, products, prices, subscriptions and invoices
-//! (the types in `RESOURCES`), `/v1/events`, auth, idempotency. State lives
+//! (the types in `RESOURCES`), `/v1/events`, `/v1/account`, auth, idempotency. State lives
 //! per account (API key); an OAuth access token stands for the account it
 //! was issued for.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod customers;
@@ -101,6 +102,10 @@ pub struct RequestInfo {
 /// One account's Stripe data.
 pub struct StripeState {
     pub livemode: bool,
+    /// What `GET /v1/account` names the account.
+    pub account_id: String,
+    /// When the account was first used (unix seconds).
+    pub created: i64,
     stores: HashMap<&'static str, Store>,
     pub events: Store,
     pub idempotency: Idempotency,
@@ -119,6 +124,8 @@ impl StripeState {
             .collect();
         StripeState {
             livemode,
+            account_id: account::id(key),
+            created: now(),
             stores,
             events: Store::new("evt", ids::salt(key, "evt"), events::defaults(livemode)),
             idempotency: Idempotency::default(),
@@ -220,6 +227,7 @@ fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Re
     let ok = |v: Value| Ok(Reply::json(200, &v));
 
     match (req.method.as_str(), segments.as_slice()) {
+        ("GET", ["account"]) => ok(account::object(state)),
         ("GET", ["events"]) => ok(events::list(state, &query()?, now())?),
         ("GET", ["events", id]) if !id.is_empty() => {
             ok(Value::Object(events::retrieve(state, id, now())?))
