@@ -26,8 +26,9 @@ demo-salesforce: up
 	@bash scripts/demo_salesforce.sh
 
 ## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
-## check, then the SQL tests (pg_test/) and the sync crash test
-## (tests/sync_crash.py) against the local stack. Leaves nothing running.
+## check, then the SQL tests (pg_test/), a hot standby (tests/standby.py) and
+## the sync crash test (tests/sync_crash.py) against the local stack.
+## Leaves nothing running.
 test: setup
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory pg-test
@@ -37,6 +38,8 @@ unit-test:
 	cargo test -p sequin-mock
 
 
+# RUST_BACKTRACE=1: the cluster runs in the environment where a panic's
+# report could carry a backtrace (a #[pg_test] checks that it does not).
 pg-test:
 	@cargo build --release -q -p sequin-mock
 	@mkdir -p $(PGTEST_DATA) && chown postgres: $(PGTEST_DATA)
@@ -46,7 +49,7 @@ pg-test:
 	  for i in $$(seq 100); do [ -s $(PGTEST_MOCK_URL) ] && break; sleep 0.05; done; \
 	  chmod 644 $(PGTEST_MOCK_URL); \
 	  bash scripts/stack.sh retire-library; \
-	  cargo pgrx test pg15 --runas postgres --pgdata $(PGTEST_DATA)
+	  RUST_BACKTRACE=1 cargo pgrx test pg15 --runas postgres --pgdata $(PGTEST_DATA)
 	@bash scripts/check_preload.sh
 
 regress-test: up
@@ -59,10 +62,11 @@ regress-test: up
 	  if [ $$status -ne 0 ]; then cat target/regress/regression.diffs; fi; \
 	  if tail -n +$$log_from target/stack/postgres.log | grep -E 'terminated by signal|panicked at'; then \
 	    echo "pg_regress: the server log shows a crashed backend or a panic"; status=1; fi; \
+	  python3 tests/standby.py; standby=$$?; \
 	  python3 tests/sync_crash.py; crash=$$?; \
 	  bash scripts/stack.sh down; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
-	  [ $$status -eq 0 ] && [ $$crash -eq 0 ]
+	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$crash -eq 0 ]
 
 ## make bench: reads, writes, sync, rate limits and idle cost measured side by
 ## side against the local stack; prints a table and writes bench/results.md.

@@ -145,15 +145,15 @@ END $$;
 CREATE EVENT TRIGGER sequin_drop_foreign_tables ON sql_drop
     EXECUTE FUNCTION sequin.on_sql_drop();
 
--- ALTER of a synced table keeps its shadow table in step or is refused;
--- GRANT and REVOKE keep direct reads of shadow tables to the roles that
+-- ALTER of a synced table keeps its shadow table in step or is refused, as
+-- is a change of provider of a server with synced tables; GRANT and REVOKE keep direct reads of shadow tables to the roles that
 -- may read the foreign table (src/fdw/ddl.rs).
 CREATE FUNCTION sequin.on_alter_foreign_table() RETURNS event_trigger
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sequin_on_alter_foreign_table' LANGUAGE C;
 
 CREATE EVENT TRIGGER sequin_alter_foreign_tables ON ddl_command_end
-    WHEN TAG IN ('ALTER FOREIGN TABLE', 'ALTER TABLE', 'GRANT', 'REVOKE')
+    WHEN TAG IN ('ALTER FOREIGN TABLE', 'ALTER TABLE', 'ALTER SERVER', 'GRANT', 'REVOKE')
     EXECUTE FUNCTION sequin.on_alter_foreign_table();
 
 -- Called by the event trigger only; it writes the extension's catalog.

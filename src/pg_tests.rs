@@ -174,3 +174,21 @@ fn bad_options_are_refused_at_create_time_with_the_valid_ones() {
     let error = error_of("CREATE USER MAPPING FOR CURRENT_USER SERVER opt OPTIONS (password 'x')");
     assert!(error.contains("Valid options in this context are: api_key"), "{error}");
 }
+
+/// Panics, as a bug in the extension would: the test below reads its report.
+#[pg_extern]
+fn forced_panic() {
+    panic!("forced panic in a test");
+}
+
+#[pg_test]
+fn a_panic_is_an_error_whose_detail_has_no_backtrace() {
+    // `make pg-test` starts this cluster with RUST_BACKTRACE=1, the
+    // environment in which pgrx would append a backtrace to the DETAIL.
+    assert_eq!(std::env::var("RUST_BACKTRACE").as_deref(), Ok("1"), "the cluster must run with RUST_BACKTRACE=1");
+    let report = error_of("SELECT tests.forced_panic()");
+    assert!(report.starts_with("XX000: forced panic in a test"), "{report}");
+    for frame_text in ["backtrace", "  0: ", "rust_begin_unwind", "at /"] {
+        assert!(!report.contains(frame_text), "the report carries a backtrace: {report}");
+    }
+}

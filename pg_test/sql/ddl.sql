@@ -34,6 +34,12 @@ SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers ADD COLUMN s
 CREATE DOMAIN regress_ddl.positive AS bigint CHECK (VALUE > 0);
 SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers ADD COLUMN n regress_ddl.positive$$);
 SELECT collection FROM sequin.collections WHERE foreign_table = 'regress_ddl.customers'::regclass;
+-- Nor can the server's provider change under its tables; other options can.
+SELECT pg_temp.error_of($$ALTER SERVER regress_ddl OPTIONS (SET provider 'salesforce')$$);
+ALTER SERVER regress_ddl OPTIONS (ADD timeout '10s');
+ALTER SERVER regress_ddl OPTIONS (DROP timeout);
+SELECT o.option_name, o.option_value FROM pg_foreign_server s, pg_options_to_table(s.srvoptions) o
+ WHERE s.srvname = 'regress_ddl' AND o.option_name <> 'base_url';
 -- A column added later is filled from what the API sent, any field of it.
 ALTER FOREIGN TABLE regress_ddl.customers ADD COLUMN invoice_prefix text, ADD COLUMN livemode boolean;
 SELECT count(*) FILTER (WHERE invoice_prefix IS NOT NULL) AS prefixes,

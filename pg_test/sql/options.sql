@@ -12,6 +12,14 @@ SELECT pg_temp.error_of($$CREATE SERVER s FOREIGN DATA WRAPPER sequin_fdw OPTION
 SELECT pg_temp.error_of($$CREATE SERVER s FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', rate_limit 'fast')$$);
 CREATE SERVER opts FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', base_url 'http://127.0.0.1:9');
 SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD timeout '-1s')$$);
+-- Values that once overflowed, panicked or silently disabled a limit.
+SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD poll_interval '100000000000h')$$);
+SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD poll_interval '99999999999999999999999h')$$);
+SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD timeout '0.0000000001')$$);
+SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD rate_limit '1e-300')$$);
+SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD rate_limit 'NaN')$$);
+SELECT pg_temp.error_of($$ALTER SERVER opts OPTIONS (ADD burst '1e6')$$);
+SELECT srvoptions FROM pg_foreign_server WHERE srvname = 'opts';
 SELECT pg_temp.error_of($$CREATE USER MAPPING FOR PUBLIC SERVER opts OPTIONS (password 'secret')$$);
 CREATE SCHEMA opts;
 SELECT pg_temp.error_of($$CREATE FOREIGN TABLE opts.t (id text) SERVER opts$$);

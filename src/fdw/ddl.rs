@@ -338,6 +338,43 @@ unsafe fn refuse_column_rename(parsetree: *mut pg_sys::Node) {
     .raise()
 }
 
+/// A server's provider decides what its tables' collections and columns
+/// mean: once it has synced tables, it cannot change under them.
+unsafe fn refuse_provider_change(parsetree: *mut pg_sys::Node) {
+    if parsetree.is_null() || (*parsetree).type_ != pg_sys::NodeTag::T_AlterForeignServerStmt {
+        return;
+    }
+    let stmt = parsetree as *mut pg_sys::AlterForeignServerStmt;
+    if (*stmt).servername.is_null() {
+        return;
+    }
+    let options = pgrx::PgList::<pg_sys::DefElem>::from_pg((*stmt).options);
+    let names_provider = options
+        .iter_ptr()
+        .any(|option| !option.is_null() && !(*option).defname.is_null() && CStr::from_ptr((*option).defname).to_bytes() == b"provider");
+    if !names_provider {
+        return;
+    }
+    let server = CStr::from_ptr((*stmt).servername).to_string_lossy().into_owned();
+    let tables = Spi::get_one_with_args::<i64>(
+        "SELECT count(*) FROM sequin.collections c
+           JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+           JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+          WHERE s.srvname = $1",
+        &[server.as_str().into()],
+    )
+    .map_err(spi_error)
+    .or_raise()
+    .unwrap_or(0);
+    if tables > 0 {
+        refused(
+            format!("the provider of server \"{server}\" cannot change while it has {tables} synced table(s)"),
+            "Create a server for the other provider and import its tables there, or drop this server's tables first.",
+        )
+        .raise()
+    }
+}
+
 #[no_mangle]
 #[doc(hidden)]
 pub extern "C" fn pg_finfo_sequin_on_alter_foreign_table() -> &'static pg_sys::Pg_finfo_record {
@@ -346,7 +383,7 @@ pub extern "C" fn pg_finfo_sequin_on_alter_foreign_table() -> &'static pg_sys::P
 }
 
 /// `sequin.on_alter_foreign_table()`: the `ddl_command_end` event trigger
-/// for ALTER FOREIGN TABLE, ALTER TABLE, GRANT and REVOKE.
+/// for ALTER FOREIGN TABLE, ALTER TABLE, ALTER SERVER, GRANT and REVOKE.
 #[no_mangle]
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn sequin_on_alter_foreign_table(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
@@ -359,6 +396,7 @@ pub unsafe extern "C-unwind" fn sequin_on_alter_foreign_table(fcinfo: pg_sys::Fu
     }
     let data = context as *mut pg_sys::EventTriggerData;
     refuse_column_rename((*data).parsetree);
+    refuse_provider_change((*data).parsetree);
     let tag = CStr::from_ptr(pg_sys::GetCommandTagName((*data).tag)).to_string_lossy().into_owned();
     for foreign_table in touched_tables(&tag).or_raise() {
         if tag != "GRANT" && tag != "REVOKE" {

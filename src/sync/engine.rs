@@ -160,19 +160,7 @@ impl Engine {
     /// A task that panicked: its collection is not left busy forever but
     /// records the failure and is retried with backoff like any other.
     fn task_failed(&mut self, error: tokio::task::JoinError) {
-        let task = error.id();
-        let why = if error.is_panic() {
-            let payload = error.into_panic();
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".to_string());
-            format!("internal error in the sync: {text}")
-        } else {
-            "internal error in the sync: a task failed".to_string()
-        };
-        let collection = self.busy.iter().find(|(_, (_, handle))| handle.id() == task).map(|(oid, _)| *oid);
+        let (collection, why) = failed_task(&self.busy, error);
         match collection {
             Some(foreign_table) => {
                 self.busy.remove(&foreign_table);
@@ -198,6 +186,68 @@ impl Engine {
         self.tasks.spawn_local(async move {
             reread::reread(work).await;
             Done::Reread
+        });
+    }
+}
+
+/// Which collection a failed task was fetching (none for the re-read task),
+/// and what to record about it.
+fn failed_task(busy: &HashMap<pg_sys::Oid, (Instant, AbortHandle)>, error: tokio::task::JoinError) -> (Option<pg_sys::Oid>, String) {
+    let task = error.id();
+    let collection = busy.iter().find(|(_, (_, handle))| handle.id() == task).map(|(oid, _)| *oid);
+    let why = if error.is_panic() {
+        let payload = error.into_panic();
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        format!("internal error in the sync: {text}")
+    } else {
+        "internal error in the sync: a task failed".to_string()
+    };
+    (collection, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_fetch_is_charged_to_its_own_collection_with_its_message() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async {
+            let mut tasks: JoinSet<Done> = JoinSet::new();
+            let mut busy = HashMap::new();
+            let healthy = tasks.spawn_local(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Done::Reread
+            });
+            busy.insert(pg_sys::Oid::from(16_384u32), (Instant::now(), healthy));
+            let id = 16_390u32;
+            let panicking = tasks.spawn_local(async move {
+                let cursor: Option<u32> = (id == 0).then_some(id);
+                cursor.expect("a cursor the provider promised");
+                Done::Reread
+            });
+            busy.insert(pg_sys::Oid::from(16_390u32), (Instant::now(), panicking));
+            let error = match tasks.join_next().await {
+                Some(Err(error)) => error,
+                _ => panic!("the panicking task ends first, with a JoinError"),
+            };
+            let (collection, why) = failed_task(&busy, error);
+            assert_eq!(collection, Some(pg_sys::Oid::from(16_390u32)));
+            assert_eq!(why, "internal error in the sync: a cursor the provider promised");
+            // The re-read task is no collection's.
+            let reread = tasks.spawn_local(async { panic!("{} rows", 3) });
+            let error = loop {
+                if let Some(Err(error)) = tasks.join_next().await {
+                    break error;
+                }
+            };
+            assert_eq!(error.id(), reread.id());
+            assert_eq!(failed_task(&busy, error), (None, "internal error in the sync: 3 rows".to_string()));
         });
     }
 }

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""A hot standby of the local stack's cluster (`make test`).
+
+pg_basebackup copies the running primary into target/stack/standby, which
+starts as a streaming replica with sequin_fdw preloaded. On it:
+  * reads of synced tables work and follow the primary (the sync runs on
+    the primary only: the worker starts once recovery has finished);
+  * every write and control function fails with 25006 and says why;
+  * sync_status and rate_limit_status can be read;
+  * no backend dies and nothing panics (the standby's log).
+Needs PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env).
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ACCOUNT = "sk_test_standby"
+MOCK = os.environ["MOCK_URL"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STANDBY = os.path.join(ROOT, "target", "stack", "standby")
+LOG = os.path.join(ROOT, "target", "stack", "standby.log")
+BIN = subprocess.run(["/usr/bin/pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+failures = []
+
+
+def psql(sql, port=None, check=True):
+    env = dict(os.environ)
+    if port:
+        env["PGPORT"] = str(port)
+    done = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          capture_output=True, text=True, env=env)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"psql failed: {done.stderr.strip()}\n{sql}")
+    return done
+
+
+def value(sql, port=None):
+    return psql(sql, port).stdout.strip()
+
+
+def error_of(sql, port):
+    """The SQLSTATE and message of a statement's error (VERBOSITY verbose)."""
+    env = dict(os.environ, PGPORT=str(port))
+    done = subprocess.run(["psql", "-XAtq", "-v", "VERBOSITY=verbose", "-c", sql],
+                          capture_output=True, text=True, env=env)
+    if done.returncode == 0:
+        return "no error"
+    return done.stderr.strip().splitlines()[0].removeprefix("ERROR:").strip()
+
+
+def mock(method, path, body=None):
+    sep = "&" if "?" in path else "?"
+    request = urllib.request.Request(f"{MOCK}{path}{sep}account={ACCOUNT}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read() or b"null")
+
+
+def check(name, ok, detail=""):
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+    if not ok:
+        failures.append(name)
+
+
+def wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except RuntimeError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def as_postgres(*command):
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    return subprocess.run(["runuser", "-u", "postgres", "--", *command], capture_output=True, text=True, env=env)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_standby():
+    if os.path.exists(os.path.join(STANDBY, "postmaster.pid")):
+        as_postgres(f"{BIN}/pg_ctl", "-D", STANDBY, "-m", "fast", "-w", "stop")
+    shutil.rmtree(STANDBY, ignore_errors=True)
+
+
+def main():
+    mock("POST", "/_admin/reset")
+    mock("POST", "/_admin/stripe/customers/seed?count=3")
+    psql(f"""
+        CREATE SERVER standby_test FOREIGN DATA WRAPPER sequin_fdw
+          OPTIONS (provider 'stripe', base_url '{MOCK}', poll_interval '200ms');
+        CREATE USER MAPPING FOR PUBLIC SERVER standby_test OPTIONS (api_key '{ACCOUNT}');
+        CREATE SCHEMA standby_test;
+        IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER standby_test INTO standby_test;""")
+    check("the primary backfills", wait_for(
+        lambda: value("SELECT phase = 'incremental' AND rows = 3 FROM sequin.sync_status WHERE server = 'standby_test'") == "t", 20))
+
+    stop_standby()
+    made = as_postgres(f"{BIN}/pg_basebackup", "-h", os.environ["PGHOST"], "-p", os.environ["PGPORT"],
+                       "-U", "postgres", "-D", STANDBY, "-R", "-X", "stream", "-c", "fast")
+    if made.returncode != 0:
+        raise RuntimeError(f"pg_basebackup failed: {made.stderr}")
+    port = free_port()
+    with open(os.path.join(STANDBY, "postgresql.conf"), "a") as conf:
+        conf.write(f"# the standby of tests/standby.py\nport = {port}\nunix_socket_directories = '{STANDBY}'\n")
+    started = as_postgres(f"{BIN}/pg_ctl", "-D", STANDBY, "-l", LOG, "-w", "start")
+    if started.returncode != 0:
+        raise RuntimeError(f"the standby did not start: {started.stderr}\n{open(LOG).read()}")
+    try:
+        on_standby(port)
+    finally:
+        stop_standby()
+        psql("DROP SCHEMA standby_test CASCADE; DROP SERVER standby_test CASCADE")
+
+
+def on_standby(port):
+    check("the standby is in recovery", value("SELECT pg_is_in_recovery()", port) == "t")
+    check("reads on the standby", value("SELECT count(*) FROM standby_test.customers", port) == "3")
+    check("no sync worker on the standby",
+          value("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'sequin sync'", port) == "0")
+
+    # A change upstream: the primary syncs it, and it streams to the standby.
+    mock("POST", "/_admin/stripe/customers", {"email": "replicated@example.com"})
+    check("a synced change reaches the standby", wait_for(
+        lambda: value("SELECT count(*) FROM standby_test.customers WHERE email = 'replicated@example.com'", port) == "1", 20))
+
+    requests_before = mock("GET", "/_admin/requests")["by_route"]
+    for name, sql in [
+        ("INSERT", "INSERT INTO standby_test.customers (email) VALUES ('x@example.com')"),
+        ("UPDATE", "UPDATE standby_test.customers SET name = 'x'"),
+        ("DELETE", "DELETE FROM standby_test.customers"),
+        ("sync_now", "SELECT sequin.sync_now('standby_test.customers')"),
+        ("resync", "SELECT sequin.resync('standby_test.customers')"),
+        ("pause", "SELECT sequin.pause('standby_test')"),
+        ("resume", "SELECT sequin.resume('standby_test')"),
+    ]:
+        error = error_of(sql, port)
+        check(f"{name} on the standby is 25006", error.startswith("25006") and ("recovery" in error or "read-only" in error), error)
+    writes = {route: n for route, n in mock("GET", "/_admin/requests")["by_route"].items()
+              if not route.startswith("GET") and n != requests_before.get(route)}
+    check("no write request left the standby", writes == {}, str(writes))
+
+    status = value("SELECT phase, rows FROM sequin.sync_status WHERE server = 'standby_test'", port)
+    check("sync_status on the standby", status == "incremental|4", status)
+    check("rate_limit_status on the standby",
+          psql("SELECT * FROM sequin.rate_limit_status", port, check=False).returncode == 0)
+
+    log = open(LOG).read()
+    check("no crash or panic in the standby's log",
+          "terminated by signal" not in log and "panicked at" not in log)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as error:  # a failed step still stops the standby (main's finally)
+        check("the standby test ran", False, str(error))
+    print(f"standby: {'all passed' if not failures else 'FAILED: ' + ', '.join(failures)}")
+    sys.exit(1 if failures else 0)
