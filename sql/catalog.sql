@@ -36,7 +36,27 @@ CREATE TABLE sequin.collections (
     -- A backfill over rows already there (resync, expired cursor) began when
     -- the change feed stood here: when it ends, rows it did not see and that
     -- did not change since are gone upstream. NULL: no such backfill.
-    backfill_from_idx    bigint
+    backfill_from_idx    bigint,
+    -- Why the change feed is not used (refused by the API), or NULL: the
+    -- collection is then kept current by sweeps at its poll interval.
+    feed_refused         text,
+    -- The reconciliation sweep: a full listing compared with the shadow
+    -- table. While one runs, sweep_cursor is its position and the ids it
+    -- saw go to backfill_seen; rows it did not see whose updated_idx has
+    -- not moved past sweep_from_idx are gone upstream when it ends.
+    next_sweep_at        timestamptz,
+    sweep_cursor         jsonb,
+    sweep_from_idx       bigint,
+    sweep_started_at     timestamptz,
+    sweep_requests       bigint NOT NULL DEFAULT 0,
+    sweep_drift          bigint NOT NULL DEFAULT 0,
+    sweep_failures       integer NOT NULL DEFAULT 0,
+    last_sweep_at        timestamptz,
+    last_sweep_requests  bigint,
+    -- Records the last sweep found missing or different locally, or gone
+    -- upstream: what the change feed had not brought (yet).
+    last_sweep_drift     bigint,
+    sweeps               bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE sequin.collections IS
   'One row per sequin_fdw foreign table: its shadow table and sync state. Read sequin.sync_status instead.';
@@ -49,9 +69,9 @@ CREATE TABLE sequin.paused_servers (
 COMMENT ON TABLE sequin.paused_servers IS
   'Foreign servers whose sync is paused by sequin.pause(server). Read sequin.sync_status instead.';
 
--- The ids a backfill over existing rows has seen so far (see
--- collections.backfill_from_idx); written with each page, emptied when the
--- backfill ends.
+-- The ids a backfill over existing rows, or a sweep, has seen so far (see
+-- collections.backfill_from_idx and sweep_from_idx; a collection has one of
+-- them at a time); written with each page, emptied when it ends.
 CREATE TABLE sequin.backfill_seen (
     foreign_table oid NOT NULL,
     id            text NOT NULL,

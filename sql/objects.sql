@@ -68,15 +68,27 @@ SELECT s.srvname                                     AS server,
        (SELECT count(*) FROM sequin.quarantine q WHERE q.foreign_table = c.foreign_table) AS quarantined_records,
        coalesce(r.writes_last_minute + r.sync_last_minute, 0) AS server_requests_last_minute,
        c.requests,
-       c.changes_applied
+       c.changes_applied,
+       CASE WHEN c.sweep_cursor IS NOT NULL THEN format('running: %s requests so far', c.sweep_requests)
+            WHEN c.feed_refused IS NOT NULL THEN 'every poll interval (change feed refused)'
+            WHEN o.sweep_interval IS NOT NULL AND o.sweep_interval <> 'off' THEN 'every ' || o.sweep_interval
+            WHEN c.next_sweep_at IS NOT NULL THEN 'scheduled'
+            ELSE 'off' END                           AS sweep,
+       c.next_sweep_at,
+       c.last_sweep_at,
+       c.last_sweep_requests,
+       c.last_sweep_drift
   FROM sequin.collections c
   JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
   LEFT JOIN sequin.paused_servers p ON p.server = s.oid
   LEFT JOIN sequin.rate_limits() r ON r.server_oid = s.oid
+  LEFT JOIN LATERAL (SELECT t.option_value AS sweep_interval
+                       FROM pg_catalog.pg_options_to_table(ft.ftoptions) t
+                      WHERE t.option_name = 'sweep_interval') o ON true
  ORDER BY 1, 2;
 COMMENT ON VIEW sequin.sync_status IS
-  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests.';
+  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests, and its reconciliation sweeps (the last one''s requests and drift: records it found missing, different or gone).';
 
 CREATE VIEW sequin.quarantined_records AS
 SELECT q.foreign_table::regclass AS "table", q.id, q.reason, q.raw, q.quarantined_at

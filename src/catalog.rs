@@ -3,7 +3,7 @@
 //! advances. All SQL against the catalog lives here.
 
 use crate::error::{ErrorKind, Result, SequinError};
-use crate::fdw::options::{load_foreign_table, ForeignTableConfig};
+use crate::fdw::options::{load_foreign_table, ForeignTableConfig, SweepInterval};
 use crate::privilege::{catalog_owner, run_as};
 use crate::providers::{CollectionSpec, SyncPage};
 use crate::shadow::{create_table_sql, Shadow};
@@ -182,6 +182,18 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     Ok(Collection { config, spec, shadow, shadow_owner: owner })
 }
 
+impl Collection {
+    /// How often the collection is swept while its change feed works: the
+    /// table's `sweep_interval`, else the provider's default.
+    pub fn sweep_every(&self) -> Option<Duration> {
+        match self.config.table.sweep_interval {
+            SweepInterval::ProviderDefault => self.config.server.provider.default_sweep_interval(self.spec),
+            SweepInterval::Off => None,
+            SweepInterval::Every(every) => Some(every),
+        }
+    }
+}
+
 fn not_registered(foreign_table: pg_sys::Oid) -> SequinError {
     SequinError::new(
         ErrorKind::Internal,
@@ -273,8 +285,36 @@ pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
                 "SELECT c.foreign_table FROM sequin.collections c
                    JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
                   WHERE c.next_poll_at <= clock_timestamp()
+                    AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
                     AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
                   ORDER BY c.next_poll_at",
+                None,
+                &[],
+            )
+            .map_err(spi_error)?
+        {
+            if let Some(oid) = row.get::<pg_sys::Oid>(1).map_err(spi_error)? {
+                due.push(oid);
+            }
+        }
+        Ok(due)
+    })
+}
+
+/// Collections whose sweep is due (to start, or its next page), most
+/// overdue first. Sweeps run in the incremental phase only: a backfill over
+/// existing rows is a full comparison already.
+pub fn due_sweeps() -> Result<Vec<pg_sys::Oid>> {
+    Spi::connect(|client| {
+        let mut due = Vec::new();
+        for row in client
+            .select(
+                "SELECT c.foreign_table FROM sequin.collections c
+                   JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+                  WHERE c.next_sweep_at <= clock_timestamp()
+                    AND c.phase = 'incremental' AND c.backfill_from_idx IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
+                  ORDER BY c.next_sweep_at",
                 None,
                 &[],
             )
@@ -296,7 +336,10 @@ pub fn poll_all_now() -> Result<()> {
 /// Time until the next collection is due (None when there is none).
 pub fn time_until_next_poll() -> Option<Duration> {
     let millis = Spi::get_one::<f64>(
-        "SELECT greatest(0, extract(epoch FROM min(c.next_poll_at) - clock_timestamp()) * 1000)::float8
+        "SELECT greatest(0, extract(epoch FROM min(least(
+                    CASE WHEN NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL) THEN c.next_poll_at END,
+                    CASE WHEN c.phase = 'incremental' AND c.backfill_from_idx IS NULL THEN c.next_sweep_at END))
+                  - clock_timestamp()) * 1000)::float8
            FROM sequin.collections c JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
           WHERE NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)",
     )
@@ -305,13 +348,17 @@ pub fn time_until_next_poll() -> Option<Duration> {
     Some(Duration::from_millis(millis as u64))
 }
 
-/// The stored cursor of a collection.
-pub fn cursor(foreign_table: pg_sys::Oid) -> Result<Value> {
+/// The stored cursor of a collection, and whether its change feed is
+/// refused.
+pub fn cursor(foreign_table: pg_sys::Oid) -> Result<(Value, bool)> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    Spi::get_one_with_args::<JsonB>("SELECT cursor FROM sequin.collections WHERE foreign_table = $1", &args)
-        .map_err(spi_error)?
-        .map(|j| j.0)
-        .ok_or_else(|| not_registered(foreign_table))
+    let (cursor, refused) = Spi::get_two_with_args::<JsonB, bool>(
+        "SELECT c.cursor, c.feed_refused IS NOT NULL
+           FROM (SELECT 1) AS one LEFT JOIN sequin.collections c ON c.foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)?;
+    Ok((cursor.ok_or_else(|| not_registered(foreign_table))?.0, refused.unwrap_or(false)))
 }
 
 /// The change-feed position a backfill over existing rows began at, when
@@ -356,9 +403,10 @@ pub fn save_page(
     poisoned: usize,
     warning: Option<&str>,
     poll_interval: Duration,
+    sweep_every: Option<Duration>,
 ) -> Result<()> {
     let next_in = if page.more { 0.0 } else { poll_interval.as_secs_f64() };
-    let args: [DatumWithOid; 8] = [
+    let args: [DatumWithOid; 10] = [
         foreign_table.into(),
         JsonB(page.cursor.clone()).into(),
         page.phase.as_str().into(),
@@ -367,10 +415,16 @@ pub fn save_page(
         next_in.into(),
         (poisoned as i64).into(),
         warning.into(),
+        poll_interval.as_secs_f64().into(),
+        sweep_every.map(|every| every.as_secs_f64()).into(),
     ];
     Spi::run_with_args(
         "UPDATE sequin.collections SET
                 cursor = $2,
+                next_sweep_at = CASE WHEN phase = 'backfill' AND $3 = 'incremental'
+                                     THEN clock_timestamp() + make_interval(secs =>
+                                          CASE WHEN feed_refused IS NOT NULL THEN $9 ELSE $10 END)
+                                     ELSE next_sweep_at END,
                 backfill_rows = backfill_rows + CASE WHEN phase = 'backfill' THEN $5 ELSE 0 END,
                 backfill_started_at = coalesce(backfill_started_at, clock_timestamp()),
                 backfill_finished_at = CASE WHEN phase = 'backfill' AND $3 = 'incremental'
@@ -393,7 +447,9 @@ pub fn save_page(
 
 /// Starts the collection's backfill over, keeping its rows (they are
 /// updated as the backfill sees them, and the ones it does not see are
-/// marked deleted when it ends). `warning` says why, when it was not asked for.
+/// marked deleted when it ends). `warning` says why, when it was not asked
+/// for. A sweep in progress is dropped (the backfill compares everything),
+/// and a refused change feed is tried again.
 pub fn restart_backfill(foreign_table: pg_sys::Oid, warning: Option<&str>) -> Result<()> {
     let args: [DatumWithOid; 2] = [foreign_table.into(), warning.into()];
     Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1])
@@ -404,6 +460,8 @@ pub fn restart_backfill(foreign_table: pg_sys::Oid, warning: Option<&str>) -> Re
                 backfill_from_idx = (SELECT last_value FROM sequin.updated_idx_seq),
                 backfill_started_at = NULL, backfill_finished_at = NULL,
                 consecutive_failures = 0, next_poll_at = clock_timestamp(),
+                feed_refused = NULL, next_sweep_at = NULL, sweep_cursor = NULL, sweep_from_idx = NULL,
+                sweep_failures = 0,
                 last_warning = coalesce($2, last_warning),
                 last_warning_at = CASE WHEN $2 IS NULL THEN last_warning_at ELSE clock_timestamp() END
           WHERE foreign_table = $1",
@@ -454,6 +512,180 @@ pub fn record_failure(foreign_table: pg_sys::Oid, message: &str, poll_interval: 
                 next_poll_at = clock_timestamp()
                     + least(interval '5 minutes',
                             make_interval(secs => $3 * power(2, least(consecutive_failures, 12))))
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// The change feed is refused (`reason`): the collection goes on from
+/// `cursor` (a backfill that does not wait for the feed, or its incremental
+/// cursor) and is kept current by sweeps at its poll interval.
+pub fn refuse_feed(foreign_table: pg_sys::Oid, reason: &str, cursor: &Value) -> Result<()> {
+    let args: [DatumWithOid; 3] = [foreign_table.into(), reason.into(), JsonB(cursor.clone()).into()];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                feed_refused = $2, cursor = $3,
+                last_warning = $2, last_warning_at = clock_timestamp(),
+                requests = requests + 1, last_poll_at = clock_timestamp(),
+                consecutive_failures = 0, next_poll_at = clock_timestamp(),
+                next_sweep_at = CASE WHEN phase = 'incremental' AND sweep_cursor IS NULL
+                                     THEN clock_timestamp() ELSE next_sweep_at END
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// Sets when the next sweep starts after the table's `sweep_interval`
+/// changed: that long after the last one ended (or the backfill did). Off
+/// (`None`) also drops a sweep under way. A backfill and a refused feed
+/// keep theirs.
+pub fn schedule_sweep(foreign_table: pg_sys::Oid, every: Option<Duration>) -> Result<()> {
+    let args: [DatumWithOid; 2] = [foreign_table.into(), every.map(|every| every.as_secs_f64()).into()];
+    if every.is_none() {
+        Spi::run_with_args(
+            "DELETE FROM sequin.backfill_seen s USING sequin.collections c
+              WHERE s.foreign_table = $1 AND c.foreign_table = $1
+                AND c.sweep_cursor IS NOT NULL AND c.feed_refused IS NULL",
+            &args[..1],
+        )
+        .map_err(spi_error)?;
+    }
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                sweep_cursor = CASE WHEN $2 IS NULL AND feed_refused IS NULL THEN NULL ELSE sweep_cursor END,
+                next_sweep_at =
+                CASE WHEN feed_refused IS NOT NULL THEN next_sweep_at
+                     WHEN phase <> 'incremental' OR $2 IS NULL THEN NULL
+                     WHEN sweep_cursor IS NOT NULL THEN next_sweep_at
+                     ELSE coalesce(last_sweep_at, backfill_finished_at, clock_timestamp())
+                          + make_interval(secs => $2::float8) END
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// A sweep under way: where its listing stands and the change-feed
+/// position it began at.
+pub struct SweepState {
+    pub cursor: Value,
+    pub from_idx: i64,
+}
+
+/// The sweep under way, if any.
+pub fn sweep_state(foreign_table: pg_sys::Oid) -> Result<Option<SweepState>> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    let pair = Spi::get_two_with_args::<JsonB, i64>(
+        "SELECT c.sweep_cursor, c.sweep_from_idx
+           FROM (SELECT 1) AS one
+           LEFT JOIN sequin.collections c ON c.foreign_table = $1 AND c.sweep_cursor IS NOT NULL",
+        &args,
+    )
+    .map_err(spi_error)?;
+    Ok(match pair {
+        (Some(cursor), Some(from_idx)) => Some(SweepState { cursor: cursor.0, from_idx }),
+        _ => None,
+    })
+}
+
+/// Starts a sweep from `cursor` (the provider's listing from the start).
+pub fn begin_sweep(foreign_table: pg_sys::Oid, cursor: &Value) -> Result<SweepState> {
+    let args: [DatumWithOid; 2] = [foreign_table.into(), JsonB(cursor.clone()).into()];
+    Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1]).map_err(spi_error)?;
+    let from_idx = Spi::get_one_with_args::<i64>(
+        "UPDATE sequin.collections SET
+                sweep_cursor = $2, sweep_from_idx = (SELECT last_value FROM sequin.updated_idx_seq),
+                sweep_started_at = clock_timestamp(), sweep_requests = 0, sweep_drift = 0
+          WHERE foreign_table = $1
+          RETURNING sweep_from_idx",
+        &args,
+    )
+    .map_err(spi_error)?
+    .ok_or_else(|| not_registered(foreign_table))?;
+    Ok(SweepState { cursor: cursor.clone(), from_idx })
+}
+
+/// Stores a sweep page's cursor and what it corrected, in the transaction
+/// that applied it.
+pub fn save_sweep_page(foreign_table: pg_sys::Oid, cursor: &Value, corrected: u64, poisoned: usize, warning: Option<&str>) -> Result<()> {
+    let args: [DatumWithOid; 5] = [
+        foreign_table.into(),
+        JsonB(cursor.clone()).into(),
+        (corrected as i64).into(),
+        (poisoned as i64).into(),
+        warning.into(),
+    ];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                sweep_cursor = $2, sweep_requests = sweep_requests + 1, sweep_drift = sweep_drift + $3,
+                sweep_failures = 0, next_sweep_at = clock_timestamp(),
+                requests = requests + 1, changes_applied = changes_applied + $3,
+                poisoned_records = poisoned_records + $4,
+                last_warning = coalesce($5, last_warning),
+                last_warning_at = CASE WHEN $5 IS NULL THEN last_warning_at ELSE clock_timestamp() END
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// Ends a sweep: its figures become the last sweep's, and the next one is
+/// due `every` later (the poll interval while the feed is refused; never
+/// when sweeps are off).
+pub fn finish_sweep(
+    foreign_table: pg_sys::Oid,
+    corrected: u64,
+    gone: u64,
+    poisoned: usize,
+    every: Option<Duration>,
+    poll_interval: Duration,
+) -> Result<()> {
+    let args: [DatumWithOid; 6] = [
+        foreign_table.into(),
+        (corrected as i64).into(),
+        (gone as i64).into(),
+        (poisoned as i64).into(),
+        every.map(|every| every.as_secs_f64()).into(),
+        poll_interval.as_secs_f64().into(),
+    ];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                sweep_cursor = NULL, sweep_from_idx = NULL, sweep_failures = 0, sweeps = sweeps + 1,
+                last_sweep_at = clock_timestamp(),
+                last_sweep_requests = sweep_requests + 1,
+                last_sweep_drift = sweep_drift + $2 + $3,
+                requests = requests + 1, changes_applied = changes_applied + $2 + $3,
+                poisoned_records = poisoned_records + $4,
+                last_success_at = CASE WHEN feed_refused IS NOT NULL THEN clock_timestamp() ELSE last_success_at END,
+                last_warning = CASE WHEN feed_refused IS NULL THEN last_warning
+                                    ELSE format('%s; the table is kept current by a full sweep every %s s instead (the last one: %s)',
+                                                feed_refused, $6,
+                                                CASE WHEN sweep_requests = 0 THEN '1 request'
+                                                     ELSE (sweep_requests + 1) || ' requests' END) END,
+                next_sweep_at = clock_timestamp() + make_interval(secs =>
+                                CASE WHEN feed_refused IS NOT NULL THEN $6 ELSE $5 END)
+          WHERE foreign_table = $1",
+        &args,
+    )
+    .map_err(spi_error)
+}
+
+/// Records a failed sweep request: the sweep resumes from where it stood
+/// (or from the start: `restart`) after a backoff (the poll interval,
+/// doubled per failure, at most 5 min).
+pub fn sweep_failed(foreign_table: pg_sys::Oid, message: &str, poll_interval: Duration, restart: bool) -> Result<()> {
+    let args: [DatumWithOid; 4] = [foreign_table.into(), message.into(), poll_interval.as_secs_f64().into(), restart.into()];
+    Spi::run_with_args(
+        "UPDATE sequin.collections SET
+                sweep_cursor = CASE WHEN $4 THEN NULL ELSE sweep_cursor END,
+                last_error = 'sweep: ' || $2,
+                last_error_at = clock_timestamp(),
+                requests = requests + 1,
+                sweep_failures = sweep_failures + 1,
+                next_sweep_at = clock_timestamp()
+                    + least(interval '5 minutes', make_interval(secs => $3 * power(2, least(sweep_failures, 12))))
           WHERE foreign_table = $1",
         &args,
     )

@@ -95,11 +95,13 @@ pub struct SequinError {
     /// The API's own error code, when the API refused (e.g. Stripe's
     /// `resource_missing`), for code that must tell refusals apart.
     pub api_code: Option<String>,
+    /// The HTTP status of the API's refusal, when the API refused.
+    pub http_status: Option<u16>,
 }
 
 impl SequinError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        SequinError { kind, message: message.into(), detail: None, hint: None, api_code: None }
+        SequinError { kind, message: message.into(), detail: None, hint: None, api_code: None, http_status: None }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -119,7 +119,7 @@ impl Shadow {
         Value::Object(row)
     }
 
-    fn upsert_sql(&self) -> String {
+    fn upsert_sql(&self, guard: Guard) -> String {
         let cols = self.columns.join(", ");
         let sets = self
             .columns
@@ -131,16 +131,28 @@ impl Shadow {
         // A deleted row only comes back with a strictly newer version; the
         // same version applies again only with other content (APIs that
         // stamp by the second have several versions in one second).
+        let when = match guard {
+            Guard::Version => {
+                "t.upstream_updated_at IS NULL
+                  OR t.upstream_updated_at < EXCLUDED.upstream_updated_at
+                  OR (t.upstream_updated_at = EXCLUDED.upstream_updated_at AND NOT t.deleted
+                      AND t.raw IS DISTINCT FROM EXCLUDED.raw)"
+            }
+            // A listing read in the same second as a change the feed already
+            // applied may be older than it: only a strictly newer stamp
+            // corrects a row, and only when it differs.
+            Guard::Content => {
+                "(t.upstream_updated_at IS NULL OR t.upstream_updated_at < EXCLUDED.upstream_updated_at)
+                  AND (t.deleted OR t.raw IS DISTINCT FROM EXCLUDED.raw)"
+            }
+        };
         format!(
             "WITH applied AS (
                INSERT INTO {t} AS t ({cols}, updated_idx)
                SELECT {cols}, nextval('sequin.updated_idx_seq')
                  FROM jsonb_populate_recordset(NULL::{t}, $1)
                ON CONFLICT (id) DO UPDATE SET {sets}, updated_idx = EXCLUDED.updated_idx
-               WHERE t.upstream_updated_at IS NULL
-                  OR t.upstream_updated_at < EXCLUDED.upstream_updated_at
-                  OR (t.upstream_updated_at = EXCLUDED.upstream_updated_at AND NOT t.deleted
-                      AND t.raw IS DISTINCT FROM EXCLUDED.raw)
+               WHERE {when}
                RETURNING t.id, t.updated_idx)
              {notify}",
             t = self.table,
@@ -173,6 +185,10 @@ impl Shadow {
     /// changed the table. Runs in the caller's transaction; any failure
     /// fails the whole call.
     pub fn apply(&self, client: &mut SpiClient<'_>, records: &[Record]) -> Result<u64> {
+        self.apply_guarded(client, records, Guard::Version)
+    }
+
+    fn apply_guarded(&self, client: &mut SpiClient<'_>, records: &[Record], guard: Guard) -> Result<u64> {
         let mut upserts: Vec<Value> = Vec::new();
         let mut deletes: Vec<Value> = Vec::new();
         for record in latest_versions(records) {
@@ -184,7 +200,7 @@ impl Shadow {
         }
         let mut applied = 0;
         if !upserts.is_empty() {
-            applied += self.run(client, &self.upsert_sql(), Value::Array(upserts))?;
+            applied += self.run(client, &self.upsert_sql(guard), Value::Array(upserts))?;
         }
         if !deletes.is_empty() {
             applied += self.run(client, &self.delete_sql(), Value::Array(deletes))?;
@@ -197,8 +213,8 @@ impl Shadow {
     /// with its id, standard fields and `raw` only, and a record that
     /// cannot be stored at all is quarantined (`sequin.quarantine`), both
     /// reported, instead of failing the page and stopping the collection.
-    pub fn apply_page(&self, foreign_table: pg_sys::Oid, records: &[Record]) -> Result<Applied> {
-        let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, records)));
+    pub fn apply_page(&self, foreign_table: pg_sys::Oid, records: &[Record], guard: Guard) -> Result<Applied> {
+        let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, records, guard)));
         let mut applied = Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() };
         match all {
             Ok(changed) => {
@@ -212,7 +228,7 @@ impl Shadow {
         // One by one, to find the records at fault.
         for record in latest_versions(records) {
             let one = std::slice::from_ref(record);
-            let failure = match subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, one))) {
+            let failure = match subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, one, guard))) {
                 Ok(changed) => {
                     applied.changed += changed;
                     release_quarantined(foreign_table, one)?;
@@ -228,7 +244,7 @@ impl Shadow {
             };
             let raw_only = Record { columns: Map::new(), ..record.clone() };
             let slice = std::slice::from_ref(&raw_only);
-            match subxact::attempt(|| Spi::connect_mut(|client| self.apply(client, slice))) {
+            match subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, slice, guard))) {
                 Ok(changed) => {
                     applied.changed += changed;
                     release_quarantined(foreign_table, one)?;
@@ -281,6 +297,16 @@ impl Shadow {
         })?;
         Ok(changed_count(table))
     }
+}
+
+/// When a record replaces the row of the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// A change (from the feed, a backfill, a write): a newer version wins.
+    Version,
+    /// A listing compared with the table (a sweep): a newer version that
+    /// differs from the row corrects it; an equal one changes nothing.
+    Content,
 }
 
 /// What applying a page did.

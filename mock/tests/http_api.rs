@@ -1769,3 +1769,43 @@ fn account_endpoint_names_the_account_of_the_key_or_token() {
     assert_eq!(counts["by_route"]["GET /v1/account"], 2);
     assert_eq!(counts["by_route"]["POST /v1/account"], 1);
 }
+
+#[test]
+fn events_access_modes_and_changes_without_events() {
+    let mock = Mock::start();
+    let key = "sk_test_events_access";
+    let created = mock.api(key, "POST", "/v1/customers", "email=a%40example.com").json();
+    let id = created["id"].as_str().unwrap().to_string();
+    let events = |query: &str| mock.api(key, "GET", &format!("/v1/events{query}"), "");
+    assert_eq!(ids(&events("").json()).len(), 1);
+
+    // Changes "from outside" with events=false leave no event.
+    mock.admin("POST", &format!("/_admin/stripe/customers/{id}?account={key}&events=false"), json!({"name": "Quiet"}));
+    mock.admin("POST", &format!("/_admin/stripe/customers?account={key}&events=false"), json!({"email": "b@example.com"}));
+    assert_eq!(ids(&events("").json()).len(), 1);
+    assert_eq!(mock.api(key, "GET", &format!("/v1/customers/{id}"), "").json()["name"], "Quiet");
+    assert_eq!(ids(&mock.api(key, "GET", "/v1/customers", "").json()).len(), 2);
+    mock.admin("DELETE", &format!("/_admin/stripe/customers/{id}?account={key}&events=false"), Value::Null);
+    assert_eq!(ids(&events("").json()).len(), 1);
+    // Without the flag, events as before.
+    mock.admin("POST", &format!("/_admin/stripe/customers?account={key}"), json!({"email": "c@example.com"}));
+    assert_eq!(ids(&events("").json()).len(), 2);
+
+    // An imitation without the types[] filter: 400 on it, the rest works.
+    let r = mock.admin("POST", &format!("/_admin/stripe/events/access?account={key}&mode=no_types_filter"), Value::Null);
+    assert_eq!(r.status, 200);
+    let refused = events("?types[]=customer.created");
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["message"], "Received unknown parameter: types");
+    assert_eq!(events("?limit=1").status, 200);
+
+    // A restricted key without the Events permission: 403 on every events request.
+    mock.admin("POST", &format!("/_admin/stripe/events/access?account={key}&mode=forbidden"), Value::Null);
+    let refused = events("?limit=1");
+    assert_eq!(refused.status, 403);
+    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("rak_event_read"));
+    assert_eq!(mock.api(key, "GET", "/v1/customers", "").status, 200);
+    assert_eq!(mock.admin("POST", &format!("/_admin/stripe/events/access?account={key}&mode=sometimes"), Value::Null).status, 400);
+    mock.admin("POST", &format!("/_admin/stripe/events/access?account={key}&mode=full"), Value::Null);
+    assert_eq!(events("?types[]=customer.created").status, 200);
+}

@@ -121,6 +121,17 @@ SELECT regexp_replace(last_warning, '\(.*\)', '(…)') AS last_warning, phase
 SELECT count(*) FILTER (WHERE NOT deleted) AS live_contacts FROM regress_sf.contacts;
 \! curl -s "$MOCK_URL/_admin/salesforce/Contact?account=$ACCOUNT" | python3 -c 'import json,sys; print("in the API:", len(json.load(sys.stdin)["records"]), "contacts")'
 
+-- A sweep lists the contacts in full (SOQL pages of 2,000) and finds the
+-- table equal to the API: nothing corrected, no row touched.
+SELECT max(updated_idx) AS idx_before FROM sequin_shadow.regress_sf_contacts \gset
+ALTER FOREIGN TABLE regress_sf.contacts OPTIONS (ADD sweep_interval '1s');
+SELECT pg_temp.wait_for($$SELECT last_sweep_at IS NOT NULL FROM sequin.sync_status WHERE "table" = 'regress_sf.contacts'::regclass$$, 60) AS swept;
+ALTER FOREIGN TABLE regress_sf.contacts OPTIONS (SET sweep_interval 'off');
+SELECT last_sweep_requests = ceil((SELECT count(*) FROM regress_sf.contacts WHERE NOT deleted) / 2000.0) AS one_request_a_page,
+       last_sweep_drift
+  FROM sequin.sync_status WHERE "table" = 'regress_sf.contacts'::regclass;
+SELECT max(updated_idx) = :idx_before AS no_row_touched FROM sequin_shadow.regress_sf_contacts;
+
 -- (Last: the server's requests pause for a minute after this.)
 -- The org's daily limit spent: 403 REQUEST_LIMIT_EXCEEDED is 53400.
 \! curl -s -X POST "$MOCK_URL/_admin/salesforce/settings?account=$ACCOUNT" -H 'content-type: application/json' -d '{"daily_limit": 1, "api_usage": 1}' -o /dev/null

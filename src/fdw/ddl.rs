@@ -399,11 +399,16 @@ pub unsafe extern "C-unwind" fn sequin_on_alter_foreign_table(fcinfo: pg_sys::Fu
     refuse_provider_change((*data).parsetree);
     let tag = CStr::from_ptr(pg_sys::GetCommandTagName((*data).tag)).to_string_lossy().into_owned();
     for foreign_table in touched_tables(&tag).or_raise() {
-        if tag != "GRANT" && tag != "REVOKE" {
+        let altered = tag != "GRANT" && tag != "REVOKE";
+        if altered {
             own_ddl(|| align_shadow(foreign_table)).or_raise();
         }
-        let shadow = catalog::load_collection(foreign_table).or_raise().shadow.table;
-        mirror_read_privileges(foreign_table, &shadow).or_raise();
+        let collection = catalog::load_collection(foreign_table).or_raise();
+        if altered {
+            // The table's sweep_interval may have changed.
+            catalog::schedule_sweep(foreign_table, collection.sweep_every()).or_raise();
+        }
+        mirror_read_privileges(foreign_table, &collection.shadow.table).or_raise();
     }
     pg_sys::Datum::from(0)
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 const SERVER_OPTIONS: &[&str] =
     &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "token_url", "external_id", "metadata"];
 const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token"];
-const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement"];
+const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval"];
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,6 +30,9 @@ pub const RATE_LIMIT_BOUNDS: RangeInclusive<f64> = 0.01..=100_000.0;
 /// Requests saved up.
 pub const BURST_BOUNDS: RangeInclusive<f64> = 1.0..=100_000.0;
 pub const MAX_ROWS_PER_STATEMENT_BOUNDS: RangeInclusive<usize> = 1..=10_000;
+/// A sweep lists the whole collection: more often than every second is a
+/// typo, and a month is as rare as a check is still worth it.
+pub const SWEEP_INTERVAL_BOUNDS: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600);
 
 pub struct ServerConfig {
     /// Set when loaded from the catalog (InvalidOid while validating).
@@ -60,6 +63,17 @@ pub struct TableConfig {
     pub delete_mode: DeleteMode,
     /// Lowers the provider's per-statement row limit (never raises it).
     pub max_rows_per_statement: Option<usize>,
+    pub sweep_interval: SweepInterval,
+}
+
+/// How often a table is compared in full with the API (a reconciliation
+/// sweep): the `sweep_interval` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepInterval {
+    /// Not given: the provider's default for the collection.
+    ProviderDefault,
+    Off,
+    Every(Duration),
 }
 
 /// What a request needs to authenticate. Never printed.
@@ -238,7 +252,17 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
             }
         },
     };
-    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement })
+    let sweep_interval = match get(options, "sweep_interval") {
+        None => SweepInterval::ProviderDefault,
+        Some("off") => SweepInterval::Off,
+        Some(_) => SweepInterval::Every(duration_option(options, "sweep_interval", Duration::ZERO, &SWEEP_INTERVAL_BOUNDS).map_err(
+            |error| {
+                let hint = format!("{} Or 'off'.", error.hint.as_deref().unwrap_or_default());
+                error.with_hint(hint)
+            },
+        )?),
+    };
+    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement, sweep_interval })
 }
 
 pub fn parse_credentials(server: &str, mapping: pg_sys::Oid, options: &[(String, String)]) -> Result<Credentials> {
@@ -361,6 +385,14 @@ mod tests {
         assert!(parse_table(&opts(&[])).is_err());
         assert_eq!(parse_table(&opts(&[("collection", "customers"), ("delete_mode", "hard")])).unwrap().delete_mode, DeleteMode::Hard);
         assert!(parse_table(&opts(&[("collection", "customers"), ("delete_mode", "maybe")])).is_err());
+        let sweep = |value: &str| parse_table(&opts(&[("collection", "customers"), ("sweep_interval", value)])).map(|t| t.sweep_interval);
+        assert_eq!(parse_table(&opts(&[("collection", "customers")])).unwrap().sweep_interval, SweepInterval::ProviderDefault);
+        assert_eq!(sweep("off").unwrap(), SweepInterval::Off);
+        assert_eq!(sweep("1h").unwrap(), SweepInterval::Every(Duration::from_secs(3600)));
+        for bad in ["500ms", "31d", "1e30h", "never", ""] {
+            let error = sweep(bad).unwrap_err();
+            assert_eq!(error.hint.as_deref(), Some("Use a duration from 1s to 720h, such as '5s', '500ms' or '2min'. Or 'off'."), "{bad}");
+        }
         let limited = parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", "5")])).unwrap();
         assert_eq!(limited.max_rows_per_statement, Some(5));
         assert!(parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", "0")])).is_err());
@@ -512,6 +544,9 @@ mod tests {
             fn table_options_never_panic_and_stay_in_bounds(rest in prop::collection::vec(option(TABLE_OPTIONS), 0..4)) {
                 if let Ok(table) = parse_table(&rest) {
                     prop_assert!(table.max_rows_per_statement.is_none_or(|n| MAX_ROWS_PER_STATEMENT_BOUNDS.contains(&n)));
+                    if let SweepInterval::Every(every) = table.sweep_interval {
+                        prop_assert!(SWEEP_INTERVAL_BOUNDS.contains(&every));
+                    }
                 }
             }
         }

@@ -132,6 +132,7 @@ impl ApiError {
         let message = format!("[{provider}]: {}", cut_api_text(&self.message));
         let mut error = SequinError::new(self.kind, message).with_detail(detail);
         error.api_code = self.code;
+        error.http_status = Some(self.status);
         match self.kind {
             ErrorKind::Unauthorized => error.with_hint(
                 "Check the credentials (api_key, or client_id, client_secret and refresh_token) of the user mapping for this server.",
@@ -405,6 +406,30 @@ pub trait Provider: Sync {
     /// gone). The engine then starts the collection's backfill again and
     /// reports the reason as a WARNING.
     fn cursor_expired(&self, _collection: &CollectionSpec, _cursor: &Value, _error: &SequinError) -> Option<String> {
+        None
+    }
+
+    /// A cursor whose pages list the whole collection once, as a backfill
+    /// lists it but without the change feed: a reconciliation sweep fetches
+    /// its pages with `sync_request`/`sync_response` until a page's phase is
+    /// `Incremental` (the listing is complete; that page's cursor is not
+    /// kept). A provider whose listing is a set of ids and versions rather
+    /// than whole records still returns `Record`s: the sweep applies them.
+    fn listing_cursor(&self, collection: &CollectionSpec) -> Value;
+
+    /// The change feed itself is refused for good (an API imitation that
+    /// does not offer it, a key without its permission), as this failed
+    /// request of the collection at `cursor` shows: the cursor to go on
+    /// with (a backfill that does not wait for the feed; an incremental
+    /// cursor as it is). The collection is then kept current by sweeps.
+    fn feed_refused(&self, _collection: &CollectionSpec, _cursor: &Value, _error: &SequinError) -> Option<Value> {
+        None
+    }
+
+    /// How often a collection is swept when its table does not say: off
+    /// (None) where the change feed reports every change and deletion; an
+    /// API without tombstones needs sweeps to see deletions at all.
+    fn default_sweep_interval(&self, _collection: &CollectionSpec) -> Option<Duration> {
         None
     }
 

@@ -634,6 +634,11 @@ impl Provider for Salesforce {
         vec![("Authorization".into(), format!("Bearer {access_token}"))]
     }
 
+    /// The backfill's SOQL query, from the start.
+    fn listing_cursor(&self, _spec: &CollectionSpec) -> Value {
+        json!({"phase": "backfill"})
+    }
+
     fn sync_request(&self, spec: &CollectionSpec, cursor: &Value) -> ApiRequest {
         self.sync_request_at(spec, cursor, crate::time::now_us())
     }

@@ -571,6 +571,29 @@ impl Provider for Stripe {
         self.write_response(spec, Some(id), response, now_us)
     }
 
+    fn listing_cursor(&self, _spec: &CollectionSpec) -> Value {
+        json!({"phase": "backfill"})
+    }
+
+    /// `/v1/events` refused: a restricted key without the Events permission
+    /// (403), an imitation of Stripe without events (404) or without the
+    /// `types[]` filter (400). A cursor event that is gone (`resource_missing`)
+    /// is an expired cursor instead. The backfill then lists without an
+    /// anchor in the feed.
+    fn feed_refused(&self, _spec: &CollectionSpec, cursor: &Value, error: &SequinError) -> Option<Value> {
+        let phase = cursor_str(cursor, "phase");
+        if phase.is_some_and(|p| p != "incremental")
+            || !matches!(error.http_status, Some(400 | 403 | 404))
+            || error.api_code.as_deref() == Some("resource_missing")
+        {
+            return None;
+        }
+        match phase {
+            None => Some(json!({"phase": "backfill", "anchor": null, "since": crate::time::now_us() / 1_000_000})),
+            Some(_) => Some(cursor.clone()),
+        }
+    }
+
     /// An incremental cursor names an event (`after`, or `scan` while looking
     /// for the oldest one); when Stripe no longer has it, the events request
     /// fails with `resource_missing` (Stripe keeps events 30 days) and the

@@ -3,13 +3,16 @@
 //! delays only its own collections. All tasks run on the worker's one
 //! thread (a `LocalSet`), which is also where each page is applied, in one
 //! transaction with its cursor. A collection has at most one page in
-//! flight; while a page is applied, the next one is already being fetched.
+//! flight per lane (its change feed, and its sweep while one runs); while a
+//! page is applied, the next one is already being fetched.
 
 use super::poll::{self, apply_page, fetch_page, in_transaction, load_target, Fetched, Target};
 use super::reread;
+use super::sweep;
 use super::worker::stop_requested;
 use crate::catalog;
 use crate::error::Result;
+use crate::providers::Phase;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -27,16 +30,33 @@ const SCAN: Duration = Duration::from_millis(100);
 /// Fetches in flight at most; the rest wait for their turn.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// What a fetch follows: the collection's change feed (its backfill, then
+/// its changes), or its reconciliation sweep (`sweep.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lane {
+    Feed,
+    Sweep,
+}
+
 enum Done {
-    Fetched { foreign_table: pg_sys::Oid, target: Option<Rc<Target>>, result: Result<Fetched> },
+    Fetched {
+        foreign_table: pg_sys::Oid,
+        lane: Lane,
+        target: Option<Rc<Target>>,
+        /// The cursor the page was fetched at.
+        from: Value,
+        result: Result<Fetched>,
+    },
     Reread,
 }
 
+type Busy = HashMap<(pg_sys::Oid, Lane), (Instant, AbortHandle)>;
+
 struct Engine {
     tasks: JoinSet<Done>,
-    /// Collections with a fetch in flight: when their turn started, and
-    /// the fetch (aborted when the page before it fails to apply).
-    busy: HashMap<pg_sys::Oid, (Instant, AbortHandle)>,
+    /// Lanes with a fetch in flight: when their turn started, and the
+    /// fetch (aborted when the page before it fails to apply).
+    busy: Busy,
     rereading: bool,
     last_scan: Option<Instant>,
 }
@@ -87,41 +107,53 @@ impl Engine {
             if !catalog::extension_installed() {
                 return Ok(Vec::new());
             }
-            catalog::due_collections()
+            let feeds = catalog::due_collections()?.into_iter().map(|oid| (oid, Lane::Feed));
+            Ok(feeds.chain(catalog::due_sweeps()?.into_iter().map(|oid| (oid, Lane::Sweep))).collect::<Vec<_>>())
         });
-        for foreign_table in due.unwrap_or_default() {
+        for (foreign_table, lane) in due.unwrap_or_default() {
             if self.busy.len() >= MAX_IN_FLIGHT {
                 break;
             }
-            if !self.busy.contains_key(&foreign_table) {
-                self.fetch(foreign_table, None, Instant::now());
+            if !self.busy.contains_key(&(foreign_table, lane)) {
+                self.fetch(foreign_table, lane, None, Instant::now());
             }
         }
     }
 
-    /// Fetches the collection's next page: after `from` (the target and the
-    /// cursor of the page just fetched), or after its stored cursor.
-    fn fetch(&mut self, foreign_table: pg_sys::Oid, from: Option<(Rc<Target>, Value)>, turn_started: Instant) {
+    /// Fetches a lane's next page: after `from` (the target and the cursor
+    /// of the page just fetched), or after its stored cursor.
+    fn fetch(&mut self, foreign_table: pg_sys::Oid, lane: Lane, from: Option<(Rc<Target>, Value)>, turn_started: Instant) {
         let task = self.tasks.spawn_local(async move {
             let (target, cursor) = match from {
                 Some(from) => from,
-                None => match in_transaction(|| load_target(foreign_table)) {
-                    Ok(loaded) => loaded,
-                    Err(error) => return Done::Fetched { foreign_table, target: None, result: Err(error) },
-                },
+                None => {
+                    let loaded = match lane {
+                        Lane::Feed => in_transaction(|| load_target(foreign_table)),
+                        Lane::Sweep => in_transaction(|| sweep::load_sweep(foreign_table)),
+                    };
+                    match loaded {
+                        Ok(loaded) => loaded,
+                        Err(error) => {
+                            return Done::Fetched { foreign_table, lane, target: None, from: Value::Null, result: Err(error) }
+                        }
+                    }
+                }
             };
             let result = fetch_page(&target, &cursor).await;
-            Done::Fetched { foreign_table, target: Some(target), result }
+            Done::Fetched { foreign_table, lane, target: Some(target), from: cursor, result }
         });
-        self.busy.insert(foreign_table, (turn_started, task));
+        self.busy.insert((foreign_table, lane), (turn_started, task));
     }
 
     async fn finish(&mut self, done: Done) {
-        let Done::Fetched { foreign_table, target, result } = done else {
+        let Done::Fetched { foreign_table, lane, target, from, result } = done else {
             self.rereading = false;
             return;
         };
-        let Some((turn_started, _)) = self.busy.remove(&foreign_table) else { return };
+        let Some((turn_started, _)) = self.busy.remove(&(foreign_table, lane)) else { return };
+        if lane == Lane::Sweep {
+            return self.finish_sweep(foreign_table, target, from, result, turn_started).await;
+        }
         let (target, fetched) = match (target, result) {
             (Some(target), Ok(fetched)) => (target, fetched),
             (target, Err(error)) => {
@@ -140,31 +172,85 @@ impl Engine {
                 }
                 return;
             }
+            Fetched::FeedRefused { reason, cursor } => {
+                warning!(
+                    "sequin sync of {}: {reason}; the table is kept current by full sweeps at its poll interval instead",
+                    target.collection.shadow.feed_name
+                );
+                if let Err(error) = in_transaction(|| catalog::refuse_feed(foreign_table, &reason, &cursor)) {
+                    poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+                }
+                return;
+            }
         };
         // The next page is on its way while this one is applied: the task
         // gets to send its request before the apply holds the thread.
-        if page.more && !stop_requested() && turn_started.elapsed() < TURN {
-            self.fetch(foreign_table, Some((target.clone(), page.cursor.clone())), turn_started);
-            for _ in 0..4 {
-                tokio::task::yield_now().await;
-            }
+        // A refused feed is not asked again once the backfill is done.
+        let feed_next = !(target.feed_refused && page.phase == Phase::Incremental);
+        if page.more && feed_next && !stop_requested() && turn_started.elapsed() < TURN {
+            self.prefetch(foreign_table, Lane::Feed, &target, &page.cursor, turn_started).await;
         }
         if let Err(error) = apply_page(&target, &page) {
-            if let Some((_, next)) = self.busy.remove(&foreign_table) {
-                next.abort();
-            }
+            self.abort(foreign_table, Lane::Feed);
             poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+        }
+    }
+
+    /// A sweep's page: applied, or its failure recorded. The sweep's next
+    /// page is fetched while this one is applied, as the feed's is.
+    async fn finish_sweep(
+        &mut self,
+        foreign_table: pg_sys::Oid,
+        target: Option<Rc<Target>>,
+        from: Value,
+        result: Result<Fetched>,
+        turn_started: Instant,
+    ) {
+        let (target, page) = match (target, result) {
+            (Some(target), Ok(Fetched::Page(page))) => (target, page),
+            (target, Err(error)) => return sweep::fail(target.as_deref(), foreign_table, &error, false),
+            (target, Ok(_)) => {
+                let error = crate::error::SequinError::internal("the provider's listing cannot be continued");
+                return sweep::fail(target.as_deref(), foreign_table, &error, true);
+            }
+        };
+        if page.phase == Phase::Backfill && !stop_requested() && turn_started.elapsed() < TURN {
+            self.prefetch(foreign_table, Lane::Sweep, &target, &page.cursor, turn_started).await;
+        }
+        if let Err(error) = sweep::apply_sweep_page(&target, &from, &page) {
+            self.abort(foreign_table, Lane::Sweep);
+            sweep::fail(Some(&target), foreign_table, &error, false);
+        }
+    }
+
+    /// Starts fetching the page after `cursor`, and lets its task send the
+    /// request before the current page's apply holds the thread.
+    async fn prefetch(&mut self, foreign_table: pg_sys::Oid, lane: Lane, target: &Rc<Target>, cursor: &Value, turn_started: Instant) {
+        self.fetch(foreign_table, lane, Some((target.clone(), cursor.clone())), turn_started);
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Drops a lane's fetch in flight (its page before failed to apply).
+    fn abort(&mut self, foreign_table: pg_sys::Oid, lane: Lane) {
+        if let Some((_, next)) = self.busy.remove(&(foreign_table, lane)) {
+            next.abort();
         }
     }
 
     /// A task that panicked: its collection is not left busy forever but
     /// records the failure and is retried with backoff like any other.
     fn task_failed(&mut self, error: tokio::task::JoinError) {
-        let (collection, why) = failed_task(&self.busy, error);
-        match collection {
-            Some(foreign_table) => {
-                self.busy.remove(&foreign_table);
-                poll::fail(foreign_table, &crate::error::SequinError::internal(why), Duration::from_secs(5));
+        let (lane, why) = failed_task(&self.busy, error);
+        match lane {
+            Some((foreign_table, lane)) => {
+                self.busy.remove(&(foreign_table, lane));
+                let error = crate::error::SequinError::internal(why);
+                match lane {
+                    Lane::Feed => poll::fail(foreign_table, &error, Duration::from_secs(5)),
+                    Lane::Sweep => sweep::fail(None, foreign_table, &error, false),
+                }
             }
             None => {
                 // The re-read task: its queue is taken; the sync repairs the rows.
@@ -190,11 +276,11 @@ impl Engine {
     }
 }
 
-/// Which collection a failed task was fetching (none for the re-read task),
-/// and what to record about it.
-fn failed_task(busy: &HashMap<pg_sys::Oid, (Instant, AbortHandle)>, error: tokio::task::JoinError) -> (Option<pg_sys::Oid>, String) {
+/// Which collection's lane a failed task was fetching (none for the
+/// re-read task), and what to record about it.
+fn failed_task(busy: &Busy, error: tokio::task::JoinError) -> (Option<(pg_sys::Oid, Lane)>, String) {
     let task = error.id();
-    let collection = busy.iter().find(|(_, (_, handle))| handle.id() == task).map(|(oid, _)| *oid);
+    let collection = busy.iter().find(|(_, (_, handle))| handle.id() == task).map(|(key, _)| *key);
     let why = if error.is_panic() {
         let payload = error.into_panic();
         let text = payload
@@ -224,20 +310,20 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 Done::Reread
             });
-            busy.insert(pg_sys::Oid::from(16_384u32), (Instant::now(), healthy));
+            busy.insert((pg_sys::Oid::from(16_384u32), Lane::Feed), (Instant::now(), healthy));
             let id = 16_390u32;
             let panicking = tasks.spawn_local(async move {
                 let cursor: Option<u32> = (id == 0).then_some(id);
                 cursor.expect("a cursor the provider promised");
                 Done::Reread
             });
-            busy.insert(pg_sys::Oid::from(16_390u32), (Instant::now(), panicking));
+            busy.insert((pg_sys::Oid::from(16_390u32), Lane::Sweep), (Instant::now(), panicking));
             let error = match tasks.join_next().await {
                 Some(Err(error)) => error,
                 _ => panic!("the panicking task ends first, with a JoinError"),
             };
             let (collection, why) = failed_task(&busy, error);
-            assert_eq!(collection, Some(pg_sys::Oid::from(16_390u32)));
+            assert_eq!(collection, Some((pg_sys::Oid::from(16_390u32), Lane::Sweep)));
             assert_eq!(why, "internal error in the sync: a cursor the provider promised");
             // The re-read task is no collection's.
             let reread = tasks.spawn_local(async { panic!("{} rows", 3) });

@@ -6,6 +6,7 @@ use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::providers::{Phase, SyncPage};
+use crate::shadow::Guard;
 use crate::rate_limit::Priority;
 use crate::time::now_us;
 use crate::upstream;
@@ -50,20 +51,31 @@ pub(super) struct Target {
     pub foreign_table: pg_sys::Oid,
     pub collection: Collection,
     pub credentials: Credentials,
+    /// The API refuses the change feed: once the backfill is done, sweeps
+    /// keep the table current instead (`sweep.rs`).
+    pub feed_refused: bool,
 }
 
+/// A collection and its change feed's cursor.
 pub(super) fn load_target(foreign_table: pg_sys::Oid) -> Result<(Rc<Target>, Value)> {
+    let (cursor, feed_refused) = catalog::cursor(foreign_table)?;
+    Ok((load_collection(foreign_table, feed_refused)?, cursor))
+}
+
+pub(super) fn load_collection(foreign_table: pg_sys::Oid, feed_refused: bool) -> Result<Rc<Target>> {
     let collection = catalog::load_collection(foreign_table)?;
     let config = &collection.config;
     let credentials = load_credentials(config.server_oid, &config.server.name, config.server_owner)?;
-    let cursor = catalog::cursor(foreign_table)?;
-    Ok((Rc::new(Target { foreign_table, collection, credentials }), cursor))
+    Ok(Rc::new(Target { foreign_table, collection, credentials, feed_refused }))
 }
 
 pub(super) enum Fetched {
     Page(SyncPage),
     /// The cursor can never be continued (the reason): backfill again.
     CursorExpired(String),
+    /// The change feed is refused for good (the reason): go on from the
+    /// cursor without it, kept current by sweeps.
+    FeedRefused { reason: String, cursor: Value },
 }
 
 /// The page after `cursor`, as the API returns it.
@@ -78,18 +90,29 @@ pub(super) async fn fetch_page(target: &Target, cursor: &Value) -> Result<Fetche
             let page = server.provider.sync_response(spec, cursor, &response, sent_at);
             upstream::parse(server, &request, page).map(Fetched::Page)
         }
-        Err(error) => match server.provider.cursor_expired(spec, cursor, &error) {
-            Some(reason) => Ok(Fetched::CursorExpired(reason)),
-            None => Err(error),
-        },
+        Err(error) => {
+            if let Some(reason) = server.provider.cursor_expired(spec, cursor, &error) {
+                return Ok(Fetched::CursorExpired(reason));
+            }
+            match server.provider.feed_refused(spec, cursor, &error) {
+                Some(cursor) => Ok(Fetched::FeedRefused { reason: feed_refusal(&error), cursor }),
+                None => Err(error),
+            }
+        }
     }
+}
+
+/// What sync_status says of a refused change feed.
+fn feed_refusal(error: &SequinError) -> String {
+    let status = error.http_status.map(|s| format!("HTTP {s}")).unwrap_or_else(|| "refused".into());
+    format!("the change feed is refused ({status}): {}", error.message)
 }
 
 /// Applies a page and stores its cursor, both or neither.
 pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
     let poll_interval = target.collection.config.server.poll_interval;
     let warnings = in_transaction(|| {
-        let applied = target.collection.shadow.apply_page(target.foreign_table, &page.records)?;
+        let applied = target.collection.shadow.apply_page(target.foreign_table, &page.records, Guard::Version)?;
         // A backfill over existing rows: what it does not see (and what did
         // not change meanwhile) was deleted upstream.
         let mut swept = 0;
@@ -109,6 +132,7 @@ pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
             applied.poisoned.len(),
             warnings.last().map(String::as_str),
             poll_interval,
+            target.collection.sweep_every(),
         )?;
         Ok(warnings)
     })?;

@@ -6,6 +6,7 @@ use super::poll::{in_transaction, load_target, Target};
 use crate::catalog;
 use crate::error::{ErrorKind, Result};
 use crate::providers::Record;
+use crate::shadow::Guard;
 use crate::rate_limit::Priority;
 use crate::reconcile;
 use crate::time::now_us;
@@ -59,7 +60,7 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
             ),
         }
     }
-    let applied = in_transaction(|| target.collection.shadow.apply_page(target.foreign_table, &records))?;
+    let applied = in_transaction(|| target.collection.shadow.apply_page(target.foreign_table, &records, Guard::Version))?;
     for warning in applied.warnings() {
         warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }

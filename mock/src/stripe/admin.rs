@@ -1,5 +1,7 @@
 //! `/_admin/stripe/…`: seed objects, create/update/delete them "from outside"
-//! (as another API user would: same validation, same events), read the store.
+//! (as another API user would: same validation, same events, or with
+//! `events=false` none), read the store, and set what the events endpoint
+//! allows the account.
 
 use serde_json::{json, Value};
 
@@ -49,8 +51,18 @@ pub fn handle(
             };
             ok(json!({ "expired": expired }))
         }
+        // `mode`: full, no_types_filter (400 on `types[]`) or forbidden (403).
+        ("POST", ["events", "access"]) => {
+            let mode = query.get("mode").and_then(Value::as_str).unwrap_or("");
+            state.events_access = events::Access::parse(mode).ok_or_else(|| {
+                ApiError::invalid("mode must be full, no_types_filter or forbidden").param("mode")
+            })?;
+            ok(json!({ "events_access": mode }))
+        }
         (method, [plural, rest @ ..]) => {
             let r = resource(plural).ok_or_else(not_found)?;
+            // `events=false` on a change: made without an event.
+            let quiet = matches!(query.get("events").and_then(Value::as_str), Some("false" | "0"));
             match (method, rest) {
                 ("POST", ["seed"]) => {
                     let seed = r.seed.ok_or_else(not_found)?;
@@ -81,19 +93,25 @@ pub fn handle(
                                 .param("created")
                         })?,
                     };
-                    let object = objects::create(state, r, &body, created, &request)?;
-                    ok(Value::Object(object))
+                    state.quiet = quiet;
+                    let object = objects::create(state, r, &body, created, &request);
+                    state.quiet = false;
+                    ok(Value::Object(object?))
                 }
                 ("GET", [id]) => ok(Value::Object(objects::retrieve(state, r, id)?)),
                 ("POST", [id]) => {
                     let body = json_body(req)?;
-                    ok(Value::Object(objects::update(
-                        state, r, id, &body, &request,
-                    )?))
+                    state.quiet = quiet;
+                    let object = objects::update(state, r, id, &body, &request);
+                    state.quiet = false;
+                    ok(Value::Object(object?))
                 }
                 ("DELETE", [id]) => {
                     let delete = r.delete.ok_or_else(not_found)?;
-                    ok(delete(state, r, id, &request)?)
+                    state.quiet = quiet;
+                    let deleted = delete(state, r, id, &request);
+                    state.quiet = false;
+                    ok(deleted?)
                 }
                 _ => Err(not_found()),
             }

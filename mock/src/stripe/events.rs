@@ -26,6 +26,44 @@ pub fn defaults(livemode: bool) -> Object {
     v.as_object().expect("an object").clone()
 }
 
+/// What the events endpoint allows an account, as Stripe imitations and
+/// restricted keys do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Full,
+    /// A Stripe imitation that does not know the `types[]` filter (400).
+    NoTypesFilter,
+    /// A restricted key without the Events permission (403).
+    Forbidden,
+}
+
+impl Access {
+    pub fn parse(text: &str) -> Option<Access> {
+        match text {
+            "full" => Some(Access::Full),
+            "no_types_filter" => Some(Access::NoTypesFilter),
+            "forbidden" => Some(Access::Forbidden),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses an events request the account's access does not allow.
+pub fn check_access(state: &StripeState, query: Option<&Params>) -> Result<(), ApiError> {
+    match state.events_access {
+        Access::Full => Ok(()),
+        Access::NoTypesFilter if query.is_some_and(|q| q.contains_key("types")) => {
+            Err(ApiError::unknown_param("types"))
+        }
+        Access::NoTypesFilter => Ok(()),
+        Access::Forbidden => Err(ApiError::invalid(format!(
+            "The provided key does not have the required permissions for this endpoint on account '{}'. Having the 'rak_event_read' permission would allow this request to continue.",
+            state.account_id
+        ))
+        .status(403)),
+    }
+}
+
 /// Records `type` for `object` (its state after the change; for deletes, as it
 /// was plus `"deleted": true`).
 pub fn record(
@@ -36,6 +74,9 @@ pub fn record(
     request: &RequestInfo,
     created: i64,
 ) {
+    if state.quiet {
+        return;
+    }
     let mut data = json!({ "object": object });
     if let Some(previous) = previous_attributes {
         data["previous_attributes"] = Value::Object(previous);

@@ -109,6 +109,11 @@ pub struct StripeState {
     stores: HashMap<&'static str, Store>,
     pub events: Store,
     pub idempotency: Idempotency,
+    /// What `GET /v1/events` answers this account (admin-set).
+    pub events_access: events::Access,
+    /// Set while an admin change is made without an event (`events=false`):
+    /// what a feed can miss and only a full comparison finds.
+    pub quiet: bool,
 }
 
 impl StripeState {
@@ -129,6 +134,8 @@ impl StripeState {
             stores,
             events: Store::new("evt", ids::salt(key, "evt"), events::defaults(livemode)),
             idempotency: Idempotency::default(),
+            events_access: events::Access::Full,
+            quiet: false,
         }
     }
 
@@ -228,8 +235,13 @@ fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Re
 
     match (req.method.as_str(), segments.as_slice()) {
         ("GET", ["account"]) => ok(account::object(state)),
-        ("GET", ["events"]) => ok(events::list(state, &query()?, now())?),
+        ("GET", ["events"]) => {
+            let query = query()?;
+            events::check_access(state, Some(&query))?;
+            ok(events::list(state, &query, now())?)
+        }
         ("GET", ["events", id]) if !id.is_empty() => {
+            events::check_access(state, None)?;
             ok(Value::Object(events::retrieve(state, id, now())?))
         }
         (method, [plural, rest @ ..]) => {
