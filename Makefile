@@ -26,9 +26,10 @@ demo-salesforce: up
 	@bash scripts/demo_salesforce.sh
 
 ## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
-## check, then the SQL tests (pg_test/), a hot standby (tests/standby.py) and
-## the sync crash test (tests/sync_crash.py) against the local stack.
-## Leaves nothing running.
+## check, then the SQL tests (pg_test/), a hot standby (tests/standby.py),
+## the application frameworks (tests/apps: psycopg, SQLAlchemy, Django,
+## node-postgres) and the sync crash test (tests/sync_crash.py) against the
+## local stack. Leaves nothing running.
 test: setup
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory pg-test
@@ -63,10 +64,11 @@ regress-test: up
 	  if tail -n +$$log_from target/stack/postgres.log | grep -E 'terminated by signal|panicked at'; then \
 	    echo "pg_regress: the server log shows a crashed backend or a panic"; status=1; fi; \
 	  python3 tests/standby.py; standby=$$?; \
+	  bash tests/apps/run.sh; apps=$$?; \
 	  python3 tests/sync_crash.py; crash=$$?; \
 	  bash scripts/stack.sh down; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
-	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$crash -eq 0 ]
+	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$apps -eq 0 ] && [ $$crash -eq 0 ]
 
 ## make bench: reads, writes, sync, rate limits and idle cost measured side by
 ## side against the local stack; prints a table and writes bench/results.md.

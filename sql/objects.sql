@@ -102,6 +102,15 @@ GRANT USAGE ON SCHEMA sequin_shadow TO PUBLIC;
 GRANT SELECT ON sequin.sync_status TO PUBLIC;
 GRANT SELECT ON sequin.quarantined_records TO PUBLIC;
 
+-- The DEFAULT IMPORT gives the columns the API fills (ids, timestamps, the
+-- standard fields): NULL, which a write does not send. Frameworks that
+-- reflect a table (SQLAlchemy, Django) see a server default on them and
+-- read the API's values back with RETURNING.
+CREATE FUNCTION sequin.assigned_by_api() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT NULL::text';
+COMMENT ON FUNCTION sequin.assigned_by_api() IS
+  'The default of columns a sequin_fdw API assigns: NULL, not sent; the API''s value comes back with RETURNING.';
+
 -- A foreign table of this wrapper, however created (CREATE FOREIGN TABLE or
 -- IMPORT FOREIGN SCHEMA), gets its shadow table and catalog row here.
 -- The DDL event triggers run with the extension owner's rights (SECURITY

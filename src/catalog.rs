@@ -5,7 +5,7 @@
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_foreign_table, ForeignTableConfig, SweepInterval};
 use crate::privilege::{catalog_owner, run_as};
-use crate::providers::{CollectionSpec, SyncPage};
+use crate::providers::{CollectionSpec, SyncPage, Writable, WriteValue};
 use crate::shadow::{create_table_sql, Shadow};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -98,6 +98,10 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
             ))
         );
         client.update(&comment, None, &[]).map_err(spi_error)?;
+        let table = format!("{}.{}", quote_identifier(&schema), quote_identifier(&name));
+        for (column, _) in &columns {
+            comment_column(client, foreign_table, &table, column, &config)?;
+        }
         let args: [DatumWithOid; 3] =
             [foreign_table.into(), config.table.collection.as_str().into(), shadow_name.as_str().into()];
         client
@@ -110,6 +114,50 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
         Ok(shadow_name)
     })
     .and_then(|shadow_name| crate::fdw::ddl::mirror_read_privileges(foreign_table, &shadow_name))
+}
+
+/// Says in a column's comment (`\d+`) who owns it, unless it has one:
+/// the API (read-only), the API after INSERT, or the sync.
+fn comment_column(
+    client: &mut pgrx::spi::SpiClient<'_>,
+    foreign_table: pg_sys::Oid,
+    table: &str,
+    column: &str,
+    config: &ForeignTableConfig,
+) -> Result<()> {
+    let provider = config.server.provider;
+    let spec = collection_spec(config)?;
+    let text = match (crate::shadow::standard_field_comment(column), spec.column(column).map(|c| c.writable)) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(Writable::Never)) if column == "id" => {
+            format!("Read-only: {} assigns the id when a row is inserted (RETURNING id shows it).", provider.label())
+        }
+        (None, Some(Writable::Never)) => {
+            format!("Read-only: assigned by {}. An UPDATE may name it with its current value.", provider.label())
+        }
+        (None, Some(Writable::OnInsert)) => format!("Set by INSERT only: {} fixes it afterwards.", provider.label()),
+        _ => return Ok(()),
+    };
+    let args: [DatumWithOid; 2] = [foreign_table.into(), column.into()];
+    let has_comment = client
+        .select(
+            "SELECT 1 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2
+                AND col_description(a.attrelid, a.attnum) IS NOT NULL",
+            Some(1),
+            &args,
+        )
+        .map_err(spi_error)?
+        .len()
+        > 0;
+    if !has_comment {
+        let sql = format!(
+            "COMMENT ON COLUMN {table}.{} IS {}",
+            quote_identifier(column),
+            crate::sql::literal(&text)
+        );
+        client.update(&sql, None, &[]).map_err(spi_error)?;
+    }
+    Ok(())
 }
 
 /// The collection a foreign table was registered for.
@@ -206,6 +254,8 @@ pub struct ShadowStats {
     pub shadow_oid: pg_sys::Oid,
     pub rows: f64,
     pub pages: f64,
+    /// Pages of its primary key index.
+    pub id_index_pages: f64,
 }
 
 /// The shadow table of a foreign table and its size, for the planner.
@@ -216,7 +266,10 @@ pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
             .select(
                 "SELECT r.oid, (CASE WHEN r.reltuples >= 0 THEN r.reltuples
                                      ELSE greatest(pg_relation_size(r.oid) / 8192, 1) * 50 END)::float8,
-                        greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8
+                        greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8,
+                        (SELECT greatest(i.relpages, pg_relation_size(i.oid) / 8192, 1)::float8
+                           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                          WHERE x.indrelid = r.oid AND x.indisprimary)
                    FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
                   WHERE c.foreign_table = $1",
                 Some(1),
@@ -231,6 +284,7 @@ pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
             shadow_oid: row.get::<pg_sys::Oid>(1).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
             rows: row.get::<f64>(2).map_err(spi_error)?.unwrap_or(1000.0),
             pages: row.get::<f64>(3).map_err(spi_error)?.unwrap_or(10.0),
+            id_index_pages: row.get::<f64>(4).map_err(spi_error)?.unwrap_or(1.0),
         })
     }))
 }
@@ -245,6 +299,39 @@ fn shadow_value(collection: &Collection, id: &str, expression: &str) -> Result<O
         }
         Ok(table.first().get::<JsonB>(1).map_err(spi_error)?.map(|j| j.0))
     }))
+}
+
+/// Which of these columns' values differ from the record's row in the
+/// shadow table (all of them when it has no row). The values are converted
+/// to the columns' types first, so `'2024-01-01 00:00:00+00'` equals a
+/// timestamp stored as `2024-01-01T00:00:00Z`.
+pub fn changed_columns(collection: &Collection, id: &str, values: &[&(String, WriteValue)]) -> Result<Vec<String>> {
+    let names: Vec<String> = values.iter().map(|(name, _)| name.clone()).collect();
+    let row: serde_json::Map<String, Value> = values
+        .iter()
+        .map(|(name, value)| {
+            let json = match value {
+                WriteValue::Null => Value::Null,
+                WriteValue::Text(text) => Value::String(text.clone()),
+                WriteValue::Json(json) => json.clone(),
+            };
+            (name.clone(), json)
+        })
+        .collect();
+    let sql = format!(
+        "SELECT array(SELECT k FROM unnest($2::text[]) AS k
+                       WHERE to_jsonb(n) -> k IS DISTINCT FROM to_jsonb(s) -> k)
+           FROM {t} s, jsonb_populate_record(NULL::{t}, $3) n
+          WHERE s.id = $1",
+        t = collection.shadow.table
+    );
+    let args: [DatumWithOid; 3] = [id.into(), names.clone().into(), JsonB(Value::Object(row)).into()];
+    let changed = run_as(collection.shadow_owner, || Spi::get_one_with_args::<Vec<String>>(&sql, &args));
+    match changed {
+        Ok(Some(changed)) => Ok(changed),
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => Ok(names),
+        Err(e) => Err(spi_error(e)),
+    }
 }
 
 /// The shadow row of a record, as JSON (for RETURNING).

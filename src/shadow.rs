@@ -26,6 +26,20 @@ pub const STANDARD_FIELDS: &[(&str, &str)] = &[
     ("raw", "jsonb"),
 ];
 
+/// What a standard field holds, for its column comment (`\d+`).
+pub fn standard_field_comment(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "deleted" => "Read-only, kept by the sync: true once the record is deleted upstream.",
+        "updated_idx" => "Read-only, kept by the sync: the change-feed position of the row's last change.",
+        "upstream_updated_at" => "Read-only, kept by the sync: the API's version of the record.",
+        "sync_id" => "Read-only, kept by the sync: the foreign server that syncs the record.",
+        "sync_external_id" => "Read-only, kept by the sync: the server's external_id option.",
+        "sync_metadata" => "Read-only, kept by the sync: the server's metadata option.",
+        "raw" => "Read-only, kept by the sync: the API's whole object.",
+        _ => return None,
+    })
+}
+
 /// Columns the API owns: a statement may never set them.
 pub fn is_standard_field(name: &str) -> bool {
     name == "id" || STANDARD_FIELDS.iter().any(|(n, _)| *n == name)

@@ -16,6 +16,30 @@ use serde_json::Value;
 pub struct Writer {
     pub collection: Collection,
     credentials: Credentials,
+    /// What this writer asked the API (for EXPLAIN ANALYZE).
+    pub requests: std::cell::RefCell<RequestLog>,
+}
+
+/// The API calls of a statement: each route with its count, and the time
+/// spent waiting for them (retries and rate-limit waits included).
+#[derive(Default)]
+pub struct RequestLog {
+    pub routes: Vec<(String, u32)>,
+    pub time: std::time::Duration,
+}
+
+impl RequestLog {
+    fn add(&mut self, route: String, took: std::time::Duration) {
+        self.time += took;
+        match self.routes.iter_mut().find(|(r, _)| *r == route) {
+            Some((_, count)) => *count += 1,
+            None => self.routes.push((route, 1)),
+        }
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.routes.iter().map(|(_, count)| count).sum()
+    }
 }
 
 /// True while Postgres wants the running statement to stop.
@@ -33,7 +57,7 @@ impl Writer {
         let server = &collection.config;
         let credentials = load_credentials(server.server_oid, &server.server.name, user)?;
         crate::account::ensure_same_account(server, user, &credentials)?;
-        Ok(Writer { collection, credentials })
+        Ok(Writer { collection, credentials, requests: Default::default() })
     }
 
     pub fn insert(&self, row: &WriteRow) -> Result<Record> {
@@ -69,7 +93,7 @@ impl Writer {
             }
             let batch: Vec<BatchRow> = pending.iter().map(|&i| rows[i].clone()).collect();
             let request = provider.batch_request(self.collection.spec, op, &batch)?;
-            let (response, sent_at) = self.exchange(&request)?;
+            let (response, sent_at) = self.exchange(&request, None)?;
             if response.json().is_none() {
                 let error = crate::providers::unparseable(&response, "not JSON");
                 return Err(self.unreadable_reply(error.into_error(provider.label(), &request)));
@@ -96,14 +120,14 @@ impl Writer {
         let Some(request) = provider.fetch_many_request(self.collection.spec, ids) else {
             return Ok(None);
         };
-        let (response, _) = self.exchange(&request)?;
+        let (response, _) = self.exchange(&request, None)?;
         let records = provider.fetch_many_response(self.collection.spec, &response);
         upstream::parse(&self.collection.config.server, &request, records).map(Some)
     }
 
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
         let server = &self.collection.config.server;
-        let (response, sent_at) = self.exchange(request)?;
+        let (response, sent_at) = self.exchange(request, id)?;
         let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
         upstream::parse(server, request, parsed).map_err(|e| self.unreadable_reply(e))
     }
@@ -118,10 +142,18 @@ impl Writer {
     }
 
     /// Sends a write and returns the 2xx reply with the time it was sent.
-    fn exchange(&self, request: &ApiRequest) -> Result<(ApiResponse, i64)> {
+    /// `id`: the record it is about, which the request log writes `{id}`.
+    fn exchange(&self, request: &ApiRequest, id: Option<&str>) -> Result<(ApiResponse, i64)> {
         let server = &self.collection.config.server;
         let sent_at = now_us();
-        let response = upstream::call(server, &self.credentials, request, Priority::Write, &cancel_pending).inspect_err(|_| {
+        let started = std::time::Instant::now();
+        let response = upstream::call(server, &self.credentials, request, Priority::Write, &cancel_pending);
+        let route = match id {
+            Some(id) if !id.is_empty() => request.route().replace(id, "{id}"),
+            _ => request.route().to_string(),
+        };
+        self.requests.borrow_mut().add(format!("{} {route}", request.method.as_str()), started.elapsed());
+        let response = response.inspect_err(|_| {
             // The request was abandoned for a cancel, a statement timeout or
             // a shutdown: Postgres raises its own error for it (and clears
             // the pending interrupt), now that we are back on its stack.

@@ -4,7 +4,7 @@
 
 use super::options::{options_from_list, parse_server};
 use crate::error::{ErrorKind, OrRaise, SequinError};
-use crate::providers::CollectionSpec;
+use crate::providers::{CollectionSpec, Writable};
 use crate::shadow::STANDARD_FIELDS;
 use pgrx::pg_sys;
 use pgrx::pg_sys::AsPgCStr;
@@ -12,13 +12,24 @@ use crate::sql::{ident as quote_identifier, literal as quote_literal};
 use pgrx::PgList;
 use std::ffi::CStr;
 
+/// The columns the API fills get `DEFAULT sequin.assigned_by_api()` (a
+/// NULL, which a write does not send): frameworks that reflect the table
+/// see a server default and read the API's value back with RETURNING.
+fn column_sql(name: &str, sql_type: &str, assigned_by_api: bool) -> String {
+    let default = match (assigned_by_api, sql_type) {
+        (false, _) => String::new(),
+        (true, "text") => " DEFAULT sequin.assigned_by_api()".to_string(),
+        (true, _) => format!(" DEFAULT sequin.assigned_by_api()::{sql_type}"),
+    };
+    format!("{} {sql_type}{default}", quote_identifier(name))
+}
+
 pub fn create_foreign_table_sql(spec: &CollectionSpec, server: &str) -> String {
     let columns = spec
         .columns
         .iter()
-        .map(|c| (c.name, c.sql_type))
-        .chain(STANDARD_FIELDS.iter().map(|(n, t)| (*n, *t)))
-        .map(|(name, sql_type)| format!("{} {sql_type}", quote_identifier(name)))
+        .map(|c| column_sql(c.name, c.sql_type, c.writable == Writable::Never))
+        .chain(STANDARD_FIELDS.iter().map(|(name, sql_type)| column_sql(name, sql_type, true)))
         .collect::<Vec<_>>();
     format!(
         "CREATE FOREIGN TABLE {} ({}) SERVER {} OPTIONS (collection {})",
@@ -80,10 +91,10 @@ mod tests {
     #[test]
     fn imported_table_has_typed_columns_and_standard_fields() {
         let sql = create_foreign_table_sql(Stripe.collection("customers").unwrap(), "my stripe");
-        assert!(sql.starts_with("CREATE FOREIGN TABLE \"customers\" (\"id\" text, \"email\" text,"));
-        assert!(sql.contains("\"created\" timestamptz"));
-        assert!(sql.contains("\"metadata\" jsonb"));
-        assert!(sql.contains("\"deleted\" boolean, \"updated_idx\" bigint"));
+        assert!(sql.starts_with("CREATE FOREIGN TABLE \"customers\" (\"id\" text DEFAULT sequin.assigned_by_api(), \"email\" text,"));
+        assert!(sql.contains("\"created\" timestamptz DEFAULT sequin.assigned_by_api()::timestamptz"));
+        assert!(sql.contains("\"metadata\" jsonb,"));
+        assert!(sql.contains("\"deleted\" boolean DEFAULT sequin.assigned_by_api()::boolean, \"updated_idx\" bigint DEFAULT sequin.assigned_by_api()::bigint"));
         assert!(sql.ends_with("SERVER \"my stripe\" OPTIONS (collection 'customers')"));
     }
 }

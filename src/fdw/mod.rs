@@ -42,6 +42,7 @@ pub unsafe extern "C-unwind" fn sequin_fdw_handler(_fcinfo: pg_sys::FunctionCall
     (*routine).ExecForeignUpdate = Some(modify::exec_foreign_update);
     (*routine).ExecForeignDelete = Some(modify::exec_foreign_delete);
     (*routine).EndForeignModify = Some(modify::end_foreign_modify);
+    (*routine).ExplainForeignModify = Some(modify::explain_foreign_modify);
     (*routine).BeginForeignInsert = Some(modify::begin_foreign_insert);
     (*routine).IsForeignRelUpdatable = Some(modify::is_foreign_rel_updatable);
 

@@ -6,7 +6,7 @@ use super::options::load_foreign_table;
 use super::tuple::{attribute_name, attributes, fill_slot_from_json, positional_row, slot_row};
 use crate::catalog;
 use crate::error::{ErrorKind, OrRaise, SequinError};
-use crate::providers::{BatchRow, Record, WriteOp, WriteRow};
+use crate::providers::{BatchRow, Record, WriteOp, WriteRow, WriteValue};
 use crate::reconcile;
 use crate::rollback;
 use crate::time::now_us;
@@ -306,27 +306,46 @@ unsafe fn junk_id(plan_slot: *mut pg_sys::TupleTableSlot, attno: i16) -> Option<
 
 fn read_only_error(column: &str) -> SequinError {
     SequinError::new(ErrorKind::ReadOnlyColumn, format!("column \"{column}\" is read-only"))
-        .with_detail("The API assigns ids, timestamps and the standard sync fields.")
+        .with_detail("The API assigns ids, timestamps and the standard sync fields. An UPDATE may name one with the value it has (ORMs send every column), not with another.")
+}
+
+/// Refuses a row that sets a column the API owns.
+fn refuse_owned_columns(row: &WriteRow) {
+    if let Some((name, _)) = row.iter().find(|(name, _)| is_standard_field(name)) {
+        read_only_error(name).raise();
+    }
 }
 
 /// The columns a statement sets: every non-null column of an INSERT, the
-/// SET list of an UPDATE. Read-only columns are refused before any request.
+/// SET list of an UPDATE. An INSERT that sets a read-only column is refused
+/// before any request; an UPDATE's row goes through `update_row`.
 unsafe fn statement_row(slot: *mut pg_sys::TupleTableSlot, updated: Option<&[i16]>) -> WriteRow {
-    let refused = std::cell::RefCell::new(None);
-    let row = slot_row(slot, &|attnum, name, is_null| {
-        let sets = match updated {
-            Some(columns) => columns.contains(&attnum),
-            None => !is_null,
-        };
-        if sets && is_standard_field(name) && refused.borrow().is_none() {
-            *refused.borrow_mut() = Some(name.to_string());
-        }
-        sets
+    let row = slot_row(slot, &|attnum, _, is_null| match updated {
+        Some(columns) => columns.contains(&attnum),
+        None => !is_null,
     })
     .or_raise();
-    if let Some(column) = refused.into_inner() {
-        read_only_error(&column).raise();
+    if updated.is_none() {
+        refuse_owned_columns(&row);
     }
+    row
+}
+
+/// What an UPDATE sends. ORMs name every column in their UPDATEs (Django's
+/// `save()`): a column the API owns (an id, a timestamp, a standard field,
+/// one the API fixes at creation) that keeps its current value is simply
+/// not sent; one that would change is refused with 428C9, here for the
+/// standard fields and by the provider for its own columns.
+unsafe fn update_row(state: &ModifyState, id: &str, row: WriteRow) -> WriteRow {
+    let spec = state.writer.collection.spec;
+    let owned = |name: &str| is_standard_field(name) || !spec.column(name).is_some_and(|c| c.writable_by(WriteOp::Update));
+    let named: Vec<&(String, WriteValue)> = row.iter().filter(|(name, _)| owned(name)).collect();
+    if named.is_empty() {
+        return row;
+    }
+    let changed = catalog::changed_columns(&state.writer.collection, id, &named).or_raise();
+    let row: WriteRow = row.into_iter().filter(|(name, _)| !owned(name) || changed.contains(name)).collect();
+    refuse_owned_columns(&row);
     row
 }
 
@@ -403,15 +422,18 @@ unsafe fn batch_next(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot,
 }
 
 unsafe fn send_batch(state: &mut ModifyState, slot: *mut pg_sys::TupleTableSlot, id: Option<&str>) {
-    let first = match state.op {
-        WriteOp::Insert => statement_row(slot, None),
-        WriteOp::Update => statement_row(slot, Some(&state.updated)),
-        WriteOp::Delete => Vec::new(),
+    let first = match (state.op, id) {
+        (WriteOp::Insert, _) => statement_row(slot, None),
+        (WriteOp::Update, Some(id)) => update_row(state, id, statement_row(slot, Some(&state.updated))),
+        _ => Vec::new(),
     };
     let mut rows = vec![batch_row(state, id, first)];
     read_ahead(state, slot, id, |next| {
-        let row = plan_row(state, next);
         let next_id = (state.op != WriteOp::Insert).then(|| row_id(state, next));
+        let row = match (state.op, &next_id) {
+            (WriteOp::Update, Some(id)) => update_row(state, id, plan_row(state, next)),
+            _ => plan_row(state, next),
+        };
         rows.push(batch_row(state, next_id.as_deref(), row));
     });
     let records = match state.writer.batch(state.op, &rows) {
@@ -470,8 +492,8 @@ unsafe fn plan_row(state: &ModifyState, plan_slot: *mut pg_sys::TupleTableSlot) 
         WriteOp::Delete => Ok(Vec::new()),
     }
     .or_raise();
-    if let Some((name, _)) = row.iter().find(|(name, _)| is_standard_field(name)) {
-        read_only_error(name).raise();
+    if state.op == WriteOp::Insert {
+        refuse_owned_columns(&row);
     }
     row
 }
@@ -517,8 +539,13 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     if state.batched {
         return batch_next(state, slot, Some(id));
     }
-    let row = statement_row(slot, Some(&state.updated));
+    let row = update_row(state, &id, statement_row(slot, Some(&state.updated)));
     check_statement_size(state, slot, Some(&id));
+    if row.is_empty() {
+        // Nothing the API would change: no request.
+        let unchanged = Record { id: id.clone(), version_us: 0, deleted: false, columns: Default::default(), raw: serde_json::Value::Null };
+        return fill_from_shadow(state, slot, &unchanged);
+    }
     let old_raw = catalog::shadow_raw(&state.writer.collection, &id).or_raise();
     match state.writer.update(&id, &row, old_raw.as_ref()) {
         Ok(record) => finish(state, slot, &record),
@@ -548,6 +575,32 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
             fill_from_shadow(state, slot, &gone)
         }
         Err(error) => request_failed(state, Some(&id), error).raise(),
+    }
+}
+
+/// EXPLAIN ANALYZE of a write shows what it asked the API and how long
+/// that took, as postgres_fdw shows its remote SQL.
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn explain_foreign_modify(
+    _mtstate: *mut pg_sys::ModifyTableState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    _fdw_private: *mut pg_sys::List,
+    _subplan_index: i32,
+    es: *mut pg_sys::ExplainState,
+) {
+    let state = (*rinfo).ri_FdwState as *mut ModifyState;
+    if state.is_null() || !(*es).analyze {
+        return;
+    }
+    let log = (*state).writer.requests.borrow();
+    let routes = log.routes.iter().map(|(route, n)| if *n == 1 { route.clone() } else { format!("{route} ×{n}") }).collect::<Vec<_>>();
+    let summary = match routes.is_empty() {
+        true => "none".to_string(),
+        false => format!("{} ({})", log.calls(), routes.join(", ")),
+    };
+    pg_sys::ExplainPropertyText(c"API Requests".as_ptr(), pgrx::pg_sys::AsPgCStr::as_pg_cstr(&summary), es);
+    if (*es).timing {
+        pg_sys::ExplainPropertyFloat(c"API Time".as_ptr(), c"ms".as_ptr(), log.time.as_secs_f64() * 1000.0, 3, es);
     }
 }
 

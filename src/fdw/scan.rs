@@ -1,8 +1,10 @@
 //! Reads: a foreign-table scan reads its shadow table, never the API — a
 //! heap scan, or a lookup in the shadow's primary key when the query asks
-//! for `id = <an expression computable before the scan>`. All quals also stay with the executor
-//! (the lookup only narrows the rows); row estimates come from the shadow's
-//! statistics.
+//! for `id = <an expression computable before the scan>`, or joins on
+//! `id = <another table's column>` (a parameterized path: a nested loop
+//! probes the key once per outer row). All quals also stay with the
+//! executor (the lookup only narrows the rows); row estimates and costs
+//! come from the shadow's size.
 
 use super::tuple::shadow_layout;
 use crate::catalog;
@@ -42,52 +44,167 @@ enum Source {
     },
 }
 
+/// `id` wrapped in nothing but a binary-compatible cast.
+unsafe fn strip_relabel(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
+        (*(node as *mut pg_sys::RelabelType)).arg.cast()
+    } else {
+        node
+    }
+}
+
+/// Whether `node` is this relation's `id` column.
+unsafe fn is_id(node: *mut pg_sys::Node, relid: u32, id_attno: i16) -> bool {
+    let node = strip_relabel(node);
+    !node.is_null()
+        && (*node).type_ == pg_sys::NodeTag::T_Var
+        && (*(node as *mut pg_sys::Var)).varno as u32 == relid
+        && (*(node as *mut pg_sys::Var)).varattno == id_attno
+        && (*(node as *mut pg_sys::Var)).varlevelsup == 0
+}
+
+/// The other side `e` of a clause `id = e` (or `e = id`) on text, when
+/// `accepts(e)`.
+unsafe fn id_equality(
+    clause: *mut pg_sys::Node,
+    relid: u32,
+    id_attno: i16,
+    accepts: impl Fn(*mut pg_sys::Node) -> bool,
+) -> Option<*mut pg_sys::Expr> {
+    if clause.is_null() || (*clause).type_ != pg_sys::NodeTag::T_OpExpr {
+        return None;
+    }
+    let op = clause as *mut pg_sys::OpExpr;
+    let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+    if (*op).opno != pg_sys::Oid::from(pg_sys::TextEqualOperator) || args.len() != 2 {
+        return None;
+    }
+    let (left, right) = (args.get_ptr(0)?, args.get_ptr(1)?);
+    if is_id(left, relid, id_attno) && accepts(right) {
+        return Some(right.cast());
+    }
+    if is_id(right, relid, id_attno) && accepts(left) {
+        return Some(left.cast());
+    }
+    None
+}
+
+/// Nothing volatile: the same value for every row of one scan.
+unsafe fn is_stable(node: *mut pg_sys::Node) -> bool {
+    !node.is_null() && !pg_sys::contain_volatile_functions(node)
+}
+
 /// The expression `e` of a restriction `id = e` (or `e = id`) on this
 /// relation, when `e` can be computed before the scan (constants,
 /// parameters, stable functions of them): a primary-key lookup.
-unsafe fn id_lookup(baserel: *mut pg_sys::RelOptInfo, foreign_table: pg_sys::Oid) -> Option<*mut pg_sys::Expr> {
-    let id_attno = pg_sys::get_attnum(foreign_table, c"id".as_ptr());
-    if id_attno <= 0 {
-        return None;
-    }
-    let strip = |node: *mut pg_sys::Node| -> *mut pg_sys::Node {
-        if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
-            (*(node as *mut pg_sys::RelabelType)).arg.cast()
-        } else {
-            node
-        }
-    };
-    let is_id = |node: *mut pg_sys::Node| {
-        let node = strip(node);
-        !node.is_null()
-            && (*node).type_ == pg_sys::NodeTag::T_Var
-            && (*(node as *mut pg_sys::Var)).varno as u32 == (*baserel).relid
-            && (*(node as *mut pg_sys::Var)).varattno == id_attno
-            && (*(node as *mut pg_sys::Var)).varlevelsup == 0
-    };
-    // Anything computable before the scan: no column, nothing volatile.
-    let is_value = |node: *mut pg_sys::Node| {
-        !node.is_null() && !pg_sys::contain_var_clause(node) && !pg_sys::contain_volatile_functions(node)
-    };
-    for rinfo in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr() {
-        let clause = (*rinfo).clause as *mut pg_sys::Node;
-        if (*clause).type_ != pg_sys::NodeTag::T_OpExpr {
+unsafe fn id_lookup(baserel: *mut pg_sys::RelOptInfo, id_attno: i16) -> Option<*mut pg_sys::Expr> {
+    let relid = (*baserel).relid;
+    let computable = |node: *mut pg_sys::Node| is_stable(node) && !pg_sys::contain_var_clause(node);
+    PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo)
+        .iter_ptr()
+        .find_map(|rinfo| id_equality((*rinfo).clause.cast(), relid, id_attno, computable))
+}
+
+/// An equivalence class member that is this relation's `id` (the callback
+/// of `generate_implied_equalities_for_column`; `arg` points to the id's
+/// attribute number).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn member_is_id(
+    _root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    _class: *mut pg_sys::EquivalenceClass,
+    member: *mut pg_sys::EquivalenceMember,
+    arg: *mut std::ffi::c_void,
+) -> bool {
+    is_id((*member).em_expr.cast(), (*rel).relid, *(arg as *const i16))
+}
+
+/// Join clauses `id = e` where `e` reads other relations only: with the
+/// values of `e` from the outer side of a nested loop, each outer row is
+/// one probe of the shadow's primary key. Each comes with the outer
+/// relations it needs. Both the join clauses of this relation and those
+/// the planner keeps as equivalence classes (`a.x = b.id`) are looked at.
+unsafe fn join_lookups(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    id_attno: i16,
+) -> Vec<(*mut pg_sys::Expr, pg_sys::Relids)> {
+    let relid = (*baserel).relid;
+    let mut attno = id_attno;
+    let implied = pg_sys::generate_implied_equalities_for_column(
+        root,
+        baserel,
+        Some(member_is_id),
+        (&mut attno as *mut i16).cast(),
+        (*baserel).lateral_referencers,
+    );
+    let clauses = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo)
+        .iter_ptr()
+        .chain(PgList::<pg_sys::RestrictInfo>::from_pg(implied).iter_ptr())
+        .collect::<Vec<_>>();
+    let mut lookups = Vec::new();
+    for rinfo in clauses {
+        if !pg_sys::join_clause_is_movable_to(rinfo, baserel) {
             continue;
         }
-        let op = clause as *mut pg_sys::OpExpr;
-        let args = PgList::<pg_sys::Node>::from_pg((*op).args);
-        if (*op).opno != pg_sys::Oid::from(pg_sys::TextEqualOperator) || args.len() != 2 {
-            continue;
-        }
-        let (left, right) = (args.get_ptr(0)?, args.get_ptr(1)?);
-        if is_id(left) && is_value(right) {
-            return Some(right.cast());
-        }
-        if is_id(right) && is_value(left) {
-            return Some(left.cast());
+        let outer_only = |node: *mut pg_sys::Node| is_stable(node) && !pg_sys::bms_is_member(relid as i32, pg_sys::pull_varnos(root, node));
+        let Some(outer) = id_equality((*rinfo).clause.cast(), relid, id_attno, outer_only) else { continue };
+        let required = pg_sys::bms_del_member(
+            pg_sys::bms_union((*rinfo).clause_relids, (*baserel).lateral_relids),
+            relid as i32,
+        );
+        if !pg_sys::bms_is_empty(required) {
+            lookups.push((outer, required));
         }
     }
-    None
+    lookups
+}
+
+/// What one probe of the shadow's primary key costs, as Postgres costs an
+/// index scan repeated `loops` times (the inner side of a nested loop):
+/// the pages it reads by the Mackert–Lohman estimate (`index_pages_fetched`,
+/// which counts on the cache for repeated probes), the btree descent and
+/// one row.
+unsafe fn probe_cost(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, info: &RelInfo, loops: f64) -> f64 {
+    let loops = loops.clamp(1.0, 1e9);
+    let heap_pages = pg_sys::index_pages_fetched(loops, (*baserel).pages, info.id_index_pages, root);
+    let index_pages = pg_sys::index_pages_fetched(loops, info.id_index_pages as u32, info.id_index_pages, root);
+    let io = (heap_pages + index_pages) * pg_sys::random_page_cost / loops;
+    let descent = ((*baserel).tuples.max(2.0).log2().ceil() + 50.0 * 3.0) * pg_sys::cpu_operator_cost;
+    io + descent + pg_sys::cpu_index_tuple_cost + pg_sys::cpu_operator_cost + pg_sys::cpu_tuple_cost
+}
+
+/// How many outer rows a lookup parameterized by `outer` is likely run for:
+/// the estimated rows of those relations.
+unsafe fn outer_rows(root: *mut pg_sys::PlannerInfo, outer: pg_sys::Relids) -> f64 {
+    let mut rows = 1.0f64;
+    let mut member = -1;
+    loop {
+        member = pg_sys::bms_next_member(outer, member);
+        if member < 0 {
+            return rows;
+        }
+        // Only base relations have row estimates here (an outer join's
+        // own relid has none).
+        if member > 0 && member < (*root).simple_rel_array_size {
+            let rel = *(*root).simple_rel_array.add(member as usize);
+            if !rel.is_null() && (*rel).reloptkind == pg_sys::RelOptKind::RELOPT_BASEREL {
+                rows *= (*rel).rows.max(1.0);
+            }
+        }
+    }
+}
+
+/// What planning keeps of the shadow table (`baserel->fdw_private`): plain
+/// data in the planner's memory.
+#[repr(C)]
+struct RelInfo {
+    shadow_oid: pg_sys::Oid,
+    id_index_pages: f64,
+}
+
+unsafe fn rel_info<'a>(baserel: *mut pg_sys::RelOptInfo) -> &'a RelInfo {
+    &*((*baserel).fdw_private as *const RelInfo)
 }
 
 unsafe fn shadow_oid_of(private: *mut pg_sys::List) -> pg_sys::Oid {
@@ -130,7 +247,9 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(
     foreign_table: pg_sys::Oid,
 ) {
     let stats = catalog::shadow_stats(foreign_table).or_raise();
-    (*baserel).fdw_private = pg_sys::lappend_oid(std::ptr::null_mut(), stats.shadow_oid).cast();
+    let info = pg_sys::palloc0(std::mem::size_of::<RelInfo>()) as *mut RelInfo;
+    info.write(RelInfo { shadow_oid: stats.shadow_oid, id_index_pages: stats.id_index_pages });
+    (*baserel).fdw_private = info.cast();
     let selectivity = pg_sys::clauselist_selectivity(
         root,
         (*baserel).baserestrictinfo,
@@ -147,41 +266,41 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(
 pub unsafe extern "C-unwind" fn get_foreign_paths(
     root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
-    _foreign_table: pg_sys::Oid,
+    foreign_table: pg_sys::Oid,
 ) {
-    // The cost of a sequential scan of the shadow table.
-    let pages = f64::from((*baserel).pages);
-    let total = pages * pg_sys::seq_page_cost + (*baserel).tuples * pg_sys::cpu_tuple_cost;
-    let path = pg_sys::create_foreignscan_path(
-        root,
-        baserel,
-        std::ptr::null_mut(),
-        (*baserel).rows,
-        0.0,
-        total,
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    pg_sys::add_path(baserel, path.cast());
-    if let Some(id) = id_lookup(baserel, _foreign_table) {
-        // One index probe and at most one row.
-        let cost = pg_sys::random_page_cost * 2.0 + pg_sys::cpu_tuple_cost;
-        let private = pg_sys::lappend(std::ptr::null_mut(), id.cast());
-        let lookup = pg_sys::create_foreignscan_path(
+    let lateral = (*baserel).lateral_relids;
+    let path = |rows: f64, total: f64, outer: pg_sys::Relids, lookup: *mut pg_sys::List| {
+        let path = pg_sys::create_foreignscan_path(
             root,
             baserel,
             std::ptr::null_mut(),
-            1.0,
+            rows,
             0.0,
-            cost,
+            total,
             std::ptr::null_mut(),
+            outer,
             std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            private,
+            lookup,
         );
-        pg_sys::add_path(baserel, lookup.cast());
+        pg_sys::add_path(baserel, path.cast());
+    };
+    // A sequential scan of the shadow table.
+    let pages = f64::from((*baserel).pages);
+    path((*baserel).rows, pages * pg_sys::seq_page_cost + (*baserel).tuples * pg_sys::cpu_tuple_cost, lateral, std::ptr::null_mut());
+    let id_attno = pg_sys::get_attnum(foreign_table, c"id".as_ptr());
+    if id_attno <= 0 {
+        return;
+    }
+    let info = rel_info(baserel);
+    // `id = <a value>`: one probe of the primary key, at most one row.
+    if let Some(id) = id_lookup(baserel, id_attno) {
+        path(1.0, probe_cost(root, baserel, info, 1.0), lateral, pg_sys::lappend(std::ptr::null_mut(), id.cast()));
+    }
+    // `id = <a column of another relation>`: one probe per outer row of a
+    // nested loop (a parameterized path).
+    for (outer_value, outer) in join_lookups(root, baserel, id_attno) {
+        let loops = outer_rows(root, outer);
+        path(1.0, probe_cost(root, baserel, info, loops), outer, pg_sys::lappend(std::ptr::null_mut(), outer_value.cast()));
     }
 }
 
@@ -196,9 +315,11 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     outer_plan: *mut pg_sys::Plan,
 ) -> *mut pg_sys::ForeignScan {
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);
-    // A lookup path carries its id expression, evaluated at execution.
+    // A lookup path carries its id expression, evaluated at execution (for
+    // a parameterized path the planner turns its outer columns into the
+    // nested loop's parameters).
     let lookup_id = (*best_path).fdw_private;
-    let mut private = pg_sys::lappend_oid(std::ptr::null_mut(), shadow_oid_of((*baserel).fdw_private.cast()));
+    let mut private = pg_sys::lappend_oid(std::ptr::null_mut(), rel_info(baserel).shadow_oid);
     match columns_read(baserel, quals) {
         Some(columns) => {
             for attno in columns {

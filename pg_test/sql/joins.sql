@@ -1,0 +1,53 @@
+-- Joins on id: a join of another table's column to a synced table's `id`
+-- is planned as a nested loop whose inner side probes the shadow table's
+-- primary key once per outer row (a parameterized foreign scan), as a join
+-- of the shadow tables themselves would be, and returns the same rows.
+\i pg_test/helpers.psql
+\setenv ACCOUNT sk_test_regress_joins
+\! curl -s -X POST "$MOCK_URL/_admin/reset?account=$ACCOUNT" -o /dev/null
+\! curl -s -X POST "$MOCK_URL/_admin/stripe/customers/seed?account=$ACCOUNT&count=20000"; echo
+\! curl -s -X POST "$MOCK_URL/_admin/stripe/subscriptions/seed?account=$ACCOUNT&count=30"; echo
+CREATE SERVER regress_joins FOREIGN DATA WRAPPER sequin_fdw
+  OPTIONS (provider 'stripe', base_url :'mock_url', poll_interval '1h');
+CREATE USER MAPPING FOR PUBLIC SERVER regress_joins OPTIONS (api_key 'sk_test_regress_joins');
+CREATE SCHEMA regress_joins;
+IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers, subscriptions) FROM SERVER regress_joins INTO regress_joins;
+SELECT pg_temp.wait_for($$SELECT bool_and(phase = 'incremental') AND sum(rows) = 20060 FROM sequin.sync_status WHERE server = 'regress_joins'$$, 60) AS backfilled;
+ANALYZE sequin_shadow.regress_joins_customers, sequin_shadow.regress_joins_subscriptions;
+-- No sync from here on: every request the mock sees now would be a read's.
+SELECT sequin.pause('regress_joins');
+SELECT pg_sleep(0.5);
+\set before `curl -s "$MOCK_URL/_admin/requests?account=$ACCOUNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'`
+
+-- The plan: a nested loop probing the customers' primary key.
+EXPLAIN (COSTS OFF)
+SELECT count(*), sum(c.balance) FROM regress_joins.subscriptions s
+  JOIN regress_joins.customers c ON c.id = s.customer WHERE s.status = 'active';
+-- Either side written first, and as a semi-join.
+EXPLAIN (COSTS OFF)
+SELECT c.email FROM regress_joins.customers c, regress_joins.subscriptions s WHERE s.customer = c.id;
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM regress_joins.customers c
+ WHERE c.id IN (SELECT customer FROM regress_joins.subscriptions);
+
+-- The same rows as the shadow tables give.
+SELECT count(*), sum(c.balance), md5(string_agg(c.email, ',' ORDER BY c.email)) AS emails
+  FROM regress_joins.subscriptions s JOIN regress_joins.customers c ON c.id = s.customer
+ WHERE s.status = 'active';
+SELECT count(*), sum(c.balance), md5(string_agg(c.email, ',' ORDER BY c.email)) AS emails
+  FROM sequin_shadow.regress_joins_subscriptions s JOIN sequin_shadow.regress_joins_customers c ON c.id = s.customer
+ WHERE s.status = 'active';
+-- An outer join keeps subscriptions whose customer is unknown locally.
+CREATE TEMP TABLE orphan AS SELECT 'sub_orphan' AS id, 'cus_missing' AS customer;
+SELECT o.id, c.id AS customer FROM orphan o LEFT JOIN regress_joins.customers c ON c.id = o.customer;
+-- A lateral reference is a parameter of the probe, too.
+SELECT s.id IS NOT NULL AS has_subscription, x.email IS NOT NULL AS found
+  FROM regress_joins.subscriptions s,
+       LATERAL (SELECT email FROM regress_joins.customers c WHERE c.id = s.customer) x
+ LIMIT 3;
+-- None of it asked the API.
+\set after `curl -s "$MOCK_URL/_admin/requests?account=$ACCOUNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'`
+SELECT :after - :before AS api_requests;
+
+DROP SCHEMA regress_joins CASCADE;
+DROP SERVER regress_joins CASCADE;
