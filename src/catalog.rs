@@ -363,56 +363,43 @@ pub fn extension_installed() -> bool {
         .unwrap_or(false)
 }
 
-/// Collections whose next poll is due, most overdue first.
-pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
+/// The foreign tables a catalog query returns, in its order.
+fn foreign_tables(sql: &str) -> Result<Vec<pg_sys::Oid>> {
     Spi::connect(|client| {
-        let mut due = Vec::new();
-        for row in client
-            .select(
-                "SELECT c.foreign_table FROM sequin.collections c
-                   JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
-                  WHERE c.next_poll_at <= clock_timestamp()
-                    AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
-                    AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
-                  ORDER BY c.next_poll_at",
-                None,
-                &[],
-            )
-            .map_err(spi_error)?
-        {
+        let mut tables = Vec::new();
+        for row in client.select(sql, None, &[]).map_err(spi_error)? {
             if let Some(oid) = row.get::<pg_sys::Oid>(1).map_err(spi_error)? {
-                due.push(oid);
+                tables.push(oid);
             }
         }
-        Ok(due)
+        Ok(tables)
     })
+}
+
+/// Collections whose next poll is due, most overdue first.
+pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
+    foreign_tables(
+        "SELECT c.foreign_table FROM sequin.collections c
+           JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+          WHERE c.next_poll_at <= clock_timestamp()
+            AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
+            AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
+          ORDER BY c.next_poll_at",
+    )
 }
 
 /// Collections whose sweep is due (to start, or its next page), most
 /// overdue first. Sweeps run in the incremental phase only: a backfill over
 /// existing rows is a full comparison already.
 pub fn due_sweeps() -> Result<Vec<pg_sys::Oid>> {
-    Spi::connect(|client| {
-        let mut due = Vec::new();
-        for row in client
-            .select(
-                "SELECT c.foreign_table FROM sequin.collections c
-                   JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
-                  WHERE c.next_sweep_at <= clock_timestamp()
-                    AND c.phase = 'incremental' AND c.backfill_from_idx IS NULL
-                    AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
-                  ORDER BY c.next_sweep_at",
-                None,
-                &[],
-            )
-            .map_err(spi_error)?
-        {
-            if let Some(oid) = row.get::<pg_sys::Oid>(1).map_err(spi_error)? {
-                due.push(oid);
-            }
-        }
-        Ok(due)
-    })
+    foreign_tables(
+        "SELECT c.foreign_table FROM sequin.collections c
+           JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+          WHERE c.next_sweep_at <= clock_timestamp()
+            AND c.phase = 'incremental' AND c.backfill_from_idx IS NULL
+            AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
+          ORDER BY c.next_sweep_at",
+    )
 }
 
 /// Makes every collection due now.

@@ -59,6 +59,7 @@ pub extern "C-unwind" fn _PG_init() {
     oauth::init();
     rollback::register_callbacks();
     fdw::on_conflict::install();
+    fdw::stats::install();
     sync::worker::register();
 }
 

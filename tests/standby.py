@@ -10,37 +10,22 @@ starts as a streaming replica with sequin_fdw preloaded. On it:
   * no backend dies and nothing panics (the standby's log).
 Needs PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env).
 """
-import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
+
+import stack
+from stack import MOCK, ROOT, check, psql, wait_for
 
 ACCOUNT = "sk_test_standby"
-MOCK = os.environ["MOCK_URL"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDBY = os.path.join(ROOT, "target", "stack", "standby")
 LOG = os.path.join(ROOT, "target", "stack", "standby.log")
 BIN = subprocess.run(["/usr/bin/pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-failures = []
-
-
-def psql(sql, port=None, check=True):
-    env = dict(os.environ)
-    if port:
-        env["PGPORT"] = str(port)
-    done = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          capture_output=True, text=True, env=env)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"psql failed: {done.stderr.strip()}\n{sql}")
-    return done
 
 
 def value(sql, port=None):
-    return psql(sql, port).stdout.strip()
+    return psql(sql, port=port)
 
 
 def error_of(sql, port):
@@ -54,30 +39,7 @@ def error_of(sql, port):
 
 
 def mock(method, path, body=None):
-    sep = "&" if "?" in path else "?"
-    request = urllib.request.Request(f"{MOCK}{path}{sep}account={ACCOUNT}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read() or b"null")
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except RuntimeError:
-            pass
-        time.sleep(0.1)
-    return False
+    return stack.mock(method, path, ACCOUNT, body)
 
 
 def as_postgres(*command):
@@ -157,7 +119,7 @@ def on_standby(port):
     status = value("SELECT phase, rows FROM sequin.sync_status WHERE server = 'standby_test'", port)
     check("sync_status on the standby", status == "incremental|4", status)
     check("rate_limit_status on the standby",
-          psql("SELECT * FROM sequin.rate_limit_status", port, check=False).returncode == 0)
+          error_of("SELECT * FROM sequin.rate_limit_status", port) == "no error")
 
     log = open(LOG).read()
     check("no crash or panic in the standby's log",
@@ -165,9 +127,5 @@ def on_standby(port):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # a failed step still stops the standby (main's finally)
-        check("the standby test ran", False, str(error))
-    print(f"standby: {'all passed' if not failures else 'FAILED: ' + ', '.join(failures)}")
-    sys.exit(1 if failures else 0)
+    # A failed step still stops the standby (main's finally).
+    stack.run(main, "standby")

@@ -20,48 +20,16 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
+
+import stack
+from stack import MOCK, ROOT, check, failures, psql, wait_for
 
 ACCOUNT = "sk_test_crash"
-MOCK = os.environ["MOCK_URL"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKFILL = 100_000
-failures = []
-
-
-def psql(sql, check=True):
-    done = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"psql failed: {done.stderr.strip()}\n{sql}")
-    return done.stdout.strip()
 
 
 def mock(method, path, body=None):
-    sep = "&" if "?" in path else "?"
-    request = urllib.request.Request(f"{MOCK}{path}{sep}account={ACCOUNT}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read() or b"null")
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except (RuntimeError, OSError):
-            pass  # the server is restarting
-        time.sleep(0.05)
-    return False
+    return stack.mock(method, path, ACCOUNT, body)
 
 
 def worker_pid():

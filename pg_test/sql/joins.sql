@@ -30,7 +30,21 @@ EXPLAIN (COSTS OFF)
 SELECT count(*) FROM regress_joins.customers c
  WHERE c.id IN (SELECT customer FROM regress_joins.subscriptions);
 
--- The same rows as the shadow tables give.
+-- Estimates come from the shadow tables' statistics (a foreign table has
+-- none of its own): the same as for the shadow table itself.
+CREATE FUNCTION pg_temp.estimate(query text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE plan jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || query INTO plan;
+    RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END $$;
+SELECT condition,
+       pg_temp.estimate('SELECT * FROM regress_joins.customers WHERE ' || condition) AS foreign_table,
+       pg_temp.estimate('SELECT * FROM sequin_shadow.regress_joins_customers WHERE ' || condition) AS shadow_table
+  FROM (VALUES ('email = ''customer1@example.com'''), ('name LIKE ''Customer 1%'''), ('currency IS NULL'),
+               ('balance > 0')) AS c(condition);
+
+
 SELECT count(*), sum(c.balance), md5(string_agg(c.email, ',' ORDER BY c.email)) AS emails
   FROM regress_joins.subscriptions s JOIN regress_joins.customers c ON c.id = s.customer
  WHERE s.status = 'active';

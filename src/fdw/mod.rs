@@ -8,6 +8,7 @@ pub mod modify;
 pub mod on_conflict;
 pub mod options;
 pub mod scan;
+pub mod stats;
 mod tuple;
 
 use pgrx::pg_sys;

@@ -195,6 +195,24 @@ unsafe fn outer_rows(root: *mut pg_sys::PlannerInfo, outer: pg_sys::Relids) -> f
     }
 }
 
+/// The shadow table of a relation being planned, when it is a sequin_fdw
+/// table whose size this module has already looked up (`fdw_private`).
+pub unsafe fn shadow_of_planned(root: *mut pg_sys::PlannerInfo, rte: *mut pg_sys::RangeTblEntry) -> Option<pg_sys::Oid> {
+    if root.is_null() || (*root).simple_rte_array.is_null() || (*root).simple_rel_array.is_null() {
+        return None;
+    }
+    let index = (1..(*root).simple_rel_array_size).find(|&i| *(*root).simple_rte_array.add(i as usize) == rte)?;
+    let rel = *(*root).simple_rel_array.add(index as usize);
+    if rel.is_null() || (*rel).fdwroutine.is_null() || (*rel).fdw_private.is_null() || (*rel).serverid == pg_sys::InvalidOid {
+        return None;
+    }
+    // A server of this wrapper: the private data is ours.
+    let server = pg_sys::GetForeignServer((*rel).serverid);
+    let wrapper = pg_sys::GetForeignDataWrapper((*server).fdwid);
+    let ours = std::ffi::CStr::from_ptr((*wrapper).fdwname).to_bytes() == b"sequin_fdw";
+    ours.then(|| rel_info(rel).shadow_oid)
+}
+
 /// What planning keeps of the shadow table (`baserel->fdw_private`): plain
 /// data in the planner's memory.
 #[repr(C)]
@@ -250,6 +268,10 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(
     let info = pg_sys::palloc0(std::mem::size_of::<RelInfo>()) as *mut RelInfo;
     info.write(RelInfo { shadow_oid: stats.shadow_oid, id_index_pages: stats.id_index_pages });
     (*baserel).fdw_private = info.cast();
+    // The size first: the selectivity of the quals scales the statistics
+    // (the shadow's, see stats.rs) by it.
+    (*baserel).tuples = stats.rows;
+    (*baserel).pages = stats.pages as u32;
     let selectivity = pg_sys::clauselist_selectivity(
         root,
         (*baserel).baserestrictinfo,
@@ -258,8 +280,6 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(
         std::ptr::null_mut(),
     );
     (*baserel).rows = (stats.rows * selectivity).max(1.0);
-    (*baserel).tuples = stats.rows;
-    (*baserel).pages = stats.pages as u32;
 }
 
 #[pgrx::pg_guard]

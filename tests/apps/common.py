@@ -3,37 +3,13 @@ interface, one Stripe server and imported schema per test, and the check
 that the table and the API agree at the end."""
 import json
 import os
-import subprocess
 import sys
-import urllib.request
 
-MOCK = os.environ["MOCK_URL"]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from stack import MOCK, check, mock, psql, run, wait_for  # noqa: E402,F401 - shared by the tests
+
 DSN = (f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} "
        f"user={os.environ['PGUSER']} dbname={os.environ['PGDATABASE']}")
-failures = []
-
-
-def psql(sql):
-    """Runs setup SQL as the stack's superuser."""
-    done = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"psql failed: {done.stderr.strip()}\n{sql}")
-    return done.stdout.strip()
-
-
-def mock(method, path, account, body=None):
-    sep = "&" if "?" in path else "?"
-    request = urllib.request.Request(f"{MOCK}{path}{sep}account={account}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read() or b"null")
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + str(detail) if detail and not ok else ''}", flush=True)
-    if not ok:
-        failures.append(name)
 
 
 def stripe_schema(name, account, seed=0):
@@ -49,11 +25,7 @@ def stripe_schema(name, account, seed=0):
              CREATE USER MAPPING FOR PUBLIC SERVER {name} OPTIONS (api_key '{account}');
              CREATE SCHEMA {name};
              IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER {name} INTO {name};""")
-    for _ in range(200):
-        if psql(f"SELECT phase = 'incremental' FROM sequin.sync_status WHERE server = '{name}'") == "t":
-            break
-        import time
-        time.sleep(0.05)
+    wait_for(lambda: psql(f"SELECT phase = 'incremental' FROM sequin.sync_status WHERE server = '{name}'") == "t", 10)
     psql(f"SELECT sequin.pause('{name}')")
 
 
@@ -72,8 +44,3 @@ def table_matches_api(name, account):
 
 def drop(name):
     psql(f"DROP SCHEMA IF EXISTS {name} CASCADE; DROP SERVER IF EXISTS {name} CASCADE")
-
-
-def finish(test):
-    print(f"{test}: {'all passed' if not failures else 'FAILED: ' + ', '.join(failures)}", flush=True)
-    sys.exit(1 if failures else 0)

@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from common import check, drop, finish, mock, stripe_schema, table_matches_api  # noqa: E402
+from common import check, drop, mock, run, stripe_schema, table_matches_api  # noqa: E402
 
 NAME, ACCOUNT = "app_django", "sk_test_app_django"
 
@@ -91,8 +91,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # noqa: BLE001 - any failure is reported as one
-        check("the Django test ran", False, repr(error))
-    finish("Django")
+    run(main, "Django")

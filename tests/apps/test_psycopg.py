@@ -4,7 +4,7 @@ through a notice handler, and UPDATEs that name read-only columns."""
 import psycopg
 from psycopg import errors
 
-from common import DSN, check, drop, finish, mock, stripe_schema, table_matches_api
+from common import DSN, check, drop, mock, run, stripe_schema, table_matches_api
 
 NAME, ACCOUNT = "app_psycopg", "sk_test_app_psycopg"
 
@@ -55,8 +55,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # noqa: BLE001 - any failure is reported as one
-        check("the psycopg test ran", False, repr(error))
-    finish("psycopg")
+    run(main, "psycopg")

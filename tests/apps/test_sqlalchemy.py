@@ -9,7 +9,7 @@ import os
 from sqlalchemy import FetchedValue, MetaData, Table, Text, create_engine, event, exc, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from common import check, drop, finish, mock, stripe_schema, table_matches_api
+from common import check, drop, mock, run, stripe_schema, table_matches_api
 
 NAME, ACCOUNT = "app_sqlalchemy", "sk_test_app_sqlalchemy"
 
@@ -88,8 +88,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # noqa: BLE001 - any failure is reported as one
-        check("the SQLAlchemy test ran", False, repr(error))
-    finish("SQLAlchemy")
+    run(main, "SQLAlchemy")
