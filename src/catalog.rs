@@ -254,8 +254,6 @@ pub struct ShadowStats {
     pub shadow_oid: pg_sys::Oid,
     pub rows: f64,
     pub pages: f64,
-    /// Pages of its primary key index.
-    pub id_index_pages: f64,
 }
 
 /// The shadow table of a foreign table and its size, for the planner.
@@ -266,10 +264,7 @@ pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
             .select(
                 "SELECT r.oid, (CASE WHEN r.reltuples >= 0 THEN r.reltuples
                                      ELSE greatest(pg_relation_size(r.oid) / 8192, 1) * 50 END)::float8,
-                        greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8,
-                        (SELECT greatest(i.relpages, pg_relation_size(i.oid) / 8192, 1)::float8
-                           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                          WHERE x.indrelid = r.oid AND x.indisprimary)
+                        greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8
                    FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
                   WHERE c.foreign_table = $1",
                 Some(1),
@@ -284,7 +279,6 @@ pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
             shadow_oid: row.get::<pg_sys::Oid>(1).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
             rows: row.get::<f64>(2).map_err(spi_error)?.unwrap_or(1000.0),
             pages: row.get::<f64>(3).map_err(spi_error)?.unwrap_or(10.0),
-            id_index_pages: row.get::<f64>(4).map_err(spi_error)?.unwrap_or(1.0),
         })
     }))
 }

@@ -59,6 +59,44 @@ SELECT s.id IS NOT NULL AS has_subscription, x.email IS NOT NULL AS found
   FROM regress_joins.subscriptions s,
        LATERAL (SELECT email FROM regress_joins.customers c WHERE c.id = s.customer) x
  LIMIT 3;
+-- Indexes made on a shadow table serve conditions on their first column
+-- and ORDER BY it; with LIMIT only the first rows are read.
+CREATE INDEX regress_joins_email ON sequin_shadow.regress_joins_customers (email);
+CREATE INDEX regress_joins_created ON sequin_shadow.regress_joins_customers (created DESC);
+ANALYZE sequin_shadow.regress_joins_customers;
+EXPLAIN (COSTS OFF) SELECT id FROM regress_joins.customers WHERE email = 'customer7@example.com';
+EXPLAIN (COSTS OFF) SELECT id FROM regress_joins.customers WHERE 'customer1999' <= email AND email < 'customer19995';
+EXPLAIN (COSTS OFF) SELECT id FROM regress_joins.customers ORDER BY created DESC LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM regress_joins.customers ORDER BY created LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM regress_joins.customers WHERE id > 'cus_z' ORDER BY id LIMIT 3;
+-- The same rows as the shadow table gives, in the same order.
+SELECT cardinality(f.same) AS rows, f.same = s.same AS same
+  FROM (SELECT array_agg(id) AS same FROM (SELECT id FROM regress_joins.customers
+          WHERE 'customer1999' <= email AND email < 'customer19995' ORDER BY id) x) f,
+       (SELECT array_agg(id) AS same FROM (SELECT id FROM sequin_shadow.regress_joins_customers
+          WHERE 'customer1999' <= email AND email < 'customer19995' ORDER BY id) x) s
+;
+SELECT (SELECT array_agg(id) FROM (SELECT id FROM regress_joins.customers ORDER BY created DESC LIMIT 5) x)
+     = (SELECT array_agg(id) FROM (SELECT id FROM sequin_shadow.regress_joins_customers ORDER BY created DESC LIMIT 5) x) AS newest_first,
+       (SELECT array_agg(id) FROM (SELECT id FROM regress_joins.customers ORDER BY created LIMIT 5) x)
+     = (SELECT array_agg(id) FROM (SELECT id FROM sequin_shadow.regress_joins_customers ORDER BY created LIMIT 5) x) AS oldest_first,
+       (SELECT count(*) FROM regress_joins.customers WHERE created >= current_date - 1)
+     = (SELECT count(*) FROM sequin_shadow.regress_joins_customers WHERE created >= current_date - 1) AS against_a_date;
+-- A NULL value matches nothing; a condition the index cannot take (a
+-- function of the column) reads the table.
+PREPARE by_email(text) AS SELECT count(*) FROM regress_joins.customers WHERE email = $1;
+EXECUTE by_email(NULL);
+EXECUTE by_email('customer7@example.com');
+-- A cached plan that used an index is planned again once the index is gone.
+SET plan_cache_mode = force_generic_plan;
+EXECUTE by_email('customer7@example.com');
+EXPLAIN (COSTS OFF) EXECUTE by_email('customer7@example.com');
+EXPLAIN (COSTS OFF) SELECT id FROM regress_joins.customers WHERE lower(email) = 'customer7@example.com';
+DROP INDEX sequin_shadow.regress_joins_email;
+EXECUTE by_email('customer7@example.com');
+EXPLAIN (COSTS OFF) EXECUTE by_email('customer7@example.com');
+RESET plan_cache_mode;
+
 -- None of it asked the API.
 \set after `curl -s "$MOCK_URL/_admin/requests?account=$ACCOUNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'`
 SELECT :after - :before AS api_requests;

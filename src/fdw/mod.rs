@@ -4,6 +4,7 @@
 
 pub mod ddl;
 pub mod import;
+mod index_paths;
 pub mod modify;
 pub mod on_conflict;
 pub mod options;

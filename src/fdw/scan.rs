@@ -1,11 +1,13 @@
 //! Reads: a foreign-table scan reads its shadow table, never the API — a
-//! heap scan, or a lookup in the shadow's primary key when the query asks
-//! for `id = <an expression computable before the scan>`, or joins on
-//! `id = <another table's column>` (a parameterized path: a nested loop
-//! probes the key once per outer row). All quals also stay with the
-//! executor (the lookup only narrows the rows); row estimates and costs
-//! come from the shadow's size.
+//! heap scan, or an index scan of one of the shadow's btree indexes
+//! (`index_paths.rs`): its primary key for `id = <a value>`, any index for
+//! conditions on its first column and for `ORDER BY` it, and the primary
+//! key once per outer row of a nested loop for a join on `id = <another
+//! table's column>` (a parameterized path). All quals also stay with the
+//! executor (an index only narrows the rows); row estimates and costs come
+//! from the shadow's size and statistics.
 
+use super::index_paths::{self, IndexScan, ShadowIndex};
 use super::tuple::shadow_layout;
 use crate::catalog;
 use crate::error::OrRaise;
@@ -33,19 +35,21 @@ struct ScanState {
 
 enum Source {
     Heap(pg_sys::TableScanDesc),
-    Lookup {
+    Index {
         index: pg_sys::Relation,
         scan: pg_sys::IndexScanDesc,
-        /// The id to look up, evaluated when the scan (re)starts.
-        id: *mut pg_sys::ExprState,
+        /// Each key with its value's expression and how to copy the value.
+        keys: Vec<(index_paths::Key, *mut pg_sys::ExprState, i16, bool)>,
+        direction: pg_sys::ScanDirection::Type,
+        /// The keys were evaluated and the scan (re)started.
         started: bool,
-        /// The id evaluated to NULL: nothing can match.
-        null_id: bool,
+        /// A key value is NULL: nothing can match (btree operators are strict).
+        no_match: bool,
     },
 }
 
 /// `id` wrapped in nothing but a binary-compatible cast.
-unsafe fn strip_relabel(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+pub unsafe fn strip_relabel(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
     if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
         (*(node as *mut pg_sys::RelabelType)).arg.cast()
     } else {
@@ -92,17 +96,6 @@ unsafe fn id_equality(
 /// Nothing volatile: the same value for every row of one scan.
 unsafe fn is_stable(node: *mut pg_sys::Node) -> bool {
     !node.is_null() && !pg_sys::contain_volatile_functions(node)
-}
-
-/// The expression `e` of a restriction `id = e` (or `e = id`) on this
-/// relation, when `e` can be computed before the scan (constants,
-/// parameters, stable functions of them): a primary-key lookup.
-unsafe fn id_lookup(baserel: *mut pg_sys::RelOptInfo, id_attno: i16) -> Option<*mut pg_sys::Expr> {
-    let relid = (*baserel).relid;
-    let computable = |node: *mut pg_sys::Node| is_stable(node) && !pg_sys::contain_var_clause(node);
-    PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo)
-        .iter_ptr()
-        .find_map(|rinfo| id_equality((*rinfo).clause.cast(), relid, id_attno, computable))
 }
 
 /// An equivalence class member that is this relation's `id` (the callback
@@ -165,10 +158,10 @@ unsafe fn join_lookups(
 /// the pages it reads by the Mackert–Lohman estimate (`index_pages_fetched`,
 /// which counts on the cache for repeated probes), the btree descent and
 /// one row.
-unsafe fn probe_cost(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, info: &RelInfo, loops: f64) -> f64 {
+unsafe fn probe_cost(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, key: &ShadowIndex, loops: f64) -> f64 {
     let loops = loops.clamp(1.0, 1e9);
-    let heap_pages = pg_sys::index_pages_fetched(loops, (*baserel).pages, info.id_index_pages, root);
-    let index_pages = pg_sys::index_pages_fetched(loops, info.id_index_pages as u32, info.id_index_pages, root);
+    let heap_pages = pg_sys::index_pages_fetched(loops, (*baserel).pages, key.pages, root);
+    let index_pages = pg_sys::index_pages_fetched(loops, key.pages as u32, key.pages, root);
     let io = (heap_pages + index_pages) * pg_sys::random_page_cost / loops;
     let descent = ((*baserel).tuples.max(2.0).log2().ceil() + 50.0 * 3.0) * pg_sys::cpu_operator_cost;
     io + descent + pg_sys::cpu_index_tuple_cost + pg_sys::cpu_operator_cost + pg_sys::cpu_tuple_cost
@@ -218,20 +211,24 @@ pub unsafe fn shadow_of_planned(root: *mut pg_sys::PlannerInfo, rte: *mut pg_sys
 #[repr(C)]
 struct RelInfo {
     shadow_oid: pg_sys::Oid,
-    id_index_pages: f64,
 }
 
 unsafe fn rel_info<'a>(baserel: *mut pg_sys::RelOptInfo) -> &'a RelInfo {
     &*((*baserel).fdw_private as *const RelInfo)
 }
 
-unsafe fn shadow_oid_of(private: *mut pg_sys::List) -> pg_sys::Oid {
-    (*(*private).elements).oid_value
+/// The plan's private data, a list of three oid lists (oids, so that the
+/// plan can be copied): the shadow table; the index scan (`IndexScan`'s
+/// list, or `[0]` for a heap scan); the foreign-table columns the query
+/// reads, or `[ALL_COLUMNS]` when a whole-row reference needs them all.
+unsafe fn private_part(private: *mut pg_sys::List, n: usize) -> *mut pg_sys::List {
+    PgList::<pg_sys::List>::from_pg(private).get_ptr(n).unwrap_or(std::ptr::null_mut())
 }
 
-/// The plan's private list (oids, so that the plan can be copied): the
-/// shadow table, then the foreign-table columns the query reads, or none
-/// with `ALL_COLUMNS` when a whole-row reference needs them all.
+unsafe fn shadow_oid_of(private: *mut pg_sys::List) -> pg_sys::Oid {
+    PgList::<pg_sys::Oid>::from_pg(private_part(private, 0)).get_oid(0).unwrap_or(pg_sys::InvalidOid)
+}
+
 const ALL_COLUMNS: u32 = 0;
 
 /// The columns a scan must fill: those in the query's target list and its
@@ -266,7 +263,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(
 ) {
     let stats = catalog::shadow_stats(foreign_table).or_raise();
     let info = pg_sys::palloc0(std::mem::size_of::<RelInfo>()) as *mut RelInfo;
-    info.write(RelInfo { shadow_oid: stats.shadow_oid, id_index_pages: stats.id_index_pages });
+    info.write(RelInfo { shadow_oid: stats.shadow_oid });
     (*baserel).fdw_private = info.cast();
     // The size first: the selectivity of the quals scales the statistics
     // (the shadow's, see stats.rs) by it.
@@ -289,44 +286,80 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(
     foreign_table: pg_sys::Oid,
 ) {
     let lateral = (*baserel).lateral_relids;
-    let path = |rows: f64, total: f64, outer: pg_sys::Relids, lookup: *mut pg_sys::List| {
+    // A path's private data: the index scan and its key values (none for
+    // a heap scan).
+    let path = |rows: f64, startup: f64, total: f64, outer: pg_sys::Relids, pathkeys: *mut pg_sys::List, scan: Option<(IndexScan, Vec<*mut pg_sys::Expr>)>| {
+        let private = match scan {
+            None => std::ptr::null_mut(),
+            Some((scan, values)) => {
+                let mut exprs = PgList::<pg_sys::Expr>::new();
+                for value in values {
+                    exprs.push(value);
+                }
+                let private = pg_sys::lappend(std::ptr::null_mut(), scan.to_list().cast());
+                pg_sys::lappend(private, exprs.into_pg().cast())
+            }
+        };
         let path = pg_sys::create_foreignscan_path(
             root,
             baserel,
             std::ptr::null_mut(),
             rows,
-            0.0,
+            startup,
             total,
-            std::ptr::null_mut(),
+            pathkeys,
             outer,
             std::ptr::null_mut(),
-            lookup,
+            private,
         );
         pg_sys::add_path(baserel, path.cast());
     };
     // A sequential scan of the shadow table.
     let pages = f64::from((*baserel).pages);
-    path((*baserel).rows, pages * pg_sys::seq_page_cost + (*baserel).tuples * pg_sys::cpu_tuple_cost, lateral, std::ptr::null_mut());
+    path((*baserel).rows, 0.0, pages * pg_sys::seq_page_cost + (*baserel).tuples * pg_sys::cpu_tuple_cost, lateral, std::ptr::null_mut(), None);
+    let indexes = index_paths::shadow_indexes(rel_info(baserel).shadow_oid, foreign_table);
+    // Each index, for the conditions on its first column and for ORDER BY it.
+    for index in &indexes {
+        let conditions = index_paths::index_conditions(baserel, index);
+        let order = index_paths::index_order(root, baserel, index);
+        if conditions.is_empty() && order.is_none() {
+            continue;
+        }
+        let mut restrictions = PgList::<pg_sys::RestrictInfo>::new();
+        for (rinfo, _, _) in &conditions {
+            restrictions.push(*rinfo);
+        }
+        let fraction = pg_sys::clauselist_selectivity(root, restrictions.into_pg(), 0, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut());
+        let (startup, total) = index_paths::index_scan_cost(root, baserel, index, fraction, conditions.len());
+        let scan = IndexScan {
+            index: index.oid,
+            backward: order.is_some_and(|(backward, _)| backward),
+            keys: conditions.iter().map(|(_, key, _)| *key).collect(),
+        };
+        let values = conditions.iter().map(|(_, _, value)| *value).collect();
+        let pathkeys = order.map_or(std::ptr::null_mut(), |(_, pathkeys)| pathkeys);
+        path((*baserel).rows, startup, total, lateral, pathkeys, Some((scan, values)));
+    }
+    // `id = <a column of another relation>`: one probe of the primary key
+    // per outer row of a nested loop (a parameterized path).
     let id_attno = pg_sys::get_attnum(foreign_table, c"id".as_ptr());
-    if id_attno <= 0 {
-        return;
-    }
-    let info = rel_info(baserel);
-    // `id = <a value>`: one probe of the primary key, at most one row.
-    if let Some(id) = id_lookup(baserel, id_attno) {
-        path(1.0, probe_cost(root, baserel, info, 1.0), lateral, pg_sys::lappend(std::ptr::null_mut(), id.cast()));
-    }
-    // `id = <a column of another relation>`: one probe per outer row of a
-    // nested loop (a parameterized path).
+    let Some(primary) = indexes.iter().find(|i| i.is_primary && i.column == id_attno) else { return };
     for (outer_value, outer) in join_lookups(root, baserel, id_attno) {
         let loops = outer_rows(root, outer);
-        path(1.0, probe_cost(root, baserel, info, loops), outer, pg_sys::lappend(std::ptr::null_mut(), outer_value.cast()));
+        let key = index_paths::Key {
+            strategy: pg_sys::BTEqualStrategyNumber as u16,
+            subtype: pg_sys::TEXTOID,
+            proc: pg_sys::Oid::from(pg_sys::F_TEXTEQ),
+            collation: primary.collation,
+        };
+        let scan = IndexScan { index: primary.oid, backward: false, keys: vec![key] };
+        path(1.0, 0.0, probe_cost(root, baserel, primary, loops), outer, std::ptr::null_mut(), Some((scan, vec![outer_value])));
     }
 }
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn get_foreign_plan(
-    _root: *mut pg_sys::PlannerInfo,
+    root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
     _foreign_table: pg_sys::Oid,
     best_path: *mut pg_sys::ForeignPath,
@@ -335,24 +368,36 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     outer_plan: *mut pg_sys::Plan,
 ) -> *mut pg_sys::ForeignScan {
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);
-    // A lookup path carries its id expression, evaluated at execution (for
-    // a parameterized path the planner turns its outer columns into the
-    // nested loop's parameters).
-    let lookup_id = (*best_path).fdw_private;
-    let mut private = pg_sys::lappend_oid(std::ptr::null_mut(), rel_info(baserel).shadow_oid);
+    // An index path carries its scan and key values; the values are
+    // evaluated at execution (for a parameterized path the planner turns
+    // their outer columns into the nested loop's parameters).
+    let path_private = PgList::<pg_sys::List>::from_pg((*best_path).fdw_private);
+    let (scan, values) = match (path_private.get_ptr(0), path_private.get_ptr(1)) {
+        (Some(scan), Some(values)) => (scan, values),
+        _ => (pg_sys::lappend_oid(std::ptr::null_mut(), pg_sys::InvalidOid), std::ptr::null_mut()),
+    };
+    let shadow_oid = rel_info(baserel).shadow_oid;
+    // A cached plan depends on the shadow table too: a change of its
+    // indexes or columns plans the query again.
+    (*(*root).glob).relationOids = pg_sys::lappend_oid((*(*root).glob).relationOids, shadow_oid);
+    let shadow = pg_sys::lappend_oid(std::ptr::null_mut(), shadow_oid);
+    let mut columns = std::ptr::null_mut();
     match columns_read(baserel, quals) {
-        Some(columns) => {
-            for attno in columns {
-                private = pg_sys::lappend_oid(private, pg_sys::Oid::from(attno as u32));
+        Some(read) if !read.is_empty() => {
+            for attno in read {
+                columns = pg_sys::lappend_oid(columns, pg_sys::Oid::from(attno as u32));
             }
         }
-        None => private = pg_sys::lappend_oid(private, pg_sys::Oid::from(ALL_COLUMNS)),
+        // No column at all (count(*)): an empty list.
+        Some(_) => {}
+        None => columns = pg_sys::lappend_oid(columns, pg_sys::Oid::from(ALL_COLUMNS)),
     }
+    let private = pg_sys::lappend(pg_sys::lappend(pg_sys::lappend(std::ptr::null_mut(), shadow.cast()), scan.cast()), columns.cast());
     pg_sys::make_foreignscan(
         tlist,
         quals,
         (*baserel).relid,
-        lookup_id,
+        values,
         private,
         std::ptr::null_mut(),
         std::ptr::null_mut(),
@@ -376,21 +421,33 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let layout = shadow_layout((*(*node).ss.ss_currentRelation).rd_att, (*shadow).rd_att).or_raise();
     let pass_through = layout.identical;
     let mut attribute_map = layout.map;
-    let lookup_id = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs).get_ptr(0);
-    let source = match lookup_id {
-        Some(id) => {
-            let index = pg_sys::index_open(pg_sys::RelationGetPrimaryKeyIndex(shadow), pg_sys::AccessShareLock as i32);
-            let scan = pg_sys::index_beginscan(shadow, index, (*estate).es_snapshot, 1, 0);
-            let id = pg_sys::ExecInitExpr(id, node.cast());
-            Source::Lookup { index, scan, id, started: false, null_id: false }
+    let source = match IndexScan::from_list(private_part((*plan).fdw_private, 1)).filter(|s| s.index != pg_sys::InvalidOid) {
+        Some(index_scan) => {
+            let values = PgList::<pg_sys::Expr>::from_pg((*plan).fdw_exprs);
+            if values.len() != index_scan.keys.len() {
+                crate::error::SequinError::internal("an index scan's keys and values do not match").raise();
+            }
+            let mut keys = Vec::with_capacity(values.len());
+            for (key, value) in index_scan.keys.iter().zip(values.iter_ptr()) {
+                let (mut length, mut by_value) = (0i16, false);
+                pg_sys::get_typlenbyval(pg_sys::exprType(value.cast()), &mut length, &mut by_value);
+                keys.push((*key, pg_sys::ExecInitExpr(value, node.cast()), length, by_value));
+            }
+            let index = pg_sys::index_open(index_scan.index, pg_sys::AccessShareLock as i32);
+            let scan = pg_sys::index_beginscan(shadow, index, (*estate).es_snapshot, keys.len() as i32, 0);
+            let direction = if index_scan.backward {
+                pg_sys::ScanDirection::BackwardScanDirection
+            } else {
+                pg_sys::ScanDirection::ForwardScanDirection
+            };
+            Source::Index { index, scan, keys, direction, started: false, no_match: false }
         }
         None => Source::Heap(pg_sys::table_beginscan(shadow, (*estate).es_snapshot, 0, std::ptr::null_mut())),
     };
     let shadow_slot = pg_sys::table_slot_create(shadow, std::ptr::null_mut());
     // Only the columns the query reads are copied (the others stay NULL),
     // and the shadow row is deformed no further than the last of them.
-    let private = (*plan).fdw_private;
-    let read: Vec<u32> = (1..(*private).length as usize).map(|i| u32::from((*(*private).elements.add(i)).oid_value)).collect();
+    let read: Vec<u32> = PgList::<pg_sys::Oid>::from_pg(private_part((*plan).fdw_private, 2)).iter_oid().map(u32::from).collect();
     if !read.contains(&ALL_COLUMNS) {
         for (i, shadow_attno) in attribute_map.iter_mut().enumerate() {
             if !read.contains(&(i as u32 + 1)) {
@@ -421,26 +478,45 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let row_memory = pg_sys::MemoryContextSwitchTo(state.scan_memory);
     let found = match &mut state.source {
         Source::Heap(scan) => pg_sys::table_scan_getnextslot(*scan, forward, state.shadow_slot),
-        Source::Lookup { scan, id, started, null_id, .. } => {
+        Source::Index { scan, keys, direction, started, no_match, .. } => {
             if !*started {
                 *started = true;
+                *no_match = false;
                 let econtext = (*node).ss.ps.ps_ExprContext;
-                let mut is_null = false;
-                let evaluate = (*(*id)).evalfunc.expect("an initialized expression");
-                pg_sys::MemoryContextSwitchTo(row_memory);
-                let value = evaluate(*id, econtext, &mut is_null);
-                pg_sys::MemoryContextSwitchTo(state.scan_memory);
-                *null_id = is_null;
-                if !is_null {
-                    // In per-query memory (see scan_memory): the key lives
+                let mut scan_keys: Vec<pg_sys::ScanKeyData> = Vec::with_capacity(keys.len());
+                for (key, value, length, by_value) in keys.iter() {
+                    let mut is_null = false;
+                    let evaluate = (*(*value)).evalfunc.expect("an initialized expression");
+                    pg_sys::MemoryContextSwitchTo(row_memory);
+                    let datum = evaluate(*value, econtext, &mut is_null);
+                    pg_sys::MemoryContextSwitchTo(state.scan_memory);
+                    if is_null {
+                        *no_match = true;
+                        break;
+                    }
+                    // In per-query memory (see scan_memory): the value lives
                     // as long as the scan uses it.
-                    let value = pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(value.cast_mut_ptr()));
-                    let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
-                    pg_sys::ScanKeyInit(&mut key, 1, pg_sys::BTEqualStrategyNumber as u16, pg_sys::Oid::from(pg_sys::F_TEXTEQ), value);
-                    pg_sys::index_rescan(*scan, &mut key, 1, std::ptr::null_mut(), 0);
+                    let datum = match (*length, *by_value) {
+                        (-1, _) => pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(datum.cast_mut_ptr())),
+                        (-2, false) => pg_sys::Datum::from(pg_sys::pstrdup(datum.cast_mut_ptr())),
+                        (length, false) => {
+                            let length = length.max(0) as usize;
+                            let copy = pg_sys::palloc(length) as *mut u8;
+                            std::ptr::copy_nonoverlapping(datum.cast_mut_ptr::<u8>(), copy, length);
+                            pg_sys::Datum::from(copy)
+                        }
+                        (_, true) => datum,
+                    };
+                    let mut scan_key: pg_sys::ScanKeyData = std::mem::zeroed();
+                    pg_sys::ScanKeyEntryInitialize(&mut scan_key, 0, 1, key.strategy, key.subtype, key.collation, key.proc, datum);
+                    scan_keys.push(scan_key);
+                }
+                if !*no_match {
+                    // The index copies the keys; their values stay ours.
+                    pg_sys::index_rescan(*scan, scan_keys.as_mut_ptr(), scan_keys.len() as i32, std::ptr::null_mut(), 0);
                 }
             }
-            !*null_id && pg_sys::index_getnext_slot(*scan, forward, state.shadow_slot)
+            !*no_match && pg_sys::index_getnext_slot(*scan, *direction, state.shadow_slot)
         }
     };
     pg_sys::MemoryContextSwitchTo(row_memory);
@@ -472,8 +548,8 @@ pub unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignSc
     let state = &mut *((*node).fdw_state as *mut ScanState);
     match &mut state.source {
         Source::Heap(scan) => pg_sys::table_rescan(*scan, std::ptr::null_mut()),
-        // The id may depend on a parameter that changed: evaluate it again.
-        Source::Lookup { started, .. } => *started = false,
+        // The key values may depend on a parameter that changed: evaluate them again.
+        Source::Index { started, .. } => *started = false,
     }
 }
 
@@ -486,7 +562,7 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     pg_sys::ExecDropSingleTupleTableSlot(state.shadow_slot);
     match &state.source {
         Source::Heap(scan) => pg_sys::table_endscan(*scan),
-        Source::Lookup { index, scan, .. } => {
+        Source::Index { index, scan, .. } => {
             pg_sys::index_endscan(*scan);
             pg_sys::index_close(*index, pg_sys::NoLock as i32);
         }
@@ -494,6 +570,17 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     // Keep the lock until the transaction ends, as the executor does.
     pg_sys::table_close(state.shadow, pg_sys::NoLock as i32);
     (*node).fdw_state = std::ptr::null_mut();
+}
+
+unsafe fn is_primary_key(index: pg_sys::Oid) -> bool {
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::INDEXRELID as i32, pg_sys::Datum::from(index));
+    if tuple.is_null() {
+        return false;
+    }
+    let form = pg_sys::GETSTRUCT(tuple) as *mut pg_sys::FormData_pg_index;
+    let primary = (*form).indisprimary;
+    pg_sys::ReleaseSysCache(tuple);
+    primary
 }
 
 #[pgrx::pg_guard]
@@ -510,7 +597,21 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
         );
         pg_sys::ExplainPropertyText(c"Shadow Table".as_ptr(), qualified.as_pg_cstr(), es);
     }
-    if !(*plan).fdw_exprs.is_null() {
+    let Some(scan) = IndexScan::from_list(private_part((*plan).fdw_private, 1)).filter(|s| s.index != pg_sys::InvalidOid) else {
+        return;
+    };
+    let primary = is_primary_key(scan.index);
+    let one_equality = scan.keys.len() == 1 && scan.keys[0].strategy == pg_sys::BTEqualStrategyNumber as u16;
+    if primary && one_equality {
         pg_sys::ExplainPropertyText(c"Shadow Lookup".as_ptr(), c"primary key (id)".as_ptr(), es);
+        return;
+    }
+    let index_name = pg_sys::get_rel_name(scan.index);
+    if !index_name.is_null() {
+        pg_sys::ExplainPropertyText(c"Shadow Index".as_ptr(), index_name, es);
+    }
+    pg_sys::ExplainPropertyInteger(c"Shadow Index Conditions".as_ptr(), std::ptr::null(), scan.keys.len() as i64, es);
+    if scan.backward {
+        pg_sys::ExplainPropertyText(c"Shadow Index Direction".as_ptr(), c"backward".as_ptr(), es);
     }
 }
