@@ -4,7 +4,9 @@
 //! serve conditions `column <op> <value>` on its first column, where `op`
 //! is one of the index's operators (`=`, `<`, `<=`, `>=`, `>`), and an
 //! `ORDER BY` of that column (with `LIMIT`, only the first rows are read).
-//! A scan's choice travels from path to plan to executor as `IndexScan`.
+//! Joins on `id` probe the primary key once per outer row (parameterized
+//! paths). A scan's choice travels from path to plan to executor as
+//! `IndexScan`.
 
 use pgrx::pg_sys;
 use pgrx::PgList;
@@ -129,7 +131,7 @@ unsafe fn describe(index: pg_sys::Relation, shadow: pg_sys::Oid, foreign_table: 
 
 /// Whether `node` is this relation's column `column`.
 unsafe fn is_column(node: *mut pg_sys::Node, relid: u32, column: pg_sys::AttrNumber) -> bool {
-    let node = super::scan::strip_relabel(node);
+    let node = strip_relabel(node);
     !node.is_null()
         && (*node).type_ == pg_sys::NodeTag::T_Var
         && (*(node as *mut pg_sys::Var)).varno as u32 == relid
@@ -240,4 +242,134 @@ pub unsafe fn index_scan_cost(
     let heap_pages = pg_sys::index_pages_fetched(fetched, (*baserel).pages, index.pages, root) * pg_sys::random_page_cost;
     let cpu = fetched * (pg_sys::cpu_index_tuple_cost + pg_sys::cpu_tuple_cost + conditions as f64 * pg_sys::cpu_operator_cost);
     (descent, descent + index_pages + heap_pages + cpu)
+}
+
+/// A node without the binary-compatible cast around it (varchar as text).
+unsafe fn strip_relabel(node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    if !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_RelabelType {
+        (*(node as *mut pg_sys::RelabelType)).arg.cast()
+    } else {
+        node
+    }
+}
+
+/// The other side `e` of a clause `id = e` (or `e = id`) on text, when
+/// `accepts(e)`.
+unsafe fn id_equality(
+    clause: *mut pg_sys::Node,
+    relid: u32,
+    id_attno: i16,
+    accepts: impl Fn(*mut pg_sys::Node) -> bool,
+) -> Option<*mut pg_sys::Expr> {
+    if clause.is_null() || (*clause).type_ != pg_sys::NodeTag::T_OpExpr {
+        return None;
+    }
+    let op = clause as *mut pg_sys::OpExpr;
+    let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+    if (*op).opno != pg_sys::Oid::from(pg_sys::TextEqualOperator) || args.len() != 2 {
+        return None;
+    }
+    let (left, right) = (args.get_ptr(0)?, args.get_ptr(1)?);
+    if is_column(left, relid, id_attno) && accepts(right) {
+        return Some(right.cast());
+    }
+    if is_column(right, relid, id_attno) && accepts(left) {
+        return Some(left.cast());
+    }
+    None
+}
+
+/// Nothing volatile: the same value for every row of one scan.
+unsafe fn is_stable(node: *mut pg_sys::Node) -> bool {
+    !node.is_null() && !pg_sys::contain_volatile_functions(node)
+}
+
+/// An equivalence class member that is this relation's `id` (the callback
+/// of `generate_implied_equalities_for_column`; `arg` points to the id's
+/// attribute number).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn member_is_id(
+    _root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    _class: *mut pg_sys::EquivalenceClass,
+    member: *mut pg_sys::EquivalenceMember,
+    arg: *mut std::ffi::c_void,
+) -> bool {
+    is_column((*member).em_expr.cast(), (*rel).relid, *(arg as *const i16))
+}
+
+/// Join clauses `id = e` where `e` reads other relations only: with the
+/// values of `e` from the outer side of a nested loop, each outer row is
+/// one probe of the shadow's primary key. Each comes with the outer
+/// relations it needs. Both the join clauses of this relation and those
+/// the planner keeps as equivalence classes (`a.x = b.id`) are looked at.
+pub unsafe fn join_lookups(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    id_attno: i16,
+) -> Vec<(*mut pg_sys::Expr, pg_sys::Relids)> {
+    let relid = (*baserel).relid;
+    let mut attno = id_attno;
+    let implied = pg_sys::generate_implied_equalities_for_column(
+        root,
+        baserel,
+        Some(member_is_id),
+        (&mut attno as *mut i16).cast(),
+        (*baserel).lateral_referencers,
+    );
+    let clauses = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo)
+        .iter_ptr()
+        .chain(PgList::<pg_sys::RestrictInfo>::from_pg(implied).iter_ptr())
+        .collect::<Vec<_>>();
+    let mut lookups = Vec::new();
+    for rinfo in clauses {
+        if !pg_sys::join_clause_is_movable_to(rinfo, baserel) {
+            continue;
+        }
+        let outer_only = |node: *mut pg_sys::Node| is_stable(node) && !pg_sys::bms_is_member(relid as i32, pg_sys::pull_varnos(root, node));
+        let Some(outer) = id_equality((*rinfo).clause.cast(), relid, id_attno, outer_only) else { continue };
+        let required = pg_sys::bms_del_member(
+            pg_sys::bms_union((*rinfo).clause_relids, (*baserel).lateral_relids),
+            relid as i32,
+        );
+        if !pg_sys::bms_is_empty(required) {
+            lookups.push((outer, required));
+        }
+    }
+    lookups
+}
+
+/// What one probe of the shadow's primary key costs, as Postgres costs an
+/// index scan repeated `loops` times (the inner side of a nested loop):
+/// the pages it reads by the Mackert–Lohman estimate (`index_pages_fetched`,
+/// which counts on the cache for repeated probes), the btree descent and
+/// one row.
+pub unsafe fn probe_cost(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, key: &ShadowIndex, loops: f64) -> f64 {
+    let loops = loops.clamp(1.0, 1e9);
+    let heap_pages = pg_sys::index_pages_fetched(loops, (*baserel).pages, key.pages, root);
+    let index_pages = pg_sys::index_pages_fetched(loops, key.pages as u32, key.pages, root);
+    let io = (heap_pages + index_pages) * pg_sys::random_page_cost / loops;
+    let descent = ((*baserel).tuples.max(2.0).log2().ceil() + 50.0 * 3.0) * pg_sys::cpu_operator_cost;
+    io + descent + pg_sys::cpu_index_tuple_cost + pg_sys::cpu_operator_cost + pg_sys::cpu_tuple_cost
+}
+
+/// How many outer rows a lookup parameterized by `outer` is likely run for:
+/// the estimated rows of those relations.
+pub unsafe fn outer_rows(root: *mut pg_sys::PlannerInfo, outer: pg_sys::Relids) -> f64 {
+    let mut rows = 1.0f64;
+    let mut member = -1;
+    loop {
+        member = pg_sys::bms_next_member(outer, member);
+        if member < 0 {
+            return rows;
+        }
+        // Only base relations have row estimates here (an outer join's
+        // own relid has none).
+        if member > 0 && member < (*root).simple_rel_array_size {
+            let rel = *(*root).simple_rel_array.add(member as usize);
+            if !rel.is_null() && (*rel).reloptkind == pg_sys::RelOptKind::RELOPT_BASEREL {
+                rows *= (*rel).rows.max(1.0);
+            }
+        }
+    }
 }
