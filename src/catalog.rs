@@ -357,43 +357,34 @@ pub fn extension_installed() -> bool {
         .unwrap_or(false)
 }
 
-/// The foreign tables a catalog query returns, in its order.
-fn foreign_tables(sql: &str) -> Result<Vec<pg_sys::Oid>> {
+/// What is due, most overdue first: a collection's change feed (`false`)
+/// whose next poll has come, or its sweep (`true`), to start or to fetch
+/// its next page. Sweeps run in the incremental phase only: a backfill over
+/// existing rows is a full comparison already. One query for both: the
+/// worker asks often.
+pub fn due_work() -> Result<Vec<(pg_sys::Oid, bool)>> {
     Spi::connect(|client| {
-        let mut tables = Vec::new();
+        let mut due = Vec::new();
+        let sql = "SELECT foreign_table, sweep FROM (
+                     SELECT c.foreign_table, false AS sweep, c.next_poll_at AS due_at
+                       FROM sequin.collections c
+                      WHERE c.next_poll_at <= clock_timestamp()
+                        AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
+                     UNION ALL
+                     SELECT c.foreign_table, true, c.next_sweep_at
+                       FROM sequin.collections c
+                      WHERE c.next_sweep_at <= clock_timestamp()
+                        AND c.phase = 'incremental' AND c.backfill_from_idx IS NULL) d
+                    JOIN pg_foreign_table ft ON ft.ftrelid = d.foreign_table
+                   WHERE NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
+                   ORDER BY d.due_at";
         for row in client.select(sql, None, &[]).map_err(spi_error)? {
-            if let Some(oid) = row.get::<pg_sys::Oid>(1).map_err(spi_error)? {
-                tables.push(oid);
+            if let (Some(oid), Some(sweep)) = (row.get::<pg_sys::Oid>(1).map_err(spi_error)?, row.get::<bool>(2).map_err(spi_error)?) {
+                due.push((oid, sweep));
             }
         }
-        Ok(tables)
+        Ok(due)
     })
-}
-
-/// Collections whose next poll is due, most overdue first.
-pub fn due_collections() -> Result<Vec<pg_sys::Oid>> {
-    foreign_tables(
-        "SELECT c.foreign_table FROM sequin.collections c
-           JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
-          WHERE c.next_poll_at <= clock_timestamp()
-            AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
-            AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
-          ORDER BY c.next_poll_at",
-    )
-}
-
-/// Collections whose sweep is due (to start, or its next page), most
-/// overdue first. Sweeps run in the incremental phase only: a backfill over
-/// existing rows is a full comparison already.
-pub fn due_sweeps() -> Result<Vec<pg_sys::Oid>> {
-    foreign_tables(
-        "SELECT c.foreign_table FROM sequin.collections c
-           JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
-          WHERE c.next_sweep_at <= clock_timestamp()
-            AND c.phase = 'incremental' AND c.backfill_from_idx IS NULL
-            AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
-          ORDER BY c.next_sweep_at",
-    )
 }
 
 /// Makes every collection due now.

@@ -107,8 +107,8 @@ impl Engine {
             if !catalog::extension_installed() {
                 return Ok(Vec::new());
             }
-            let feeds = catalog::due_collections()?.into_iter().map(|oid| (oid, Lane::Feed));
-            Ok(feeds.chain(catalog::due_sweeps()?.into_iter().map(|oid| (oid, Lane::Sweep))).collect::<Vec<_>>())
+            let due = catalog::due_work()?;
+            Ok(due.into_iter().map(|(oid, sweep)| (oid, if sweep { Lane::Sweep } else { Lane::Feed })).collect::<Vec<_>>())
         });
         for (foreign_table, lane) in due.unwrap_or_default() {
             if self.busy.len() >= MAX_IN_FLIGHT {
