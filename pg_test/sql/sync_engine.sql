@@ -113,6 +113,16 @@ SELECT pg_temp.wait_for(format($$SELECT name = 'Renamed during the outage' FROM 
 SELECT phase, consecutive_failures, next_retry_at FROM sequin.sync_status WHERE "table" = 'regress_sync.customers'::regclass;
 \! curl -s -X DELETE "$MOCK_URL/_admin/faults?account=$ACCOUNT" -o /dev/null
 
+-- A transaction holding a lock on the shadow table does not stall the
+-- worker: the page fails after the worker's 2 s lock timeout (recorded in
+-- sync_status, retried with backoff) and is applied once the lock is gone.
+BEGIN;
+LOCK TABLE sequin_shadow.regress_sync_customers IN EXCLUSIVE MODE;
+\! curl -s -X POST "$MOCK_URL/_admin/stripe/customers/$C3?account=$ACCOUNT" -H 'content-type: application/json' -d '{"name": "Renamed behind a lock"}' -o /dev/null
+SELECT pg_temp.wait_for($$SELECT last_error ~ 'lock timeout' FROM sequin.sync_status WHERE "table" = 'regress_sync.customers'::regclass$$, 15) AS timed_out;
+COMMIT;
+SELECT pg_temp.wait_for(format($$SELECT name = 'Renamed behind a lock' FROM regress_sync.customers WHERE id = %L$$, :'c3'), 20) AS applied_after;
+
 -- Control functions check what they are given and who calls them.
 SELECT pg_temp.error_of($$SELECT sequin.sync_now('pg_class')$$);
 SELECT pg_temp.error_of($$SELECT sequin.pause('no_such_server')$$);

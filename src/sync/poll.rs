@@ -23,15 +23,8 @@ pub(super) fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    // A user's open transaction that wrote a row must not stall the worker:
-    // the page fails and is retried later instead. Nothing the worker commits
-    // needs to wait for the disk: a crash loses a page and its cursor
-    // together, and the page is fetched again.
-    let body = move || {
-        Spi::run("SET LOCAL lock_timeout = '2s'; SET LOCAL synchronous_commit = off")
-            .map_err(|e| SequinError::internal(e.to_string()))?;
-        body()
-    };
+    // (The worker's session runs with a lock timeout and without waiting
+    // for the disk at commit: see worker::session_settings.)
     let outcome = PgTryBuilder::new(std::panic::AssertUnwindSafe(body))
         .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
         .execute();

@@ -31,12 +31,26 @@ pub fn stop_requested() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
+/// Settings of every transaction the worker runs, set once for its session.
+/// A user's open transaction that wrote a row must not stall the worker: a
+/// page that waits 2 s for a lock fails and is retried later. Nothing the
+/// worker commits needs to wait for the disk: a crash loses a page and its
+/// cursor together, and the page is fetched again.
+fn session_settings() {
+    for (name, value) in [(c"lock_timeout", c"2s"), (c"synchronous_commit", c"off")] {
+        unsafe {
+            pg_sys::SetConfigOption(name.as_ptr(), value.as_ptr(), pg_sys::GucContext::PGC_SUSET, pg_sys::GucSource::PGC_S_SESSION);
+        }
+    }
+}
+
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn sequin_sync_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = gucs::database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    session_settings();
     log!("sequin sync worker started in database \"{database}\"");
     reconcile::set_worker_latch(unsafe { pg_sys::MyLatch });
     engine::run(
