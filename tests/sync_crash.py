@@ -5,12 +5,14 @@ A trigger on the shadow table logs every row the sync applies, in the
 transaction that applies it. Then:
   1. a 100,000-customer backfill, with the worker killed (kill -9) in the
      middle: the table ends equal to the mock, every record applied once;
-  2. incremental sync under a stream of outside changes (updates with unique
+  2. a reconciliation sweep of those rows, with the worker killed midway: it
+     resumes, finds the one change made without an event, deletes nothing;
+  3. incremental sync under a stream of outside changes (updates with unique
      values, creates, deletes), with the worker killed and Postgres stopped
      in immediate mode (a crash) and restarted while it runs: the table ends
      equal to the mock, and no change is applied twice;
-  3. the change feed: NOTIFY sequin_changes wakes consumers with the table and updated_idx
-     and updated_idx of what was applied.
+  4. the change feed: NOTIFY sequin_changes wakes consumers with the table
+     and the updated_idx of what was applied.
 Needs PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env).
 """
 import json
@@ -115,6 +117,29 @@ def backfill_with_a_crash():
     check("every record applied once", twice == "0", f"{twice} records applied more than once")
 
 
+def sweep_with_a_crash():
+    """A sweep of the 100,000 rows with its worker killed midway resumes from
+    its stored position and ends having corrected only what the change feed
+    never reported, and deleted nothing."""
+    quiet = sorted(mock_live())[7]
+    mock("POST", f"/_admin/stripe/customers/{quiet}?events=false", {"name": "changed quietly"})
+    logged = int(psql("SELECT count(*) FROM public.crash_log"))
+    where = "WHERE \"table\" = 'crash.customers'::regclass"
+    progress = lambda: int(psql(f"SELECT coalesce(substring(sweep FROM 'running: ([0-9]+)'), '0') FROM sequin.sync_status {where}"))
+    psql("ALTER FOREIGN TABLE crash.customers OPTIONS (ADD sweep_interval '1s')")
+    check("sweep under way", wait_for(lambda: progress() >= 300, 60))
+    at_kill = progress()
+    kill_worker()
+    done = wait_for(lambda: psql(f"SELECT last_sweep_at IS NOT NULL FROM sequin.sync_status {where}") == "t", 120)
+    psql("ALTER FOREIGN TABLE crash.customers OPTIONS (SET sweep_interval 'off')")
+    requests, drift = psql(f"SELECT last_sweep_requests || '|' || last_sweep_drift FROM sequin.sync_status {where}").split("|")
+    check("sweep finished after kill -9", done, f"killed after {at_kill} pages; {requests} requests in all")
+    check("the sweep found the one quiet change and nothing else", drift == "1", f"drift {drift}")
+    check("shadow equals the mock after the sweep: nothing deleted", equal_to_mock() and shadow_rows()[quiet][0] == "changed quietly")
+    touched = int(psql("SELECT count(*) FROM public.crash_log")) - logged
+    check("the sweep wrote one row", touched == 1, f"{touched} rows written")
+
+
 def incremental_with_crashes():
     ids = sorted(mock_live())[:300]
     deleted = set()
@@ -216,6 +241,7 @@ def sigterm_while_a_request_hangs():
 def main():
     setup()
     backfill_with_a_crash()
+    sweep_with_a_crash()
     incremental_with_crashes()
     change_feed()
     sigterm_while_a_request_hangs()
