@@ -225,6 +225,13 @@ pub unsafe fn index_order(
     }
 }
 
+/// The btree descent to the first key, as Postgres's btcostestimate counts
+/// it: a comparison per level of a binary search over the tuples, and 50
+/// operator costs per page on the way down (three levels).
+unsafe fn descent_cost(baserel: *mut pg_sys::RelOptInfo) -> f64 {
+    ((*baserel).tuples.max(2.0).log2().ceil() + 50.0 * 3.0) * pg_sys::cpu_operator_cost
+}
+
 /// What an index scan that fetches `fraction` of the table costs, as
 /// Postgres costs an index scan (the btree descent, the index pages in
 /// order, the table pages by the Mackert–Lohman estimate): startup and total.
@@ -237,7 +244,7 @@ pub unsafe fn index_scan_cost(
 ) -> (f64, f64) {
     let tuples = (*baserel).tuples.max(1.0);
     let fetched = (fraction.clamp(0.0, 1.0) * tuples).max(1.0);
-    let descent = (tuples.max(2.0).log2().ceil() + 50.0 * 3.0) * pg_sys::cpu_operator_cost;
+    let descent = descent_cost(baserel);
     let index_pages = (fraction * index.pages).ceil().max(1.0) * pg_sys::random_page_cost;
     let heap_pages = pg_sys::index_pages_fetched(fetched, (*baserel).pages, index.pages, root) * pg_sys::random_page_cost;
     let cpu = fetched * (pg_sys::cpu_index_tuple_cost + pg_sys::cpu_tuple_cost + conditions as f64 * pg_sys::cpu_operator_cost);
@@ -349,7 +356,7 @@ pub unsafe fn probe_cost(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::R
     let heap_pages = pg_sys::index_pages_fetched(loops, (*baserel).pages, key.pages, root);
     let index_pages = pg_sys::index_pages_fetched(loops, key.pages as u32, key.pages, root);
     let io = (heap_pages + index_pages) * pg_sys::random_page_cost / loops;
-    let descent = ((*baserel).tuples.max(2.0).log2().ceil() + 50.0 * 3.0) * pg_sys::cpu_operator_cost;
+    let descent = descent_cost(baserel);
     io + descent + pg_sys::cpu_index_tuple_cost + pg_sys::cpu_operator_cost + pg_sys::cpu_tuple_cost
 }
 

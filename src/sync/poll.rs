@@ -137,10 +137,16 @@ pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
 
 /// Records a failed page; the collection is retried with backoff.
 pub(super) fn fail(foreign_table: pg_sys::Oid, error: &SequinError, retry_base: Duration) {
-    let message = match &error.detail {
-        Some(detail) => format!("{} ({detail})", error.message),
-        None => error.message.clone(),
-    };
+    let message = error_text(error);
     log!("sequin sync of foreign table {}: {message}", u32::from(foreign_table));
     let _ = in_transaction(|| catalog::record_failure(foreign_table, &message, retry_base));
+}
+
+/// An error as the catalog and the log keep it: the message, and the
+/// DETAIL in parentheses.
+pub(super) fn error_text(error: &SequinError) -> String {
+    match &error.detail {
+        Some(detail) => format!("{} ({detail})", error.message),
+        None => error.message.clone(),
+    }
 }

@@ -74,10 +74,7 @@ pub(super) fn apply_sweep_page(target: &Target, from: &Value, page: &SyncPage) -
 /// stood after a backoff, or from the start when its cursor can never be
 /// continued (`restart`).
 pub(super) fn fail(target: Option<&Target>, foreign_table: pg_sys::Oid, error: &SequinError, restart: bool) {
-    let message = match &error.detail {
-        Some(detail) => format!("{} ({detail})", error.message),
-        None => error.message.clone(),
-    };
+    let message = super::poll::error_text(error);
     log!("sequin sweep of foreign table {}: {message}", u32::from(foreign_table));
     let retry_base = target.map_or(std::time::Duration::from_secs(5), |t| t.collection.config.server.poll_interval);
     let _ = in_transaction(|| catalog::sweep_failed(foreign_table, &message, retry_base, restart));
