@@ -396,7 +396,7 @@ def idle():
         psql(f"IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers, products, prices) FROM SERVER {name} INTO {name}")
     wait_until("SELECT count(*) = 60 FROM sequin.sync_status WHERE server LIKE 'bench_idle_%' "
                "AND phase = 'incremental'", 120)
-    pid = psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sequin sync'")
+    pid = psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sequin sync' AND datname = current_database()")
     ticks = os.sysconf("SC_CLK_TCK")
 
     def cpu():

@@ -53,7 +53,6 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$stack'
 shared_preload_libraries = 'sequin_fdw'
-sequin.database = '$database'
 fsync = off
 CONF
   fi

@@ -1,5 +1,10 @@
 -- The sync catalog: one row per synced collection (= foreign table).
--- The extension's schema "sequin" is created by CREATE EXTENSION.
+-- The schema "sequin" belongs to the extension (the extension itself is
+-- recorded in pg_catalog, as pg_cron does), so DROP EXTENSION drops it;
+-- everything below that is not schema-qualified is created in it.
+CREATE SCHEMA sequin;
+COMMENT ON SCHEMA sequin IS 'sequin_fdw: its functions, status views and sync catalog.';
+SET LOCAL search_path = sequin, pg_catalog;
 
 CREATE SCHEMA sequin_shadow;
 COMMENT ON SCHEMA sequin_shadow IS
@@ -8,12 +13,18 @@ COMMENT ON SCHEMA sequin_shadow IS
 -- Bumped on every change applied to any shadow table: a change feed.
 CREATE SEQUENCE sequin.updated_idx_seq;
 
+-- foreign_table is a regclass: pg_dump writes it as the table's name, and
+-- a restore reads the name back as the restored table's new oid.
 CREATE TABLE sequin.collections (
-    foreign_table        oid PRIMARY KEY,
+    foreign_table        regclass PRIMARY KEY,
     collection           text NOT NULL,
     shadow_table         text NOT NULL UNIQUE,
+    -- restoring: restored from a dump, waiting for the rest of the dump to
+    -- make its shadow table whole (catalog::finish_restores).
     phase                text NOT NULL DEFAULT 'backfill'
-                         CHECK (phase IN ('backfill', 'incremental')),
+                         CHECK (phase IN ('backfill', 'incremental', 'restoring')),
+    -- While restoring: the phase the dump carried, to go on with.
+    restored_phase       text,
     cursor               jsonb NOT NULL DEFAULT '{}',
     backfill_rows        bigint NOT NULL DEFAULT 0,
     changes_applied      bigint NOT NULL DEFAULT 0,
@@ -63,8 +74,10 @@ COMMENT ON TABLE sequin.collections IS
 
 -- Servers whose sync is paused (sequin.pause / sequin.resume); writes go on.
 CREATE TABLE sequin.paused_servers (
-    server    oid PRIMARY KEY,
-    paused_at timestamptz NOT NULL DEFAULT now()
+    server      oid PRIMARY KEY,
+    -- What a restore finds the server by (server oids are not restored).
+    server_name text,
+    paused_at   timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE sequin.paused_servers IS
   'Foreign servers whose sync is paused by sequin.pause(server). Read sequin.sync_status instead.';
@@ -73,7 +86,15 @@ COMMENT ON TABLE sequin.paused_servers IS
 -- collections.backfill_from_idx and sweep_from_idx; a collection has one of
 -- them at a time); written with each page, emptied when it ends.
 CREATE TABLE sequin.backfill_seen (
-    foreign_table oid NOT NULL,
+    foreign_table regclass NOT NULL,
     id            text NOT NULL,
     PRIMARY KEY (foreign_table, id)
 );
+
+-- pg_dump: the catalog, the change feed's position and the shadow tables
+-- (ordinary tables, dumped with their rows) restore together; see
+-- sequin.restore_collection() and README "Dump and restore".
+SELECT pg_catalog.pg_extension_config_dump('sequin.collections', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.paused_servers', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.backfill_seen', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.updated_idx_seq', '');

@@ -31,7 +31,7 @@ END $$;
 -- Postgres cannot hold): kept aside with the reason, never blocking the
 -- collection. `raw` is the API's JSON as text (jsonb cannot hold \u0000).
 CREATE TABLE sequin.quarantine (
-    foreign_table  oid NOT NULL,
+    foreign_table  regclass NOT NULL,
     id_md5         text NOT NULL,
     id             text NOT NULL,
     reason         text NOT NULL,
@@ -41,6 +41,42 @@ CREATE TABLE sequin.quarantine (
 );
 COMMENT ON TABLE sequin.quarantine IS
   'Records of sequin_fdw collections that could not be stored. Read sequin.quarantined_records instead.';
+SELECT pg_catalog.pg_extension_config_dump('sequin.quarantine', '');
+
+-- A row a restore writes into the catalog (any insert but registration's):
+-- the foreign table was registered when the dump created it, in phase
+-- restoring; the dump's row, with the sync state it carried, replaces that
+-- one and waits in phase restoring until the shadow table is whole.
+CREATE FUNCTION sequin.restore_collection() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF sequin.registering() THEN
+        RETURN NEW;
+    END IF;
+    DELETE FROM sequin.collections c WHERE c.foreign_table = NEW.foreign_table AND c.phase = 'restoring';
+    NEW.restored_phase := CASE WHEN NEW.phase = 'restoring' THEN NEW.restored_phase ELSE NEW.phase END;
+    NEW.phase := 'restoring';
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER sequin_restore_collection BEFORE INSERT ON sequin.collections
+    FOR EACH ROW EXECUTE FUNCTION sequin.restore_collection();
+
+-- A restored pause finds its server by name.
+CREATE FUNCTION sequin.restore_paused_server() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.server_name IS NOT NULL THEN
+        NEW.server := (SELECT s.oid FROM pg_foreign_server s WHERE s.srvname = NEW.server_name);
+        IF NEW.server IS NULL THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER sequin_restore_paused_server BEFORE INSERT ON sequin.paused_servers
+    FOR EACH ROW EXECUTE FUNCTION sequin.restore_paused_server();
 
 -- What is shown of an error or warning: it may quote record values, so
 -- only roles that may read the table see it.
@@ -49,10 +85,12 @@ SELECT s.srvname                                     AS server,
        c.foreign_table::regclass                     AS "table",
        c.collection,
        CASE WHEN p.server IS NOT NULL THEN 'paused'
+            WHEN w.state <> 'running' THEN 'no worker'
             WHEN c.consecutive_failures > 0 THEN 'error'
             ELSE c.phase END                         AS phase,
        sequin.shadow_row_count(c.foreign_table)      AS rows,
        CASE WHEN c.phase = 'incremental' THEN 'done'
+            WHEN c.phase = 'restoring' THEN 'restoring from a dump'
             ELSE format('%s rows so far', c.backfill_rows) END AS backfill,
        date_trunc('millisecond', now() - c.last_success_at) AS lag,
        c.last_success_at,
@@ -77,8 +115,10 @@ SELECT s.srvname                                     AS server,
        c.next_sweep_at,
        c.last_sweep_at,
        c.last_sweep_requests,
-       c.last_sweep_drift
+       c.last_sweep_drift,
+       w.detail                                      AS worker
   FROM sequin.collections c
+  CROSS JOIN sequin.sync_worker() w
   JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
   LEFT JOIN sequin.paused_servers p ON p.server = s.oid
@@ -88,7 +128,7 @@ SELECT s.srvname                                     AS server,
                       WHERE t.option_name = 'sweep_interval') o ON true
  ORDER BY 1, 2;
 COMMENT ON VIEW sequin.sync_status IS
-  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests, and its reconciliation sweeps (the last one''s requests and drift: records it found missing, different or gone).';
+  'What every sync is doing: phase (''no worker'' when this database has no running sync worker: the column worker says why), rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests, and its reconciliation sweeps (the last one''s requests and drift: records it found missing, different or gone).';
 
 CREATE VIEW sequin.quarantined_records AS
 SELECT q.foreign_table::regclass AS "table", q.id, q.reason, q.raw, q.quarantined_at

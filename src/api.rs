@@ -3,7 +3,6 @@
 use crate::catalog;
 use crate::error::{ErrorKind, OrRaise, Result, SequinError};
 use crate::privilege::{catalog_owner, run_as};
-use crate::reconcile;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
@@ -11,13 +10,28 @@ use pgrx::prelude::*;
 /// Called by the DDL event trigger; idempotent for users who call it.
 #[pg_extern]
 fn register_foreign_table(foreign_table: pg_sys::Oid) {
-    let registered = Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM sequin.collections WHERE foreign_table = $1)",
+    let registered = Spi::get_one_with_args::<String>(
+        "SELECT shadow_table FROM sequin.collections WHERE foreign_table = $1",
         &[foreign_table.into()],
     );
-    if registered.ok().flatten() != Some(true) {
+    if let Ok(Some(shadow)) = registered {
+        // Registered by 0.1.0: what a dump and restore need is added.
+        catalog::make_restorable(foreign_table, &shadow).or_raise();
+    } else {
         catalog::register(foreign_table).or_raise();
+        crate::sync::databases::want_worker_at_commit();
+        if let Some(warning) = crate::sync::databases::not_synced_warning() {
+            warning!("{warning}");
+        }
     }
+}
+
+/// True while registration writes the catalog: the catalog's insert
+/// trigger lets those rows be, and takes any other (a restore's) as a
+/// restored row.
+#[pg_extern]
+fn registering() -> bool {
+    catalog::is_registering()
 }
 
 /// Every server's shared request budget (behind `sequin.rate_limit_status`).
@@ -61,7 +75,7 @@ fn sync_now(foreign_table: pg_sys::Oid) {
     refuse_in_recovery("sequin.sync_now()").or_raise();
     owned_collection(foreign_table).or_raise();
     run_as(catalog_owner(), || catalog::poll_now(foreign_table)).or_raise();
-    reconcile::wake_worker();
+    crate::sync::databases::wake_or_start_worker();
 }
 
 /// Starts the table's backfill over without dropping its rows: every
@@ -75,7 +89,7 @@ fn resync(foreign_table: pg_sys::Oid) {
     refuse_in_recovery("sequin.resync()").or_raise();
     owned_collection(foreign_table).or_raise();
     run_as(catalog_owner(), || catalog::restart_backfill(foreign_table, None)).or_raise();
-    reconcile::wake_worker();
+    crate::sync::databases::wake_or_start_worker();
 }
 
 /// Stops syncing every table of the server (writes still work).
@@ -94,7 +108,7 @@ fn resume(server: &str) {
     let server = owned_server(server).or_raise();
     run_as(catalog_owner(), || catalog::set_paused(server, false)).or_raise();
     crate::rate_limit::clear_pause(server);
-    reconcile::wake_worker();
+    crate::sync::databases::wake_or_start_worker();
 }
 
 /// A hot standby can neither change the catalog nor write to an API on
@@ -147,4 +161,13 @@ fn owned_server(name: &str) -> Result<pg_sys::Oid> {
         _ => Err(SequinError::new(ErrorKind::UndefinedObject, format!("server \"{name}\" is not a sequin_fdw server"))
             .with_hint("SELECT srvname FROM pg_foreign_server lists the servers.")),
     }
+}
+
+/// This database's sync worker: `running`, or why it does not run
+/// (`starting`, `over limit`, `no process`, `other version`, `failed`,
+/// `no launcher`), its pid, and a sentence for a person.
+#[pg_extern]
+fn sync_worker() -> TableIterator<'static, (name!(state, String), name!(pid, Option<i32>), name!(detail, String))> {
+    let (state, pid, detail) = crate::sync::databases::status();
+    TableIterator::new(std::iter::once((state.to_string(), pid, detail)))
 }

@@ -80,40 +80,182 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
             columns.push((name, sql_type.unwrap_or_default()));
         }
         crate::fdw::ddl::check_columns_allowed(&format!("{}.{}", quote_identifier(&schema), quote_identifier(&name)), &kinds)?;
-        let shadow_name = shadow_table_name(client, &schema, &name, foreign_table)?;
-        let ddl = create_table_sql(&shadow_name, &columns)?;
-        client.update(&ddl, None, &[]).map_err(spi_error)?;
-        client
-            .update(&format!("CREATE INDEX ON {shadow_name} (updated_idx)"), None, &[])
-            .map_err(spi_error)?;
-        for statement in crate::shadow_guard::trigger_sql(&shadow_name) {
-            client.update(&statement, None, &[]).map_err(spi_error)?;
+        let (shadow_name, restored) = match &config.table.shadow_table {
+            Some(named) => named_shadow(client, named, &columns)?,
+            None => (shadow_table_name(client, &schema, &name, foreign_table)?, false),
+        };
+        // A restored shadow table gets its keys, indexes and triggers from
+        // the rest of the dump, after its rows.
+        if !restored {
+            let ddl = create_table_sql(&shadow_name, &columns)?;
+            client.update(&ddl, None, &[]).map_err(spi_error)?;
+            client
+                .update(&format!("CREATE INDEX ON {shadow_name} (updated_idx)"), None, &[])
+                .map_err(spi_error)?;
+            for statement in crate::shadow_guard::trigger_sql(&shadow_name) {
+                client.update(&statement, None, &[]).map_err(spi_error)?;
+            }
+            let comment = format!(
+                "COMMENT ON TABLE {shadow_name} IS {}",
+                crate::sql::literal(&format!(
+                    "Shadow table of {}.{} (sequin_fdw): read freely, write through the foreign table.",
+                    quote_identifier(&schema),
+                    quote_identifier(&name)
+                ))
+            );
+            client.update(&comment, None, &[]).map_err(spi_error)?;
         }
-        let comment = format!(
-            "COMMENT ON TABLE {shadow_name} IS {}",
-            crate::sql::literal(&format!(
-                "Shadow table of {}.{} (sequin_fdw): read freely, write through the foreign table.",
-                quote_identifier(&schema),
-                quote_identifier(&name)
-            ))
-        );
-        client.update(&comment, None, &[]).map_err(spi_error)?;
         let table = format!("{}.{}", quote_identifier(&schema), quote_identifier(&name));
         for (column, _) in &columns {
             comment_column(client, foreign_table, &table, column, &config)?;
         }
-        let args: [DatumWithOid; 3] =
-            [foreign_table.into(), config.table.collection.as_str().into(), shadow_name.as_str().into()];
-        client
-            .update(
-                "INSERT INTO sequin.collections (foreign_table, collection, shadow_table) VALUES ($1, $2, $3)",
+        let phase = if restored { "restoring" } else { "backfill" };
+        let args: [DatumWithOid; 4] =
+            [foreign_table.into(), config.table.collection.as_str().into(), shadow_name.as_str().into(), phase.into()];
+        registering(|| {
+            client.update(
+                "INSERT INTO sequin.collections (foreign_table, collection, shadow_table, phase) VALUES ($1, $2, $3, $4)",
                 None,
                 &args,
             )
-            .map_err(spi_error)?;
+        })
+        .map_err(spi_error)?;
         Ok(shadow_name)
     })
-    .and_then(|shadow_name| crate::fdw::ddl::mirror_read_privileges(foreign_table, &shadow_name))
+    .and_then(|shadow_name| {
+        make_restorable(foreign_table, &shadow_name)?;
+        crate::fdw::ddl::mirror_read_privileges(foreign_table, &shadow_name)
+    })
+}
+
+thread_local! {
+    static REGISTERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as registration writing the catalog: the catalog's insert
+/// trigger takes every other insert for a restored row (sequin.registering()).
+fn registering<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REGISTERING.with(|r| r.set(self.0));
+        }
+    }
+    let _reset = Reset(REGISTERING.with(|r| r.replace(true)));
+    f()
+}
+
+pub fn is_registering() -> bool {
+    REGISTERING.with(std::cell::Cell::get)
+}
+
+/// The shadow table a foreign table names in its `shadow_table` option:
+/// one that a restore created before it (adopted: `true`), or a new one by
+/// that name. It must be in schema sequin_shadow, belong to no other
+/// foreign table, and have exactly the columns this table's shadow needs.
+fn named_shadow(client: &pgrx::spi::SpiClient<'_>, named: &str, columns: &[(String, String)]) -> Result<(String, bool)> {
+    let bad = |why: String| {
+        SequinError::new(ErrorKind::InvalidOptionValue, format!("invalid shadow_table '{named}': {why}")).with_hint(
+            "Leave the option out: registration names the shadow table and records it here (a dump carries it to the restored table).",
+        )
+    };
+    let args: [DatumWithOid; 1] = [named.into()];
+    let row = client
+        .select(
+            "SELECT n.nspname::text, c.relname::text, c.oid, c.relkind::text,
+                    EXISTS (SELECT 1 FROM sequin.collections k WHERE k.shadow_table = format('%I.%I', n.nspname, c.relname)),
+                    p.parts[2]
+               FROM (SELECT parse_ident($1) AS parts) p
+               JOIN pg_namespace n ON n.nspname = p.parts[1] AND array_length(p.parts, 1) = 2
+               LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.parts[2]",
+            Some(1),
+            &args,
+        )
+        .map_err(|_| bad("not a schema-qualified name".into()))?;
+    let Some(row) = row.into_iter().next() else {
+        return Err(bad("it must be a table of schema sequin_shadow".into()));
+    };
+    let schema: String = row.get(1).map_err(spi_error)?.unwrap_or_default();
+    if schema != "sequin_shadow" {
+        return Err(bad("it must be a table of schema sequin_shadow".into()));
+    }
+    let part: String = row.get(6).map_err(spi_error)?.unwrap_or_default();
+    let name = format!("sequin_shadow.{}", quote_identifier(&part));
+    let Some(relname) = row.get::<String>(2).map_err(spi_error)? else {
+        return Ok((name, false));
+    };
+    let name = format!("sequin_shadow.{}", quote_identifier(&relname));
+    let relation: pg_sys::Oid = row.get(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid);
+    if row.get::<String>(4).map_err(spi_error)?.as_deref() != Some("r") {
+        return Err(bad("it exists and is not a table".into()));
+    }
+    if row.get::<bool>(5).map_err(spi_error)? == Some(true) {
+        return Err(bad("it is the shadow table of another foreign table".into()));
+    }
+    let expected = crate::shadow::table_columns(columns)?;
+    let args: [DatumWithOid; 1] = [relation.into()];
+    let mut actual = Vec::new();
+    for row in client
+        .select(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+              WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            None,
+            &args,
+        )
+        .map_err(spi_error)?
+    {
+        actual.push((row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(), row.get::<String>(2).map_err(spi_error)?.unwrap_or_default()));
+    }
+    if actual != expected {
+        let list = |c: &[(String, String)]| c.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", ");
+        return Err(bad(format!("its columns ({}) are not those of this table's shadow ({})", list(&actual), list(&expected))));
+    }
+    Ok((name, true))
+}
+
+/// What a dump needs to restore a synced table: its `shadow_table` option
+/// (so that the restored foreign table finds its restored rows) and a
+/// dependency on its shadow table (so that pg_dump creates the shadow
+/// table first, and the shadow table cannot be dropped from under it).
+/// Idempotent: also brings tables registered by 0.1.0 up to date.
+pub fn make_restorable(foreign_table: pg_sys::Oid, shadow_table: &str) -> Result<()> {
+    let config = load_foreign_table(foreign_table)?;
+    let action = match config.table.shadow_table.as_deref() {
+        None => Some("ADD"),
+        // Written by hand another way (quotes): as registration spells it.
+        Some(named) if named != shadow_table => Some("SET"),
+        Some(_) => None,
+    };
+    if let Some(action) = action {
+        let sql = format!(
+            "ALTER FOREIGN TABLE {} OPTIONS ({action} shadow_table {})",
+            foreign_table_name(foreign_table)?,
+            crate::sql::literal(shadow_table)
+        );
+        crate::fdw::ddl::own_ddl(|| Spi::run(&sql)).map_err(spi_error)?;
+    }
+    let shadow_oid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[shadow_table.into()])
+        .map_err(spi_error)?
+        .ok_or_else(|| SequinError::internal("shadow table vanished during registration"))?;
+    let args: [DatumWithOid; 2] = [foreign_table.into(), shadow_oid.into()];
+    let recorded = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = $1
+                          AND refclassid = 'pg_class'::regclass AND refobjid = $2 AND deptype = 'n')",
+        &args,
+    )
+    .map_err(spi_error)?;
+    if recorded != Some(true) {
+        let address = |oid| pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: oid, objectSubId: 0 };
+        let (depender, referenced) = (address(foreign_table), address(shadow_oid));
+        unsafe { pg_sys::recordDependencyOn(&depender, &referenced, pg_sys::DependencyType::DEPENDENCY_NORMAL) };
+    }
+    Ok(())
+}
+
+fn foreign_table_name(foreign_table: pg_sys::Oid) -> Result<String> {
+    Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[foreign_table.into()])
+        .map_err(spi_error)?
+        .ok_or_else(|| SequinError::internal("foreign table vanished during registration"))
 }
 
 /// Says in a column's comment (`\d+`) who owns it, unless it has one:
@@ -365,10 +507,10 @@ pub fn extension_installed() -> bool {
 pub fn due_work() -> Result<Vec<(pg_sys::Oid, bool)>> {
     Spi::connect(|client| {
         let mut due = Vec::new();
-        let sql = "SELECT foreign_table, sweep FROM (
+        let sql = "SELECT foreign_table::oid, sweep FROM (
                      SELECT c.foreign_table, false AS sweep, c.next_poll_at AS due_at
                        FROM sequin.collections c
-                      WHERE c.next_poll_at <= clock_timestamp()
+                      WHERE c.next_poll_at <= clock_timestamp() AND c.phase <> 'restoring'
                         AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
                      UNION ALL
                      SELECT c.foreign_table, true, c.next_sweep_at
@@ -387,6 +529,50 @@ pub fn due_work() -> Result<Vec<(pg_sys::Oid, bool)>> {
     })
 }
 
+/// Collections restored from a dump go on once their shadow table is
+/// whole again: the dump creates its primary key and guard trigger after
+/// its rows, and the worker must not write before. They go on from the
+/// sync state the dump carried, or, when the dump had none (the catalog
+/// was left out), with a backfill over the restored rows.
+pub fn finish_restores() -> Result<()> {
+    let restored = Spi::connect(|client| {
+        let mut restored = Vec::new();
+        for row in client
+            .select(
+                "SELECT c.foreign_table::oid, c.restored_phase IS NOT NULL FROM sequin.collections c
+                  WHERE c.phase = 'restoring'
+                    AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass(c.shadow_table) AND i.indisprimary)
+                    AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = to_regclass(c.shadow_table)
+                                   AND t.tgname = 'sequin_shadow_guard' AND t.tgenabled = 'A')",
+                None,
+                &[],
+            )
+            .map_err(spi_error)?
+        {
+            if let (Some(oid), Some(with_state)) = (row.get::<pg_sys::Oid>(1).map_err(spi_error)?, row.get::<bool>(2).map_err(spi_error)?) {
+                restored.push((oid, with_state));
+            }
+        }
+        Ok::<_, SequinError>(restored)
+    })?;
+    for (foreign_table, with_state) in restored {
+        if with_state {
+            Spi::run_with_args(
+                "UPDATE sequin.collections SET phase = restored_phase, restored_phase = NULL, next_poll_at = clock_timestamp()
+                  WHERE foreign_table = $1",
+                &[foreign_table.into()],
+            )
+            .map_err(spi_error)?;
+        } else {
+            restart_backfill(
+                foreign_table,
+                Some("Restored from a dump without its sync state (sequin.collections): the restored rows are compared with a new backfill."),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes every collection due now.
 pub fn poll_all_now() -> Result<()> {
     Spi::run("UPDATE sequin.collections SET next_poll_at = clock_timestamp()").map_err(spi_error)
@@ -396,7 +582,8 @@ pub fn poll_all_now() -> Result<()> {
 pub fn time_until_next_poll() -> Option<Duration> {
     let millis = Spi::get_one::<f64>(
         "SELECT greatest(0, extract(epoch FROM min(least(
-                    CASE WHEN NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL) THEN c.next_poll_at END,
+                    CASE WHEN c.phase <> 'restoring' AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
+                         THEN c.next_poll_at END,
                     CASE WHEN c.phase = 'incremental' AND c.backfill_from_idx IS NULL THEN c.next_sweep_at END))
                   - clock_timestamp()) * 1000)::float8
            FROM sequin.collections c JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
@@ -540,7 +727,8 @@ pub fn poll_now(foreign_table: pg_sys::Oid) -> Result<()> {
 pub fn set_paused(server: pg_sys::Oid, paused: bool) -> Result<()> {
     let args: [DatumWithOid; 1] = [server.into()];
     let sql = if paused {
-        "INSERT INTO sequin.paused_servers (server) VALUES ($1) ON CONFLICT DO NOTHING"
+        "INSERT INTO sequin.paused_servers (server, server_name)
+         SELECT s.oid, s.srvname FROM pg_foreign_server s WHERE s.oid = $1 ON CONFLICT DO NOTHING"
     } else {
         "DELETE FROM sequin.paused_servers WHERE server = $1"
     };

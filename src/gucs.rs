@@ -3,8 +3,12 @@
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::{CStr, CString};
 
-/// The database the sync worker connects to (the one with the extension).
-pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+/// Obsolete (0.1.0 synced only the database it named): kept so that an old
+/// postgresql.conf still starts the server; the launcher warns when set.
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// How many databases get a sync worker at most (DESIGN §7).
+pub static MAX_DATABASES: GucSetting<i32> = GucSetting::<i32>::new(8);
 
 /// Longest the worker sleeps between looks at the catalog, in milliseconds.
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -48,10 +52,20 @@ pub fn register() {
     );
     GucRegistry::define_string_guc(
         c"sequin.database",
-        c"Database in which the sequin_fdw sync worker runs.",
-        c"The extension must be created in this database; the worker idles until it is.",
+        c"Obsolete: every database that has sequin_fdw is synced.",
+        c"Ignored since 0.2.0; sequin.max_databases bounds the number of synced databases.",
         &DATABASE,
         GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"sequin.max_databases",
+        c"Most databases that get a sequin_fdw sync worker.",
+        c"Each takes one background worker process (max_worker_processes, shared with the launcher and parallel queries). A database beyond the bound is not synced, and says so in sequin.sync_status.",
+        &MAX_DATABASES,
+        1,
+        crate::sync::databases::SLOTS as i32,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
@@ -74,6 +88,10 @@ pub fn register() {
     );
 }
 
-pub fn database() -> String {
-    DATABASE.get().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "postgres".into())
+pub fn obsolete_database_setting() -> String {
+    DATABASE.get().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+pub fn max_databases() -> usize {
+    MAX_DATABASES.get().max(1) as usize
 }

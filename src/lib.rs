@@ -55,12 +55,15 @@ pub extern "C-unwind" fn _PG_init() {
     }
     gucs::register();
     reconcile::init();
+    sync::databases::init();
+    sync::databases::register_callbacks();
+    sync::statements::install();
     rate_limit::init();
     oauth::init();
     rollback::register_callbacks();
     fdw::on_conflict::install();
     fdw::stats::install();
-    sync::worker::register();
+    sync::launcher::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -76,6 +79,6 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec!["shared_preload_libraries = 'sequin_fdw'", "sequin.database = 'pgrx_tests'"]
+        vec!["shared_preload_libraries = 'sequin_fdw'"]
     }
 }

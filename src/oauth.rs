@@ -9,7 +9,6 @@ use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{OAuthGrant, ServerConfig};
 use crate::http;
 use crate::providers::{ApiRequest, Body, Method};
-use crate::reconcile;
 use crate::time::now_us;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
@@ -120,6 +119,17 @@ fn entry_of(cache: &mut Cache, mapping: pg_sys::Oid) -> &mut Entry {
     entry
 }
 
+/// Forgets the tokens of a user mapping that is dropped: nothing of it
+/// stays in shared memory.
+pub fn forget(mapping: pg_sys::Oid) {
+    let database = u32::from(unsafe { pg_sys::MyDatabaseId });
+    let mapping = u32::from(mapping);
+    let mut cache = CACHE.exclusive();
+    for entry in cache.entries.iter_mut().filter(|e| e.database == database && e.mapping == mapping) {
+        *entry = EMPTY_ENTRY;
+    }
+}
+
 /// A valid access token for the grant, refreshed first when needed.
 pub async fn access_token(server: &ServerConfig, grant: &OAuthGrant) -> Result<String> {
     session(server, grant).await.map(|(token, _)| token)
@@ -176,7 +186,7 @@ async fn session(server: &ServerConfig, grant: &OAuthGrant) -> Result<(String, O
             if entry.refresh.set(&rotated) {
                 entry.persist = true;
                 drop(cache);
-                reconcile::wake_worker();
+                crate::sync::databases::wake_worker();
             }
         }
         return Ok((token.access_token, account));

@@ -27,6 +27,8 @@ pub enum Priority {
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Bucket {
+    /// The foreign server's database (server oids are per database).
+    database: u32,
     /// The foreign server's oid; 0 for a free slot.
     server: u32,
     rate: f64,
@@ -101,13 +103,14 @@ fn with_bucket<R>(server: pg_sys::Oid, f: impl FnOnce(&mut Bucket) -> R) -> Opti
         return None;
     }
     let id = u32::from(server);
+    let database = my_database();
     with_buckets(pg_sys::LWLockMode::LW_EXCLUSIVE, |buckets, full_warned| {
         // A slot idle for a minute (its server dropped, or quiet) may be
         // taken over: its budget is full again by then anyway.
         let idle_before = now_us() - 60_000_000;
         let index = buckets
             .iter()
-            .position(|b| b.server == id)
+            .position(|b| b.server == id && b.database == database)
             .or_else(|| buckets.iter().position(|b| b.server == 0))
             .or_else(|| {
                 buckets
@@ -119,9 +122,10 @@ fn with_bucket<R>(server: pg_sys::Oid, f: impl FnOnce(&mut Bucket) -> R) -> Opti
             });
         match index {
             Some(i) => {
-                if buckets[i].server != id {
+                if buckets[i].server != id || buckets[i].database != database {
                     buckets[i] = unsafe { std::mem::zeroed() };
                     buckets[i].server = id;
+                    buckets[i].database = database;
                 }
                 Some(f(&mut buckets[i]))
             }
@@ -286,11 +290,28 @@ pub fn clear_pause(server: pg_sys::Oid) {
     // Not with_bucket: a server without a bucket has no pause, and must
     // not take a slot for it.
     let id = u32::from(server);
+    let database = my_database();
     with_buckets(pg_sys::LWLockMode::LW_EXCLUSIVE, |buckets, _| {
-        for bucket in buckets.iter_mut().filter(|b| id != 0 && b.server == id) {
+        for bucket in buckets.iter_mut().filter(|b| id != 0 && b.server == id && b.database == database) {
             bucket.paused_until_us = 0;
         }
     });
+}
+
+/// Frees the bucket of a server that is dropped (DROP SERVER, DROP
+/// EXTENSION … CASCADE): nothing of it stays in shared memory.
+pub fn forget(server: pg_sys::Oid) {
+    let id = u32::from(server);
+    let database = my_database();
+    with_buckets(pg_sys::LWLockMode::LW_EXCLUSIVE, |buckets, _| {
+        for bucket in buckets.iter_mut().filter(|b| b.server == id && b.database == database) {
+            *bucket = unsafe { std::mem::zeroed() };
+        }
+    });
+}
+
+fn my_database() -> u32 {
+    u32::from(unsafe { pg_sys::MyDatabaseId })
 }
 
 /// One server's budget, for `sequin.rate_limits()`.
@@ -308,9 +329,10 @@ pub fn status() -> Vec<Status> {
     with_buckets(pg_sys::LWLockMode::LW_SHARED, |buckets, _| {
         let now = now_us();
         let this_second = now / 1_000_000;
+        let database = my_database();
         buckets
             .iter()
-            .filter(|b| b.server != 0)
+            .filter(|b| b.server != 0 && b.database == database)
             .map(|b| {
                 let recent = b.seconds.iter().filter(|s| s.0 > this_second - WINDOW as i64 && s.0 <= this_second);
                 let (writes, syncs) = recent.fold((0i64, 0i64), |(w, s), slot| (w + slot.1 as i64, s + slot.2 as i64));

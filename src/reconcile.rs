@@ -1,12 +1,14 @@
 //! Records to re-read from the API, in shared memory: backends queue the ids
 //! whose shadow rows may differ from the API (a rolled-back transaction that
 //! had already written upstream, a write with an unknown outcome) and wake
-//! the sync worker, which fetches each record and applies it. A queue that
-//! overflows makes the worker poll every collection at once instead.
+//! their database's sync worker, which fetches each record and applies it.
+//! A queue that overflows makes the workers poll every collection at once
+//! instead.
 
+use crate::sync::databases;
 use pgrx::prelude::*;
-use pgrx::{pg_shmem_init, PGRXSharedMemory, PgAtomic, PgLwLock};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
+use std::cell::Cell;
 
 const CAPACITY: usize = 512;
 /// Longer ids (none of the providers has one) go the overflow way.
@@ -14,6 +16,7 @@ const MAX_ID_LEN: usize = 64;
 
 #[derive(Clone, Copy)]
 struct Entry {
+    database: u32,
     foreign_table: u32,
     id_len: u8,
     id: [u8; MAX_ID_LEN],
@@ -22,7 +25,9 @@ struct Entry {
 #[derive(Clone, Copy)]
 pub struct Queue {
     len: usize,
-    overflowed: bool,
+    /// Bumped by every overflow: each worker polls everything when it sees
+    /// a number it has not seen (an overflow may have lost its records).
+    overflows: u64,
     entries: [Entry; CAPACITY],
 }
 
@@ -31,19 +36,25 @@ unsafe impl PGRXSharedMemory for Queue {}
 impl Queue {
     const EMPTY: Queue = Queue {
         len: 0,
-        overflowed: false,
-        entries: [Entry { foreign_table: 0, id_len: 0, id: [0; MAX_ID_LEN] }; CAPACITY],
+        overflows: 0,
+        entries: [Entry { database: 0, foreign_table: 0, id_len: 0, id: [0; MAX_ID_LEN] }; CAPACITY],
     };
 }
 
 static QUEUE: PgLwLock<Queue> = unsafe { PgLwLock::new(c"sequin_fdw reconcile queue") };
-/// The sync worker's latch (an address in shared memory), 0 when none runs.
-static WORKER_LATCH: PgAtomic<AtomicUsize> = unsafe { PgAtomic::new(c"sequin_fdw worker latch") };
+
+thread_local! {
+    /// The overflow count this worker has acted on.
+    static SEEN_OVERFLOWS: Cell<u64> = const { Cell::new(0) };
+}
 
 /// Reserves the shared memory; called from `_PG_init` while preloading.
 pub fn init() {
     pg_shmem_init!(QUEUE = Queue::EMPTY);
-    pg_shmem_init!(WORKER_LATCH);
+}
+
+fn my_database() -> u32 {
+    u32::from(unsafe { pg_sys::MyDatabaseId })
 }
 
 /// Queues records for a re-read and wakes the worker.
@@ -51,61 +62,62 @@ pub fn request(records: &[(pg_sys::Oid, String)]) {
     if records.is_empty() {
         return;
     }
+    let database = my_database();
     {
         let mut queue = QUEUE.exclusive();
         for (foreign_table, id) in records {
             let duplicate = queue.entries[..queue.len].iter().any(|e| {
-                e.foreign_table == u32::from(*foreign_table) && &e.id[..e.id_len as usize] == id.as_bytes()
+                e.database == database
+                    && e.foreign_table == u32::from(*foreign_table)
+                    && &e.id[..e.id_len as usize] == id.as_bytes()
             });
             if duplicate {
                 continue;
             }
             if queue.len == CAPACITY || id.len() > MAX_ID_LEN {
-                queue.overflowed = true;
+                queue.overflows += 1;
                 continue;
             }
-            let mut entry = Entry { foreign_table: u32::from(*foreign_table), id_len: id.len() as u8, id: [0; MAX_ID_LEN] };
+            let mut entry = Entry {
+                database,
+                foreign_table: u32::from(*foreign_table),
+                id_len: id.len() as u8,
+                id: [0; MAX_ID_LEN],
+            };
             entry.id[..id.len()].copy_from_slice(id.as_bytes());
             let at = queue.len;
             queue.entries[at] = entry;
             queue.len += 1;
         }
     }
-    wake_worker();
+    databases::wake_worker();
 }
 
 /// Asks the worker to poll every collection at once: a write whose record
 /// id is not known (an INSERT whose outcome is unknown) is found that way.
 pub fn poll_all_soon() {
-    QUEUE.exclusive().overflowed = true;
-    wake_worker();
+    QUEUE.exclusive().overflows += 1;
+    databases::wake_worker();
 }
 
-/// Takes everything queued: the records, and whether some did not fit.
+/// Takes what is queued for this database: the records, and whether some
+/// did not fit since the last look (then everything is polled).
 pub fn take() -> (Vec<(pg_sys::Oid, String)>, bool) {
+    let database = my_database();
     let mut queue = QUEUE.exclusive();
-    let records = queue.entries[..queue.len]
+    let len = queue.len;
+    let (mine, others): (Vec<Entry>, Vec<Entry>) = queue.entries[..len].iter().partition(|e| e.database == database);
+    for (i, entry) in others.iter().enumerate() {
+        queue.entries[i] = *entry;
+    }
+    queue.len = others.len();
+    let records = mine
         .iter()
         .map(|e| {
             (pg_sys::Oid::from(e.foreign_table), String::from_utf8_lossy(&e.id[..e.id_len as usize]).into_owned())
         })
         .collect();
-    let overflowed = queue.overflowed;
-    queue.len = 0;
-    queue.overflowed = false;
+    let overflows = queue.overflows;
+    let overflowed = SEEN_OVERFLOWS.with(|seen| seen.replace(overflows)) != overflows;
     (records, overflowed)
-}
-
-/// Called by the worker when it starts (with its latch) and stops (null).
-pub fn set_worker_latch(latch: *mut pg_sys::Latch) {
-    WORKER_LATCH.get().store(latch as usize, Ordering::SeqCst);
-}
-
-pub fn wake_worker() {
-    let latch = WORKER_LATCH.get().load(Ordering::SeqCst);
-    if latch != 0 {
-        // The latch lives in the worker's PGPROC, in shared memory; setting a
-        // latch that has since been reused only causes a spurious wake-up.
-        unsafe { pg_sys::SetLatch(latch as *mut pg_sys::Latch) };
-    }
 }

@@ -78,13 +78,20 @@ pub fn create_table_sql(shadow_table: &str, columns: &[(String, String)]) -> Res
             }
         }
     }
-    let mut ddl: Vec<String> = columns.iter().map(|(n, t)| column_ddl(n, t)).collect();
+    let ddl: Vec<String> = table_columns(columns)?.iter().map(|(n, t)| column_ddl(n, t)).collect();
+    Ok(format!("CREATE TABLE {shadow_table} (\n    {}\n)", ddl.join(",\n    ")))
+}
+
+/// The columns (name, `format_type`) of the shadow of a foreign table with
+/// these columns: its own, then the standard fields it lacks.
+pub fn table_columns(columns: &[(String, String)]) -> Result<Vec<(String, String)>> {
+    let mut all = columns.to_vec();
     for (name, sql_type) in STANDARD_FIELDS {
         if !columns.iter().any(|(n, _)| n == name) {
-            ddl.push(column_ddl(name, sql_type));
+            all.push((name.to_string(), sql_type.to_string()));
         }
     }
-    Ok(format!("CREATE TABLE {shadow_table} (\n    {}\n)", ddl.join(",\n    ")))
+    Ok(all)
 }
 
 /// Where the records of one collection go, and how they are stamped.

@@ -35,7 +35,7 @@ def mock(method, path, body=None):
 
 
 def worker_pid():
-    return psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sequin sync'")
+    return psql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'sequin sync' AND datname = current_database()")
 
 
 def kill_worker():

@@ -36,7 +36,7 @@ thread_local! {
 
 /// Runs `f` as the extension's own DDL (see `OWN_DDL`); ends with `f`, also
 /// when it unwinds.
-fn own_ddl<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn own_ddl<R>(f: impl FnOnce() -> R) -> R {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {
@@ -130,6 +130,12 @@ fn align_shadow(foreign_table: pg_sys::Oid) -> Result<()> {
         ));
     }
     let shadow_table = collection.shadow.table.clone();
+    if config.table.shadow_table.as_deref() != Some(shadow_table.as_str()) {
+        return Err(refused(
+            format!("the option shadow_table of {table} must stay '{shadow_table}'"),
+            "It names the table the rows are kept in; a dump restores it by that name. Leave the option as registration set it.",
+        ));
+    }
     let provider = config.server.provider;
     let spec = collection.spec;
     Spi::connect_mut(|client| {
@@ -289,7 +295,7 @@ pub fn mirror_read_privileges(foreign_table: pg_sys::Oid, shadow_table: &str) ->
 /// commands do not name their tables.
 fn touched_tables(tag: &str) -> Result<Vec<pg_sys::Oid>> {
     let sql = if tag == "GRANT" || tag == "REVOKE" {
-        "SELECT foreign_table FROM sequin.collections ORDER BY 1"
+        "SELECT foreign_table::oid FROM sequin.collections ORDER BY 1"
     } else {
         "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d
            JOIN sequin.collections c ON c.foreign_table = d.objid

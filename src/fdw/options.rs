@@ -14,7 +14,7 @@ use std::time::Duration;
 const SERVER_OPTIONS: &[&str] =
     &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "token_url", "external_id", "metadata"];
 const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token"];
-const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval"];
+const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval", "shadow_table"];
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +64,9 @@ pub struct TableConfig {
     /// Lowers the provider's per-statement row limit (never raises it).
     pub max_rows_per_statement: Option<usize>,
     pub sweep_interval: SweepInterval,
+    /// The shadow table, as registration recorded it (`sequin_shadow.x`):
+    /// a dump carries it, so a restore finds the restored shadow table.
+    pub shadow_table: Option<String>,
 }
 
 /// How often a table is compared in full with the API (a reconciliation
@@ -262,7 +265,8 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
             },
         )?),
     };
-    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement, sweep_interval })
+    let shadow_table = get(options, "shadow_table").map(str::to_string);
+    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement, sweep_interval, shadow_table })
 }
 
 pub fn parse_credentials(server: &str, mapping: pg_sys::Oid, options: &[(String, String)]) -> Result<Credentials> {

@@ -27,6 +27,8 @@ const TURN: Duration = Duration::from_secs(2);
 /// While requests are in flight, how often the catalog is asked for
 /// collections that came due (and the signals are looked at).
 const SCAN: Duration = Duration::from_millis(100);
+/// How often tables restored from a dump are looked at (`finish_restores`).
+const RESTORE_CHECK: Duration = Duration::from_secs(1);
 /// Fetches in flight at most; the rest wait for their turn.
 const MAX_IN_FLIGHT: usize = 64;
 
@@ -59,12 +61,20 @@ struct Engine {
     busy: Busy,
     rereading: bool,
     last_scan: Option<Instant>,
+    last_restore_check: Option<Instant>,
 }
 
-/// Runs until SIGTERM (or the postmaster's death).
+/// Runs until SIGTERM, the postmaster's death, a request to stop, or
+/// DROP EXTENSION.
 pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
     crate::http::run_local(async {
-        let mut engine = Engine { tasks: JoinSet::new(), busy: HashMap::new(), rereading: false, last_scan: None };
+        let mut engine = Engine {
+            tasks: JoinSet::new(),
+            busy: HashMap::new(),
+            rereading: false,
+            last_scan: None,
+            last_restore_check: None,
+        };
         while !stop_requested() {
             on_wake();
             engine.start_rereads();
@@ -72,9 +82,15 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
             if engine.tasks.is_empty() {
                 // Nothing in flight: sleep until the next collection is due
                 // or the latch is set (sync_now, a write to re-read, a signal).
-                let next = in_transaction(|| Ok(catalog::extension_installed().then(catalog::time_until_next_poll).flatten()))
-                    .ok()
-                    .flatten();
+                let installed = in_transaction(|| {
+                    Ok(catalog::extension_installed().then(catalog::time_until_next_poll))
+                });
+                let next = match installed {
+                    Ok(Some(next)) => next,
+                    // DROP EXTENSION: the worker's work here is done.
+                    Ok(None) => break,
+                    Err(_) => None,
+                };
                 let wait = next.map_or(naptime(), |next| next.min(naptime()));
                 if !BackgroundWorker::wait_latch(Some(wait.max(Duration::from_millis(10)))) {
                     break;
@@ -103,9 +119,16 @@ impl Engine {
             return;
         }
         self.last_scan = Some(Instant::now());
+        let check_restores = self.last_restore_check.is_none_or(|at| at.elapsed() >= RESTORE_CHECK);
+        if check_restores {
+            self.last_restore_check = Some(Instant::now());
+        }
         let due = in_transaction(|| {
             if !catalog::extension_installed() {
                 return Ok(Vec::new());
+            }
+            if check_restores {
+                catalog::finish_restores()?;
             }
             let due = catalog::due_work()?;
             Ok(due.into_iter().map(|(oid, sweep)| (oid, if sweep { Lane::Sweep } else { Lane::Feed })).collect::<Vec<_>>())

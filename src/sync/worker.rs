@@ -1,34 +1,44 @@
-//! The background worker: registration, signals and the latch; the work
-//! itself is the engine's.
+//! A sync worker: one per database that has the extension, started by the
+//! launcher (`launcher.rs`). It checks that the extension is installed in
+//! the library's version, then runs the engine until it is stopped or the
+//! extension is dropped.
 
-use super::{credentials, engine};
+use super::{credentials, databases, engine};
 use crate::gucs;
-use crate::reconcile;
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use databases::State;
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::prelude::*;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub const WORKER_NAME: &str = "sequin sync";
-
-pub fn register() {
-    BackgroundWorkerBuilder::new(WORKER_NAME)
-        .set_type(WORKER_NAME)
-        .set_library("sequin_fdw")
-        .set_function("sequin_sync_worker_main")
-        .enable_spi_access()
-        .set_restart_time(Some(Duration::from_secs(5)))
-        .load();
-}
-
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// True once SIGTERM arrived (remembered: pgrx's flag resets when read).
+thread_local! {
+    /// The worker has said why it ends (else the exit callback says it failed).
+    static REPORTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True once SIGTERM arrived (remembered: pgrx's flag resets when read), or
+/// a statement needs the database without connections.
 pub fn stop_requested() -> bool {
-    if BackgroundWorker::sigterm_received() {
+    if BackgroundWorker::sigterm_received() || databases::told_to_stop() {
         STOPPING.store(true, Ordering::SeqCst);
     }
     STOPPING.load(Ordering::SeqCst)
+}
+
+fn stopped(state: State, installed: Option<&str>) {
+    REPORTED.with(|r| r.set(true));
+    databases::worker_stopped(state, installed);
+}
+
+/// An ERROR that ends the worker: the launcher starts it again later.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_exit(_code: i32, _arg: pg_sys::Datum) {
+    if !REPORTED.with(Cell::get) {
+        stopped(State::Failed, None);
+    }
 }
 
 /// Settings of every transaction the worker runs, set once for its session.
@@ -44,15 +54,48 @@ fn session_settings() {
     }
 }
 
+/// The installed version of the extension in this database, if any.
+fn installed_version() -> Option<String> {
+    BackgroundWorker::transaction(|| {
+        Spi::get_one::<String>("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'sequin_fdw'").ok().flatten()
+    })
+}
+
+fn database_name() -> String {
+    BackgroundWorker::transaction(|| {
+        Spi::get_one::<String>("SELECT current_database()::text").ok().flatten().unwrap_or_default()
+    })
+}
+
 #[pg_guard]
 #[no_mangle]
-pub extern "C-unwind" fn sequin_sync_worker_main(_arg: pg_sys::Datum) {
+pub extern "C-unwind" fn sequin_sync_worker_main(arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let database = gucs::database();
-    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    let database = pg_sys::Oid::from(arg.value() as u32);
+    unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(0)) };
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(database), None);
+    let name = database_name();
+    match installed_version() {
+        None => return stopped(State::NoExtension, None),
+        Some(version) if version != env!("CARGO_PKG_VERSION") => {
+            warning!(
+                "sequin_fdw {version} is installed in database \"{name}\" but the server runs the library of {}: it is not synced until ALTER EXTENSION sequin_fdw UPDATE",
+                env!("CARGO_PKG_VERSION")
+            );
+            return stopped(State::OtherVersion, Some(&version));
+        }
+        Some(_) => {}
+    }
+    if !databases::worker_running(unsafe { pg_sys::MyLatch }) {
+        REPORTED.with(|r| r.set(true));
+        warning!(
+            "database \"{name}\" has sequin_fdw but is not synced: sequin.max_databases = {} databases are synced already",
+            gucs::max_databases()
+        );
+        return;
+    }
     session_settings();
-    log!("sequin sync worker started in database \"{database}\"");
-    reconcile::set_worker_latch(unsafe { pg_sys::MyLatch });
+    log!("sequin sync worker started in database \"{name}\"");
     engine::run(
         &|| Duration::from_millis(gucs::WORKER_NAPTIME_MS.get() as u64),
         &|| {
@@ -62,6 +105,11 @@ pub extern "C-unwind" fn sequin_sync_worker_main(_arg: pg_sys::Datum) {
             credentials::persist_rotated_tokens();
         },
     );
-    reconcile::set_worker_latch(std::ptr::null_mut());
-    log!("sequin sync worker stopped");
+    if installed_version().is_none() {
+        log!("sequin sync worker stopped in database \"{name}\": the extension was dropped");
+        stopped(State::NoExtension, None);
+    } else {
+        log!("sequin sync worker stopped in database \"{name}\"");
+        stopped(State::Stopped, None);
+    }
 }
