@@ -28,8 +28,9 @@ demo-salesforce: up
 ## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
 ## check, then the SQL tests (pg_test/), a hot standby (tests/standby.py),
 ## the application frameworks (tests/apps: psycopg, SQLAlchemy, Django,
-## node-postgres) and the sync crash test (tests/sync_crash.py) against the
-## local stack. Leaves nothing running.
+## node-postgres), the sync crash test (tests/sync_crash.py), every database
+## synced (tests/databases.py) and dump and restore (tests/dump_restore.py)
+## against the local stack. Leaves nothing running.
 test: setup
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory pg-test
@@ -66,9 +67,12 @@ regress-test: up
 	  python3 tests/standby.py; standby=$$?; \
 	  bash tests/apps/run.sh; apps=$$?; \
 	  python3 tests/sync_crash.py; crash=$$?; \
+	  python3 tests/databases.py; databases=$$?; \
+	  python3 tests/dump_restore.py; dump=$$?; \
 	  bash scripts/stack.sh down; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
-	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$apps -eq 0 ] && [ $$crash -eq 0 ]
+	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$apps -eq 0 ] && [ $$crash -eq 0 ] && \
+	    [ $$databases -eq 0 ] && [ $$dump -eq 0 ]
 
 ## make bench: reads, writes, sync, rate limits and idle cost measured side by
 ## side against the local stack; prints a table and writes bench/results.md.

@@ -85,7 +85,7 @@ SELECT s.srvname                                     AS server,
        c.foreign_table::regclass                     AS "table",
        c.collection,
        CASE WHEN p.server IS NOT NULL THEN 'paused'
-            WHEN w.state <> 'running' THEN 'no worker'
+            WHEN w.state NOT IN ('running', 'starting', 'standby') THEN 'no worker'
             WHEN c.consecutive_failures > 0 THEN 'error'
             ELSE c.phase END                         AS phase,
        sequin.shadow_row_count(c.foreign_table)      AS rows,

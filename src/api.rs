@@ -163,9 +163,10 @@ fn owned_server(name: &str) -> Result<pg_sys::Oid> {
     }
 }
 
-/// This database's sync worker: `running`, or why it does not run
-/// (`starting`, `over limit`, `no process`, `other version`, `failed`,
-/// `no launcher`), its pid, and a sentence for a person.
+/// This database's sync worker: `running`, `starting`, `standby` (the
+/// primary syncs), or why it does not run (`over limit`, `no process`,
+/// `other version`, `failed`, `no launcher`); its pid, and a sentence for
+/// a person.
 #[pg_extern]
 fn sync_worker() -> TableIterator<'static, (name!(state, String), name!(pid, Option<i32>), name!(detail, String))> {
     let (state, pid, detail) = crate::sync::databases::status();

@@ -248,14 +248,18 @@ pub fn not_synced_warning() -> Option<String> {
 }
 
 /// What `sequin.sync_status` says of this database's worker: its state
-/// (`running` or why not) and a sentence for a person.
+/// (`running`, `starting`, `standby`, or why it does not run), its pid and
+/// a sentence for a person.
 pub fn status() -> (&'static str, Option<i32>, String) {
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        return ("standby", None, "This server is a standby: the primary's sync worker syncs, and its progress shows here.".into());
+    }
     let database = my_database();
     let max = crate::gucs::max_databases();
     let registry = REGISTRY.share();
     let Some(slot) = registry.slots.iter().find(|s| s.state != State::Free && s.database == database) else {
         return if registry.launcher_latch == 0 {
-            ("no launcher", None, "The sequin launcher is not running (is the server in recovery?): nothing syncs.".into())
+            ("no launcher", None, "The sequin launcher is not running (see the server log): nothing syncs until it is started again.".into())
         } else {
             ("starting", None, "The launcher starts this database's sync worker within seconds.".into())
         };
