@@ -23,8 +23,6 @@ CREATE TABLE sequin.collections (
     -- make its shadow table whole (catalog::finish_restores).
     phase                text NOT NULL DEFAULT 'backfill'
                          CHECK (phase IN ('backfill', 'incremental', 'restoring')),
-    -- While restoring: the phase the dump carried, to go on with.
-    restored_phase       text,
     cursor               jsonb NOT NULL DEFAULT '{}',
     backfill_rows        bigint NOT NULL DEFAULT 0,
     changes_applied      bigint NOT NULL DEFAULT 0,
@@ -67,7 +65,9 @@ CREATE TABLE sequin.collections (
     -- Records the last sweep found missing or different locally, or gone
     -- upstream: what the change feed had not brought (yet).
     last_sweep_drift     bigint,
-    sweeps               bigint NOT NULL DEFAULT 0
+    sweeps               bigint NOT NULL DEFAULT 0,
+    -- While restoring: the phase the dump carried, to go on with.
+    restored_phase       text
 );
 COMMENT ON TABLE sequin.collections IS
   'One row per sequin_fdw foreign table: its shadow table and sync state. Read sequin.sync_status instead.';
@@ -75,9 +75,9 @@ COMMENT ON TABLE sequin.collections IS
 -- Servers whose sync is paused (sequin.pause / sequin.resume); writes go on.
 CREATE TABLE sequin.paused_servers (
     server      oid PRIMARY KEY,
+    paused_at   timestamptz NOT NULL DEFAULT now(),
     -- What a restore finds the server by (server oids are not restored).
-    server_name text,
-    paused_at   timestamptz NOT NULL DEFAULT now()
+    server_name text
 );
 COMMENT ON TABLE sequin.paused_servers IS
   'Foreign servers whose sync is paused by sequin.pause(server). Read sequin.sync_status instead.';

@@ -396,43 +396,46 @@ pub fn launcher_stopped() {
 /// `starting_at_most` not yet settled at once. Forgets databases that are
 /// gone. Marks the chosen ones Starting.
 pub fn plan(existing: &[u32], unseen: &[u32], starting_at_most: usize) -> Vec<u32> {
-    let now = now_us();
-    let max = crate::gucs::max_databases();
-    let mut registry = REGISTRY.exclusive();
-    for slot in registry.slots.iter_mut() {
-        if slot.state != State::Free && !existing.contains(&slot.database) && slot.state != State::Running {
-            *slot = Slot::FREE;
-        }
-    }
-    let running = registry.running();
-    let mut starting = registry.slots.iter().filter(|s| s.state == State::Starting).count();
-    let mut start = Vec::new();
-    for &database in existing {
-        if starting >= starting_at_most {
-            break;
-        }
-        let slot = registry.find(database).map(|s| *s);
-        let go = match slot {
-            None => unseen.contains(&database),
-            Some(s) if s.not_before_us > now || s.stop => false,
-            Some(s) => match s.state {
-                State::Running | State::Starting | State::Free => false,
-                State::OverLimit => running < max,
-                State::NoProcess | State::Failed | State::Stopped => true,
-                State::NoExtension | State::OtherVersion => s.wanted || unseen.contains(&database),
-            },
-        };
-        if go {
-            if let Some(slot) = registry.claim(database) {
-                slot.state = State::Starting;
-                slot.wanted = false;
-                slot.pid = 0;
-                start.push(database);
-                starting += 1;
+    REGISTRY.exclusive().plan(existing, unseen, starting_at_most, crate::gucs::max_databases(), now_us())
+}
+
+impl Registry {
+    fn plan(&mut self, existing: &[u32], unseen: &[u32], starting_at_most: usize, max: usize, now: i64) -> Vec<u32> {
+        for slot in self.slots.iter_mut() {
+            if slot.state != State::Free && !existing.contains(&slot.database) && slot.state != State::Running {
+                *slot = Slot::FREE;
             }
         }
+        let running = self.running();
+        let mut starting = self.slots.iter().filter(|s| s.state == State::Starting).count();
+        let mut start = Vec::new();
+        for &database in existing {
+            if starting >= starting_at_most {
+                break;
+            }
+            let slot = self.find(database).map(|s| *s);
+            let go = match slot {
+                None => unseen.contains(&database),
+                Some(s) if s.not_before_us > now || s.stop => false,
+                Some(s) => match s.state {
+                    State::Running | State::Starting | State::Free => false,
+                    State::OverLimit => running < max,
+                    State::NoProcess | State::Failed | State::Stopped => true,
+                    State::NoExtension | State::OtherVersion => s.wanted || unseen.contains(&database),
+                },
+            };
+            if go {
+                if let Some(slot) = self.claim(database) {
+                    slot.state = State::Starting;
+                    slot.wanted = false;
+                    slot.pid = 0;
+                    start.push(database);
+                    starting += 1;
+                }
+            }
+        }
+        start
     }
-    start
 }
 
 /// The launcher could not start a worker for `database`: no free process.
@@ -463,4 +466,72 @@ pub fn next_retry_us() -> Option<i64> {
         .filter(|s| matches!(s.state, State::Failed | State::Stopped) || s.stop)
         .map(|s| s.not_before_us)
         .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Box<Registry> {
+        Box::new(Registry { launcher_latch: 0, slots: [Slot::FREE; SLOTS] })
+    }
+
+    fn set(registry: &mut Registry, database: u32, state: State) {
+        let slot = registry.claim(database).unwrap();
+        slot.state = state;
+    }
+
+    #[test]
+    fn a_database_is_looked_at_once_then_only_when_asked() {
+        let mut r = registry();
+        assert_eq!(r.plan(&[1, 2], &[1, 2], 4, 8, 0), vec![1, 2]);
+        // Neither has the extension: their workers said so and left.
+        set(&mut r, 1, State::NoExtension);
+        set(&mut r, 2, State::NoExtension);
+        assert_eq!(r.plan(&[1, 2], &[], 4, 8, 0), Vec::<u32>::new());
+        r.claim(2).unwrap().wanted = true;
+        assert_eq!(r.plan(&[1, 2], &[], 4, 8, 0), vec![2]);
+    }
+
+    #[test]
+    fn a_few_databases_start_at_a_time() {
+        let mut r = registry();
+        let all: Vec<u32> = (1..=10).collect();
+        assert_eq!(r.plan(&all, &all, 4, 8, 0), vec![1, 2, 3, 4]);
+        // The same four are still starting: nobody else yet.
+        assert_eq!(r.plan(&all, &all[4..], 4, 8, 0), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_database_over_the_bound_waits_for_room() {
+        let mut r = registry();
+        set(&mut r, 1, State::Running);
+        set(&mut r, 2, State::Running);
+        set(&mut r, 3, State::OverLimit);
+        assert_eq!(r.plan(&[1, 2, 3], &[], 4, 2, 0), Vec::<u32>::new());
+        r.claim(2).unwrap().state = State::NoExtension;
+        assert_eq!(r.plan(&[1, 2, 3], &[], 4, 2, 0), vec![3]);
+    }
+
+    #[test]
+    fn a_failed_or_held_worker_waits_for_its_time() {
+        let mut r = registry();
+        set(&mut r, 1, State::Failed);
+        r.claim(1).unwrap().not_before_us = 1_000;
+        assert_eq!(r.plan(&[1], &[], 4, 8, 999), Vec::<u32>::new());
+        assert_eq!(r.plan(&[1], &[], 4, 8, 1_000), vec![1]);
+        set(&mut r, 2, State::Stopped);
+        r.claim(2).unwrap().stop = true;
+        assert_eq!(r.plan(&[2], &[], 4, 8, i64::MAX), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_dropped_database_is_forgotten_unless_its_worker_still_runs() {
+        let mut r = registry();
+        set(&mut r, 1, State::Failed);
+        set(&mut r, 2, State::Running);
+        r.plan(&[], &[], 4, 8, 0);
+        assert!(r.find(1).is_none());
+        assert!(r.find(2).is_some());
+    }
 }
