@@ -35,7 +35,9 @@ test: setup
 	@$(MAKE) --no-print-directory pg-test
 	@$(MAKE) --no-print-directory regress-test
 
+# Released SQL scripts never change (sql/released.sha256).
 unit-test:
+	@bash scripts/check_released_sql.sh
 	cargo test -p sequin-mock
 
 
