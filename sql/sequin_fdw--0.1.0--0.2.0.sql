@@ -22,10 +22,12 @@
 --   4. Views, with their comments and grants.
 --   5. Grants and revokes on the extension's objects.
 --   6. Existing synced tables (state made by 0.1.0's code: shadow tables).
---   7. Event triggers. Keep this last: from here on, GRANT, REVOKE and
---      ALTER TABLE in this script fire sequin_alter_foreign_tables.
+--   7. Event triggers. (sequin_alter_foreign_tables ignores the DDL of the
+--      extension's own scripts, so statements may follow it.)
 -- GRANT and REVOKE in an extension script are recorded as the object's
--- initial privileges (pg_init_privs), as CREATE EXTENSION does.
+-- initial privileges (pg_init_privs), as CREATE EXTENSION does; on objects
+-- that are not the extension's (shadow tables) that record must be removed
+-- again, as section 6 does.
 
 ------------------------------------------------------------------------------
 -- 1. Catalog tables
@@ -273,7 +275,7 @@ BEGIN
 END $$;
 
 ------------------------------------------------------------------------------
--- 7. Event triggers (keep last, see above)
+-- 7. Event triggers
 ------------------------------------------------------------------------------
 
 CREATE EVENT TRIGGER sequin_alter_foreign_tables ON ddl_command_end
