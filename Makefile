@@ -8,7 +8,7 @@ REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
 PGTEST_DATA := /tmp/sequin_fdw_pgtest
 PGTEST_MOCK_URL := /tmp/sequin_fdw_pgtest_mock.url
 
-.PHONY: setup up down demo demo-salesforce test unit-test pg-test regress-test bench clean
+.PHONY: setup up down demo demo-salesforce test unit-test pg-test regress-test package bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -25,18 +25,22 @@ demo: up
 demo-salesforce: up
 	@bash scripts/demo_salesforce.sh
 
-## make test: unit tests, #[pg_test]s in a cluster of their own, the preload
-## check, then the SQL tests (pg_test/), a hot standby (tests/standby.py),
-## the application frameworks (tests/apps: psycopg, SQLAlchemy, Django,
-## node-postgres), the sync crash test (tests/sync_crash.py), every database
-## synced (tests/databases.py) and dump and restore (tests/dump_restore.py)
-## against the local stack. Leaves nothing running.
+## make test: the released SQL check and unit tests, #[pg_test]s in a
+## cluster of their own, the preload check, then the SQL tests (pg_test/), a
+## hot standby (tests/standby.py), the application frameworks (tests/apps:
+## psycopg, SQLAlchemy, Django, node-postgres), the sync crash test
+## (tests/sync_crash.py), every database synced (tests/databases.py) and dump
+## and restore (tests/dump_restore.py) against the local stack; the update
+## from 0.1.0 (tests/upgrade.py) and the packages (tests/package.sh) in
+## relocated copies of PostgreSQL of their own. Leaves nothing running.
 test: setup
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory pg-test
 	@$(MAKE) --no-print-directory regress-test
 
+# Released SQL scripts never change (sql/released.sha256).
 unit-test:
+	@bash scripts/check_released_sql.sh
 	cargo test -p sequin-mock
 
 
@@ -70,9 +74,17 @@ regress-test: up
 	  python3 tests/databases.py; databases=$$?; \
 	  python3 tests/dump_restore.py; dump=$$?; \
 	  bash scripts/stack.sh down; \
+	  python3 tests/upgrade.py; upgrade=$$?; \
+	  PG_CONFIG=$(PG_CONFIG) bash tests/package.sh; package=$$?; \
 	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
 	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$apps -eq 0 ] && [ $$crash -eq 0 ] && \
-	    [ $$databases -eq 0 ] && [ $$dump -eq 0 ]
+	    [ $$databases -eq 0 ] && [ $$dump -eq 0 ] && [ $$upgrade -eq 0 ] && [ $$package -eq 0 ]
+
+## make package: a .deb and a tarball of the extension for the PostgreSQL
+## of PG_CONFIG (default /usr/bin/pg_config) into target/package/, e.g.
+## `PG_CONFIG=/path/to/18/bin/pg_config make package`. Installs nothing.
+package: setup
+	@PG_CONFIG=$(PG_CONFIG) bash scripts/package.sh
 
 ## make bench: reads, writes, sync, rate limits and idle cost measured side by
 ## side against the local stack; prints a table and writes bench/results.md.
@@ -82,4 +94,4 @@ bench: up
 	  status=$$?; bash scripts/stack.sh down; exit $$status
 
 clean: down
-	rm -rf target/stack target/regress $(PGTEST_DATA)
+	rm -rf target/stack target/regress $(PGTEST_DATA) target/upgrade target/package target/package-test

@@ -106,8 +106,9 @@ ENV
   if ! psql -XtAq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1; then
     psql -Xq -d postgres -c "CREATE DATABASE $database" >/dev/null
   fi
-  # The extension's SQL is still version 0.1.0 while it changes: when the
-  # installed script differs from the one the database was created with,
+  # The SQL of the version under development changes between builds
+  # (released versions update with ALTER EXTENSION, tests/upgrade.py): when
+  # the installed scripts differ from those the database was created with,
   # the extension is created anew (the stack holds no data worth keeping).
   local sql_sum
   sql_sum=$(cat "$(/usr/bin/pg_config --sharedir)"/extension/sequin_fdw--*.sql | md5sum | cut -d' ' -f1)

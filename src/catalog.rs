@@ -491,12 +491,40 @@ pub fn shadow_raw_and_version(collection: &Collection, id: &str) -> Result<Optio
     Ok(pair.and_then(|pair| Some((pair.get(0)?.clone(), pair.get(1)?.as_i64().unwrap_or(0)))))
 }
 
-/// Whether the extension exists in this database (the worker may start first).
+/// Whether the extension exists in this database at the library's version
+/// (the worker may start first). After a new library is installed and the
+/// server restarted, the extension's SQL objects stay at the old version
+/// until `ALTER EXTENSION sequin_fdw UPDATE`: until then the worker leaves
+/// the database alone (its catalog may lack what this library reads), and
+/// says so once in the server log.
 pub fn extension_installed() -> bool {
-    Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'sequin_fdw')")
+    let installed = Spi::get_one::<String>("SELECT extversion FROM pg_extension WHERE extname = 'sequin_fdw'")
         .ok()
-        .flatten()
-        .unwrap_or(false)
+        .flatten();
+    match installed {
+        Some(version) if version == LIBRARY_VERSION => true,
+        Some(version) => {
+            WAITING_FOR_UPDATE.with(|seen| {
+                if seen.borrow().as_deref() != Some(version.as_str()) {
+                    log!(
+                        "sequin_fdw: the extension is at version {version} and the library at {LIBRARY_VERSION}: \
+                         the sync waits for ALTER EXTENSION sequin_fdw UPDATE"
+                    );
+                    *seen.borrow_mut() = Some(version);
+                }
+            });
+            false
+        }
+        None => false,
+    }
+}
+
+/// The version of the extension's SQL this library works with.
+pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+thread_local! {
+    /// The older extension version last reported as waiting for its update.
+    static WAITING_FOR_UPDATE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// What is due, most overdue first: a collection's change feed (`false`)

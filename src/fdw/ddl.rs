@@ -388,6 +388,14 @@ pub extern "C" fn pg_finfo_sequin_on_alter_foreign_table() -> &'static pg_sys::P
     &V1
 }
 
+/// True while this extension's own script runs (CREATE EXTENSION, ALTER
+/// EXTENSION … UPDATE): what it changes, it changes deliberately, and a
+/// GRANT there would otherwise mirror privileges onto every shadow table and
+/// have them recorded as the extension's initial privileges.
+unsafe fn in_own_extension_script() -> bool {
+    pg_sys::creating_extension && pg_sys::CurrentExtensionObject == pg_sys::get_extension_oid(c"sequin_fdw".as_ptr(), true)
+}
+
 /// `sequin.on_alter_foreign_table()`: the `ddl_command_end` event trigger
 /// for ALTER FOREIGN TABLE, ALTER TABLE, ALTER SERVER, GRANT and REVOKE.
 #[no_mangle]
@@ -397,7 +405,7 @@ pub unsafe extern "C-unwind" fn sequin_on_alter_foreign_table(fcinfo: pg_sys::Fu
     if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
         SequinError::new(ErrorKind::Unsupported, "sequin.on_alter_foreign_table() is an event trigger function").raise()
     }
-    if OWN_DDL.with(std::cell::Cell::get) {
+    if OWN_DDL.with(std::cell::Cell::get) || in_own_extension_script() {
         return pg_sys::Datum::from(0);
     }
     let data = context as *mut pg_sys::EventTriggerData;

@@ -79,7 +79,7 @@ pub extern "C-unwind" fn sequin_sync_worker_main(arg: pg_sys::Datum) {
         None => return stopped(State::NoExtension, None),
         Some(version) if version != env!("CARGO_PKG_VERSION") => {
             warning!(
-                "sequin_fdw {version} is installed in database \"{name}\" but the server runs the library of {}: it is not synced until ALTER EXTENSION sequin_fdw UPDATE",
+                "sequin_fdw {version} is installed in database \"{name}\" but the library is {}: the sync waits for ALTER EXTENSION sequin_fdw UPDATE",
                 env!("CARGO_PKG_VERSION")
             );
             return stopped(State::OtherVersion, Some(&version));
