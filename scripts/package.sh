@@ -44,6 +44,9 @@ for sql in sql/sequin_fdw--*.sql; do
   name=$(basename "$sql")
   [[ $name == sequin_fdw--*--*.sql ]] || cp "$sql" "$extdir/$name"
 done
+# Settings of an older version's script that differ from today's control
+# file (0.1.0 lived in schema sequin).
+cp sql/sequin_fdw--*.control "$extdir/"
 for required in sequin_fdw.control "sequin_fdw--$version.sql"; do
   [ -f "$extdir/$required" ] || { echo "package: $extdir/$required is missing" >&2; exit 1; }
 done

@@ -30,6 +30,25 @@
 -- again, as section 6 does.
 
 ------------------------------------------------------------------------------
+-- 0. The extension's schema
+------------------------------------------------------------------------------
+
+-- From 0.2.0 on the schema sequin belongs to the extension, which is itself
+-- recorded in pg_catalog (the control file's schema, as pg_cron does), so
+-- that DROP EXTENSION drops the schema too. No statement moves a
+-- non-relocatable extension, so its catalog row is changed here (this
+-- update runs as a superuser): the extension stops depending on the schema,
+-- and the schema becomes one of its members.
+DELETE FROM pg_catalog.pg_depend d
+ WHERE d.classid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+   AND d.objid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'sequin_fdw')
+   AND d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+   AND d.refobjid = 'sequin'::pg_catalog.regnamespace;
+UPDATE pg_catalog.pg_extension SET extnamespace = 'pg_catalog'::pg_catalog.regnamespace WHERE extname = 'sequin_fdw';
+ALTER EXTENSION sequin_fdw ADD SCHEMA sequin;
+COMMENT ON SCHEMA sequin IS 'sequin_fdw: its functions, status views and sync catalog.';
+
+------------------------------------------------------------------------------
 -- 1. Catalog tables
 ------------------------------------------------------------------------------
 
@@ -47,11 +66,21 @@ ALTER TABLE sequin.collections
     ADD COLUMN last_sweep_at        timestamptz,
     ADD COLUMN last_sweep_requests  bigint,
     ADD COLUMN last_sweep_drift     bigint,
-    ADD COLUMN sweeps               bigint NOT NULL DEFAULT 0;
+    ADD COLUMN sweeps               bigint NOT NULL DEFAULT 0,
+    -- While restoring from a dump: the phase the dump carried.
+    ADD COLUMN restored_phase       text;
+ALTER TABLE sequin.collections DROP CONSTRAINT collections_phase_check;
+ALTER TABLE sequin.collections ADD CONSTRAINT collections_phase_check
+    CHECK (phase IN ('backfill', 'incremental', 'restoring'));
+
+-- What a restore finds a paused server by (server oids are not restored).
+ALTER TABLE sequin.paused_servers ADD COLUMN server_name text;
+UPDATE sequin.paused_servers p SET server_name = s.srvname
+  FROM pg_catalog.pg_foreign_server s WHERE s.oid = p.server;
 
 -- Records that could not be stored, kept aside with the reason.
 CREATE TABLE sequin.quarantine (
-    foreign_table  oid NOT NULL,
+    foreign_table  regclass NOT NULL,
     id_md5         text NOT NULL,
     id             text NOT NULL,
     reason         text NOT NULL,
@@ -61,6 +90,14 @@ CREATE TABLE sequin.quarantine (
 );
 COMMENT ON TABLE sequin.quarantine IS
   'Records of sequin_fdw collections that could not be stored. Read sequin.quarantined_records instead.';
+
+-- pg_dump: the catalog and the change feed's position are extension
+-- configuration, dumped and restored with the shadow tables.
+SELECT pg_catalog.pg_extension_config_dump('sequin.collections', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.paused_servers', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.backfill_seen', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.updated_idx_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sequin.quarantine', '');
 
 ------------------------------------------------------------------------------
 -- 2. Dropped first
@@ -73,6 +110,12 @@ COMMENT ON TABLE sequin.quarantine IS
 DROP VIEW sequin.sync_status;
 -- Takes the foreign table now, not the shadow table's name.
 DROP FUNCTION sequin.shadow_row_count(text);
+
+-- With the view that reads them gone: the catalog names foreign tables by
+-- regclass, which pg_dump writes as the table's name and a restore reads
+-- back as the restored table's oid.
+ALTER TABLE sequin.collections ALTER COLUMN foreign_table TYPE regclass;
+ALTER TABLE sequin.backfill_seen ALTER COLUMN foreign_table TYPE regclass;
 
 ------------------------------------------------------------------------------
 -- 3. Functions
@@ -150,6 +193,56 @@ CREATE FUNCTION sequin.on_alter_foreign_table() RETURNS event_trigger
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sequin_on_alter_foreign_table' LANGUAGE C;
 
+-- This database's sync worker, for sync_status (one worker per database
+-- from 0.2.0 on), and registration's mark on its own catalog rows.
+CREATE FUNCTION sequin."sync_worker"() RETURNS TABLE (
+	"state" TEXT,  /* String */
+	"pid" INT,  /* Option < i32 > */
+	"detail" TEXT  /* String */
+)
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'sync_worker_wrapper';
+CREATE FUNCTION sequin."registering"() RETURNS bool /* bool */
+STRICT
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'registering_wrapper';
+
+-- A row a restore writes into the catalog (any insert but registration's):
+-- the foreign table was registered when the dump created it, in phase
+-- restoring; the dump's row, with the sync state it carried, replaces that
+-- one and waits in phase restoring until the shadow table is whole.
+CREATE FUNCTION sequin.restore_collection() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF sequin.registering() THEN
+        RETURN NEW;
+    END IF;
+    DELETE FROM sequin.collections c WHERE c.foreign_table = NEW.foreign_table AND c.phase = 'restoring';
+    NEW.restored_phase := CASE WHEN NEW.phase = 'restoring' THEN NEW.restored_phase ELSE NEW.phase END;
+    NEW.phase := 'restoring';
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER sequin_restore_collection BEFORE INSERT ON sequin.collections
+    FOR EACH ROW EXECUTE FUNCTION sequin.restore_collection();
+
+-- A restored pause finds its server by name.
+CREATE FUNCTION sequin.restore_paused_server() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.server_name IS NOT NULL THEN
+        NEW.server := (SELECT s.oid FROM pg_foreign_server s WHERE s.srvname = NEW.server_name);
+        IF NEW.server IS NULL THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER sequin_restore_paused_server BEFORE INSERT ON sequin.paused_servers
+    FOR EACH ROW EXECUTE FUNCTION sequin.restore_paused_server();
+
 ------------------------------------------------------------------------------
 -- 4. Views
 ------------------------------------------------------------------------------
@@ -161,10 +254,12 @@ SELECT s.srvname                                     AS server,
        c.foreign_table::regclass                     AS "table",
        c.collection,
        CASE WHEN p.server IS NOT NULL THEN 'paused'
+            WHEN w.state NOT IN ('running', 'starting', 'standby') THEN 'no worker'
             WHEN c.consecutive_failures > 0 THEN 'error'
             ELSE c.phase END                         AS phase,
        sequin.shadow_row_count(c.foreign_table)      AS rows,
        CASE WHEN c.phase = 'incremental' THEN 'done'
+            WHEN c.phase = 'restoring' THEN 'restoring from a dump'
             ELSE format('%s rows so far', c.backfill_rows) END AS backfill,
        date_trunc('millisecond', now() - c.last_success_at) AS lag,
        c.last_success_at,
@@ -189,8 +284,10 @@ SELECT s.srvname                                     AS server,
        c.next_sweep_at,
        c.last_sweep_at,
        c.last_sweep_requests,
-       c.last_sweep_drift
+       c.last_sweep_drift,
+       w.detail                                      AS worker
   FROM sequin.collections c
+  CROSS JOIN sequin.sync_worker() w
   JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
   JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
   LEFT JOIN sequin.paused_servers p ON p.server = s.oid
@@ -200,7 +297,7 @@ SELECT s.srvname                                     AS server,
                       WHERE t.option_name = 'sweep_interval') o ON true
  ORDER BY 1, 2;
 COMMENT ON VIEW sequin.sync_status IS
-  'What every sync is doing: phase, rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests, and its reconciliation sweeps (the last one''s requests and drift: records it found missing, different or gone).';
+  'What every sync is doing: phase (''no worker'' when this database has no running sync worker: the column worker says why), rows, backfill progress, lag since the last successful poll, last error and warning (shown to roles that may read the table), requests, and its reconciliation sweeps (the last one''s requests and drift: records it found missing, different or gone).';
 GRANT SELECT ON sequin.sync_status TO PUBLIC;
 
 CREATE VIEW sequin.quarantined_records AS
@@ -273,6 +370,14 @@ BEGIN
          WHERE i.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND i.objoid = c.shadow;
     END LOOP;
 END $$;
+
+-- A dump restores a synced table through its shadow_table option and its
+-- dependency on its shadow table (pg_dump creates the shadow table first):
+-- registration adds both to the tables of 0.1.0.
+SELECT sequin.register_foreign_table(c.foreign_table)
+  FROM sequin.collections c
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class r WHERE r.oid = c.foreign_table)
+ ORDER BY c.foreign_table;
 
 ------------------------------------------------------------------------------
 -- 7. Event triggers

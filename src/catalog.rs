@@ -163,7 +163,7 @@ fn named_shadow(client: &pgrx::spi::SpiClient<'_>, named: &str, columns: &[(Stri
     let row = client
         .select(
             "SELECT n.nspname::text, c.relname::text, c.oid, c.relkind::text,
-                    EXISTS (SELECT 1 FROM sequin.collections k WHERE k.shadow_table = format('%I.%I', n.nspname, c.relname)),
+                    c.oid IS NOT NULL AND EXISTS (SELECT 1 FROM sequin.collections k WHERE to_regclass(k.shadow_table) = c.oid),
                     p.parts[2]
                FROM (SELECT parse_ident($1) AS parts) p
                JOIN pg_namespace n ON n.nspname = p.parts[1] AND array_length(p.parts, 1) = 2

@@ -50,13 +50,13 @@ libdir=$("$PG_CONFIG" --pkglibdir)
 extdir=$("$PG_CONFIG" --sharedir)/extension
 doc=/usr/share/doc/sequin-fdw-postgresql-$major
 expected=("$libdir/sequin_fdw.so" "$extdir/sequin_fdw.control" "$extdir/sequin_fdw--$version.sql")
-for sql in sql/sequin_fdw--*.sql; do expected+=("$extdir/$(basename "$sql")"); done
+for sql in sql/sequin_fdw--*.sql sql/sequin_fdw--*.control; do expected+=("$extdir/$(basename "$sql")"); done
 deb_files=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\./|/|' | sort)
 missing=$(comm -23 <(printf '%s\n' "${expected[@]}" | sort) <(echo "$deb_files"))
 check "the .deb holds the library, the control file and every script (current $version, released, updates)" \
   test -z "$missing"
 [ -z "$missing" ] || echo "     missing: $missing"
-stray=$(grep -Ev "^($libdir/sequin_fdw\.so|$extdir/sequin_fdw(\.control|--.*\.sql)|$doc/(README\.md|copyright))$" <<<"$deb_files" || true)
+stray=$(grep -Ev "^($libdir/sequin_fdw\.so|$extdir/sequin_fdw(\.control|--.*\.sql|--.*\.control)|$doc/(README\.md|copyright))$" <<<"$deb_files" || true)
 check "and nothing else (but its doc directory)" test -z "$stray"
 [ -z "$stray" ] || echo "     stray: $stray"
 tar_files=$(tar -tzf "$tarball" | grep -v '/$' | sed 's|^|/|' | sort)
