@@ -11,7 +11,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-pg_config=${PG_CONFIG:-/usr/bin/pg_config}
+# (SEQUIN_PG_CONFIG: the stack of the env file sourced, e.g. for a restart
+# from a test run by hand.)
+pg_config=${PG_CONFIG:-${SEQUIN_PG_CONFIG:-/usr/bin/pg_config}}
 major=$("$pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 if [ "$major" = 15 ]; then
   stack="$root/target/stack"
