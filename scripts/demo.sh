@@ -4,7 +4,8 @@
 # table; reads are local, writes go to the API first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source target/stack.env
+# target/stack18.env with `make demo PG=18`.
+source "${STACK_ENV:-target/stack.env}"
 account=sk_test_demo
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 sql() { echo "$1" | sed 's/^/  > /'; psql -X -v ON_ERROR_STOP=1 -v mock_url="$MOCK_URL" -c "$1"; }
@@ -76,4 +77,4 @@ sql "SELECT sequin.resume('stripe'), sequin.sync_now('stripe.customers');"
 step "What every sync is doing"
 sql "SELECT server, \"table\", phase, rows, backfill, lag, last_error, requests FROM sequin.sync_status;"
 echo
-echo "Done. Explore with: source target/stack.env && psql   (make down stops the stack)"
+echo "Done. Explore with: source ${STACK_ENV:-target/stack.env} && psql   (make down stops the stack)"

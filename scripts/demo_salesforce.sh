@@ -5,7 +5,8 @@
 # rejected 200-row batch changes nothing anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source target/stack.env
+# target/stack18.env with `make demo PG=18`.
+source "${STACK_ENV:-target/stack.env}"
 account=sk_test_demo_salesforce
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 sql() { echo "$1" | sed 's/^/  > /'; psql -X -v ON_ERROR_STOP=1 -c "$1"; }
@@ -78,4 +79,4 @@ echo "  arrived after $(( ($(date +%s%N) - start) / 1000000 )) ms"
 step "What every sync is doing"
 sql "SELECT server, \"table\", phase, rows, backfill, lag, last_error FROM sequin.sync_status WHERE server = 'salesforce';"
 echo
-echo "Done. Explore with: source target/stack.env && psql   (make down stops the stack)"
+echo "Done. Explore with: source ${STACK_ENV:-target/stack.env} && psql   (make down stops the stack)"

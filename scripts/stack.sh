@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
-# The local stack: a scratch PostgreSQL 15 cluster with sequin_fdw preloaded
+# The local stack: a scratch PostgreSQL cluster with sequin_fdw preloaded
 # and installed, plus sequin-mock. `up` is idempotent; `down` leaves nothing
 # running. Connection settings go to target/stack.env.
+#
+# The PostgreSQL is the one of $PG_CONFIG (default /usr/bin/pg_config, the
+# machine's 15). Another major version (18: `make up PG=18`, which points
+# PG_CONFIG at target/pg18, see scripts/setup.sh) gets a stack of its own,
+# target/stack18 with its settings in target/stack18.env, so that both can
+# be up at once.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-stack="$root/target/stack"
-env_file="$root/target/stack.env"
-pgbin=$(/usr/bin/pg_config --bindir)
+# (SEQUIN_PG_CONFIG: the stack of the env file sourced, e.g. for a restart
+# from a test run by hand.)
+pg_config=${PG_CONFIG:-${SEQUIN_PG_CONFIG:-/usr/bin/pg_config}}
+major=$("$pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+if [ "$major" = 15 ]; then
+  stack="$root/target/stack"
+  env_file="$root/target/stack.env"
+  features=()
+else
+  stack="$root/target/stack$major"
+  env_file="$root/target/stack$major.env"
+  # The crate's default feature is pg15. The pgrx configuration that knows
+  # this version's pg_config is the project's own (scripts/setup.sh).
+  features=(--no-default-features --features "pg$major")
+  export PGRX_HOME=${PGRX_HOME:-$root/target/pgrx-home}
+fi
+pgbin=$("$pg_config" --bindir)
 pgdata="$stack/pgdata"
 database=app
 
@@ -26,14 +46,14 @@ mock_running() { [ -f "$stack/mock.pid" ] && kill -0 "$(cat "$stack/mock.pid")" 
 # would crash its processes).
 retire_library() {
   local so
-  so="$(/usr/bin/pg_config --pkglibdir)/sequin_fdw.so"
+  so="$("$pg_config" --pkglibdir)/sequin_fdw.so"
   if [ -f "$so" ]; then mv -f "$so" "$so.replaced"; fi
 }
 
 install_extension() {
   retire_library
   # Release build: the stack also serves the benchmarks.
-  (cd "$root" && cargo pgrx install --release --pg-config /usr/bin/pg_config >"$stack/install.log" 2>&1) || {
+  (cd "$root" && cargo pgrx install --release --pg-config "$pg_config" ${features[@]+"${features[@]}"} >"$stack/install.log" 2>&1) || {
     cat "$stack/install.log"; exit 1; }
   # SEQUIN_STACK_KEEP_MOCK=1 keeps the mock built last (while its source
   # is half-edited, say).
@@ -57,7 +77,7 @@ fsync = off
 CONF
   fi
   local so_sum
-  so_sum=$(md5sum "$(/usr/bin/pg_config --pkglibdir)/sequin_fdw.so" | cut -d' ' -f1)
+  so_sum=$(md5sum "$("$pg_config" --pkglibdir)/sequin_fdw.so" | cut -d' ' -f1)
   if pg_running; then
     # A rebuilt library only takes effect after a restart (it is preloaded).
     if [ "$(cat "$stack/loaded.md5" 2>/dev/null)" != "$so_sum" ]; then
@@ -101,8 +121,15 @@ export PGPORT=$port
 export PGUSER=postgres
 export PGDATABASE=$database
 export MOCK_URL=$(cat "$stack/mock.url")
+# The stack's PostgreSQL: its programs (psql, pg_ctl, pg_basebackup, ...)
+# come first on the PATH; the tests find the stack's files here.
+export PGBIN=$pgbin
+export PATH="$pgbin:\$PATH"
+export SEQUIN_PG_CONFIG=$pg_config
+export SEQUIN_STACK=$stack
 ENV
   export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres
+  export PATH="$pgbin:$PATH"
   if ! psql -XtAq -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$database'" | grep -q 1; then
     psql -Xq -d postgres -c "CREATE DATABASE $database" >/dev/null
   fi
@@ -111,13 +138,13 @@ ENV
   # the installed scripts differ from those the database was created with,
   # the extension is created anew (the stack holds no data worth keeping).
   local sql_sum
-  sql_sum=$(cat "$(/usr/bin/pg_config --sharedir)"/extension/sequin_fdw--*.sql | md5sum | cut -d' ' -f1)
+  sql_sum=$(cat "$("$pg_config" --sharedir)"/extension/sequin_fdw--*.sql | md5sum | cut -d' ' -f1)
   if [ "$(cat "$stack/extension.md5" 2>/dev/null)" != "$sql_sum" ]; then
     psql -Xq -d "$database" -c "DROP EXTENSION IF EXISTS sequin_fdw CASCADE" >/dev/null 2>&1
   fi
   psql -Xq -d "$database" -c "CREATE EXTENSION IF NOT EXISTS sequin_fdw" >/dev/null
   echo "$sql_sum" >"$stack/extension.md5"
-  echo "stack up: postgres on 127.0.0.1:$port (database $database), mock at $(cat "$stack/mock.url"); settings in target/stack.env"
+  echo "stack up: postgres $major on 127.0.0.1:$port (database $database), mock at $(cat "$stack/mock.url"); settings in ${env_file#"$root"/}"
 }
 
 down() {

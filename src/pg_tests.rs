@@ -9,7 +9,11 @@ use pgrx::prelude::*;
 use serde_json::Value;
 use std::time::Duration;
 
+#[cfg(feature = "pg15")]
 const MOCK_URL_FILE: &str = "/tmp/sequin_fdw_pgtest_mock.url";
+// A file of its own: `make test PG=18` may run beside a PG 15 one.
+#[cfg(feature = "pg18")]
+const MOCK_URL_FILE: &str = "/tmp/sequin_fdw_pgtest18_mock.url";
 
 fn mock_url() -> String {
     std::fs::read_to_string(MOCK_URL_FILE).expect("make pg-test starts sequin-mock first").trim().to_string()

@@ -18,7 +18,7 @@ import subprocess
 import time
 
 import stack
-from stack import MOCK, check, wait_for
+from stack import MOCK, PGBIN, check, wait_for
 
 ACCOUNT = "sk_test_databases"
 DATABASES = ["multi_a", "multi_b", "multi_c", "multi_copy", "multi_renamed"]
@@ -26,7 +26,7 @@ DATABASES = ["multi_a", "multi_b", "multi_c", "multi_copy", "multi_renamed"]
 
 def run_psql(sql, database):
     env = dict(os.environ, PGDATABASE=database)
-    return subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, env=env)
+    return subprocess.run([f"{PGBIN}/psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True, env=env)
 
 
 def psql(sql, database="postgres"):

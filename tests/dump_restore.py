@@ -20,11 +20,10 @@ import tempfile
 
 import stack
 from stack import MOCK, check, wait_for
+from stack import PGBIN as BIN
 
 ACCOUNT = "sk_test_dump"
 SOURCE = "dump_source"
-BIN = os.environ.get("PGBIN") or subprocess.run(
-    [os.environ.get("PG_CONFIG", "/usr/bin/pg_config"), "--bindir"], capture_output=True, text=True).stdout.strip()
 
 
 def psql(sql, database=SOURCE, check=True):

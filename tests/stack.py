@@ -1,7 +1,8 @@
 """What the tests that drive the local stack share (tests/*.py and
 tests/apps): psql as the stack's superuser, the mock's admin interface for
 one account, waiting for a condition, and the pass/fail tally. Needs
-PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env)."""
+PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env, or
+target/stack18.env for PostgreSQL 18)."""
 import json
 import os
 import subprocess
@@ -11,13 +12,19 @@ import urllib.request
 
 MOCK = os.environ["MOCK_URL"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The stack under test (scripts/stack.sh writes these into the env file):
+# its directory, its PostgreSQL's programs and pg_config.
+STACK_DIR = os.environ.get("SEQUIN_STACK", os.path.join(ROOT, "target", "stack"))
+PG_CONFIG = os.environ.get("SEQUIN_PG_CONFIG", "/usr/bin/pg_config")
+PGBIN = os.environ.get("PGBIN") or subprocess.run([PG_CONFIG, "--bindir"], capture_output=True,
+                                                  text=True, check=True).stdout.strip()
 failures = []
 
 
 def psql(sql, check=True, port=None):
     """Runs SQL with psql and returns its unaligned output."""
     env = dict(os.environ, PGPORT=str(port)) if port else None
-    done = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+    done = subprocess.run([f"{PGBIN}/psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
                           capture_output=True, text=True, env=env)
     if check and done.returncode != 0:
         raise RuntimeError(f"psql failed: {done.stderr.strip()}\n{sql}")
@@ -32,6 +39,12 @@ def mock(method, path, account, body=None):
                                      headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as reply:
         return json.loads(reply.read() or b"null")
+
+
+def stack_sh(*args):
+    """Runs scripts/stack.sh (restart, say) on the stack under test."""
+    subprocess.run(["bash", f"{ROOT}/scripts/stack.sh", *args], check=True,
+                   env=dict(os.environ, PG_CONFIG=PG_CONFIG))
 
 
 def check(name, ok, detail=""):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A hot standby of the local stack's cluster (`make test`).
 
-pg_basebackup copies the running primary into target/stack/standby, which
+pg_basebackup copies the running primary into target/stack/standby (or
+target/stack18/standby for PostgreSQL 18), which
 starts as a streaming replica with sequin_fdw preloaded. On it:
   * reads of synced tables work and follow the primary (the sync runs on
     the primary only: the worker starts once recovery has finished);
@@ -16,12 +17,14 @@ import socket
 import subprocess
 
 import stack
-from stack import MOCK, ROOT, check, psql, wait_for
+from stack import MOCK, PGBIN, STACK_DIR, check, psql, wait_for
 
 ACCOUNT = "sk_test_standby"
-STANDBY = os.path.join(ROOT, "target", "stack", "standby")
-LOG = os.path.join(ROOT, "target", "stack", "standby.log")
-BIN = subprocess.run(["/usr/bin/pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+# The stack's directory and PostgreSQL programs (target/stack.env, or
+# target/stack18.env for PostgreSQL 18).
+STANDBY = os.path.join(STACK_DIR, "standby")
+LOG = os.path.join(STACK_DIR, "standby.log")
+BIN = PGBIN
 
 
 def value(sql, port=None):
@@ -31,7 +34,7 @@ def value(sql, port=None):
 def error_of(sql, port):
     """The SQLSTATE and message of a statement's error (VERBOSITY verbose)."""
     env = dict(os.environ, PGPORT=str(port))
-    done = subprocess.run(["psql", "-XAtq", "-v", "VERBOSITY=verbose", "-c", sql],
+    done = subprocess.run([f"{PGBIN}/psql", "-XAtq", "-v", "VERBOSITY=verbose", "-c", sql],
                           capture_output=True, text=True, env=env)
     if done.returncode == 0:
         return "no error"

@@ -24,7 +24,7 @@ import threading
 import time
 
 import stack
-from stack import MOCK, ROOT, check, failures, psql, wait_for
+from stack import MOCK, check, failures, psql, wait_for
 
 ACCOUNT = "sk_test_crash"
 BACKFILL = 100_000
@@ -48,7 +48,7 @@ def kill_worker():
 
 
 def crash_postgres():
-    subprocess.run(["bash", f"{ROOT}/scripts/stack.sh", "restart", "immediate"], check=True)
+    stack.stack_sh("restart", "immediate")
     if not wait_for(lambda: worker_pid() != "", 60):
         raise RuntimeError("the sync worker did not come back after an immediate restart")
 
@@ -193,7 +193,7 @@ def incremental_with_crashes():
 
 
 def change_feed():
-    listener = subprocess.Popen(["psql", "-XAtq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    listener = subprocess.Popen([f"{stack.PGBIN}/psql", "-XAtq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     listener.stdin.write("LISTEN sequin_changes;\nSELECT 'listening';\n")
     listener.stdin.flush()
@@ -235,7 +235,7 @@ def sigterm_while_a_request_hangs():
           f"{elapsed * 1000:.0f} ms")
     mock("DELETE", "/_admin/faults")
     # A worker that stopped on SIGTERM stays stopped until Postgres restarts.
-    subprocess.run(["bash", f"{ROOT}/scripts/stack.sh", "restart"], check=True)
+    stack.stack_sh("restart")
 
 
 def main():

@@ -645,6 +645,13 @@ def stop_everything():
 
 
 if __name__ == "__main__":
+    major = run([PG_CONFIG, "--version"]).split()[1].split(".")[0]
+    if major != "15":
+        # 0.1.0 was built for PostgreSQL 15 only: no database of another
+        # version has it to update. (tests/package.sh still runs the update
+        # script there: CREATE EXTENSION … VERSION '0.1.0', then UPDATE.)
+        print(f"upgrade: not applicable on PostgreSQL {major}: {OLD} was released for PostgreSQL 15 only")
+        sys.exit(0)
     t_start = time.monotonic()
     try:
         main()

@@ -6,7 +6,7 @@
 \setenv ACCOUNT sk_test_regress_oauth
 \! curl -s -X POST "$MOCK_URL/_admin/reset?account=$ACCOUNT" -o /dev/null
 \! curl -s -X POST "$MOCK_URL/_admin/stripe/customers/seed?account=$ACCOUNT&count=8"; echo
-\set log_start `stat -c %s target/stack/postgres.log`
+\set log_start `stat -c %s "$SEQUIN_STACK/postgres.log"`
 \setenv LOG_START :log_start
 -- Access tokens live 5 s; every refresh rotates the refresh token.
 \set refresh_token `curl -s -X POST "$MOCK_URL/_admin/oauth/grants?account=$ACCOUNT" -H 'content-type: application/json' -d '{"client_id": "regress-client", "client_secret": "regress-secret", "expires_in": 5, "rotate": true}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])'`
@@ -84,7 +84,7 @@ SELECT regexp_replace(:'error', '127\.0\.0\.1:[0-9]+', '…', 'g') AS error;
 SELECT strpos(:'error', 'ort_') = 0 AND strpos(:'error', 'oat_') = 0 AS no_token_in_the_error;
 
 -- No refresh or access token in the server log.
-\! tail -c +"$LOG_START" target/stack/postgres.log | grep -c -E 'ort_|oat_'
+\! tail -c +"$LOG_START" "$SEQUIN_STACK/postgres.log" | grep -c -E 'ort_|oat_'
 
 DROP PROCEDURE public.regress_oauth_writer(int);
 DROP TABLE public.regress_oauth_writes;

@@ -133,7 +133,11 @@ SELECT last_sweep_requests = ceil((SELECT count(*) FROM regress_sf.contacts WHER
 SELECT max(updated_idx) = :idx_before AS no_row_touched FROM sequin_shadow.regress_sf_contacts;
 
 -- (Last: the server's requests pause for a minute after this.)
--- The org's daily limit spent: 403 REQUEST_LIMIT_EXCEEDED is 53400.
+-- The org's daily limit spent: 403 REQUEST_LIMIT_EXCEEDED is 53400. The
+-- sync is paused first: its next poll must not be the request that meets
+-- the limit (the write would then find the server's requests paused).
+SELECT sequin.pause('regress_sf');
+SELECT pg_sleep(0.5);
 \! curl -s -X POST "$MOCK_URL/_admin/salesforce/settings?account=$ACCOUNT" -H 'content-type: application/json' -d '{"daily_limit": 1, "api_usage": 1}' -o /dev/null
 SELECT pg_temp.error_of($$INSERT INTO regress_sf.contacts (last_name) VALUES ('Over the limit')$$);
 \! curl -s -X POST "$MOCK_URL/_admin/salesforce/settings?account=$ACCOUNT" -H 'content-type: application/json' -d '{"daily_limit": 1000000, "api_usage": 0}' -o /dev/null

@@ -8,7 +8,7 @@
 \! curl -s -X POST "$MOCK_URL/_admin/reset?account=$ACCOUNT" -o /dev/null
 \! curl -s -X POST "$MOCK_URL/_admin/stripe/customers/seed?account=$ACCOUNT&count=30"; echo
 -- Where the server log stands, to search what this test adds to it.
-\set log_start `stat -c %s target/stack/postgres.log`
+\set log_start `stat -c %s "$SEQUIN_STACK/postgres.log"`
 \setenv LOG_START :log_start
 
 CREATE SERVER regress_faults FOREIGN DATA WRAPPER sequin_fdw
@@ -143,7 +143,7 @@ SELECT pg_temp.masked(error) FROM matrix WHERE (n = 1 AND op = 'INSERT') OR (n =
 -- mapping cannot read it.
 SELECT count(*) AS errors_with_the_key FROM matrix WHERE strpos(error, current_setting('regress.account')) > 0;
 SELECT count(*) AS status_rows_with_the_key FROM sequin.sync_status WHERE strpos(last_error, current_setting('regress.account')) > 0;
-\! tail -c +"$LOG_START" target/stack/postgres.log | grep -c "$ACCOUNT"
+\! tail -c +"$LOG_START" "$SEQUIN_STACK/postgres.log" | grep -c "$ACCOUNT"
 CREATE ROLE regress_faults_reader;
 SET ROLE regress_faults_reader;
 SELECT srvname, umoptions FROM pg_user_mappings WHERE srvname = 'regress_faults';

@@ -213,7 +213,12 @@ pub unsafe fn index_order(
     if !ours || (*class).ec_collation != index.collation && index.collation != pg_sys::InvalidOid {
         return None;
     }
+    // PostgreSQL 18 names a pathkey's direction by comparison type
+    // (COMPARE_LT ascending) instead of a btree strategy number.
+    #[cfg(feature = "pg15")]
     let ascending = (*pathkey).pk_strategy == pg_sys::BTLessStrategyNumber as i32;
+    #[cfg(feature = "pg18")]
+    let ascending = (*pathkey).pk_cmptype == pg_sys::CompareType::COMPARE_LT;
     // Forward, the index gives its own order; backward, the reverse of it
     // (descending with the nulls on the other side).
     let forward = ascending != index.descending && (*pathkey).pk_nulls_first == index.nulls_first;
@@ -339,7 +344,13 @@ pub unsafe fn join_lookups(
             pg_sys::bms_union((*rinfo).clause_relids, (*baserel).lateral_relids),
             relid as i32,
         );
-        if !pg_sys::bms_is_empty(required) {
+        // Since PostgreSQL 16 an empty set is always NULL, and bms_is_empty
+        // is a macro saying so (no function to call).
+        #[cfg(feature = "pg15")]
+        let empty = pg_sys::bms_is_empty(required);
+        #[cfg(feature = "pg18")]
+        let empty = required.is_null();
+        if !empty {
             lookups.push((outer, required));
         }
     }

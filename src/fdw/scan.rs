@@ -160,6 +160,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(
                 pg_sys::lappend(private, exprs.into_pg().cast())
             }
         };
+        #[cfg(feature = "pg15")]
         let path = pg_sys::create_foreignscan_path(
             root,
             baserel,
@@ -169,6 +170,24 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(
             total,
             pathkeys,
             outer,
+            std::ptr::null_mut(),
+            private,
+        );
+        // PostgreSQL 17 added fdw_restrictinfo (the quals an outer path
+        // checks: none here) and 18 disabled_nodes (how many disabled
+        // plan nodes the path holds: none).
+        #[cfg(feature = "pg18")]
+        let path = pg_sys::create_foreignscan_path(
+            root,
+            baserel,
+            std::ptr::null_mut(),
+            rows,
+            0,
+            startup,
+            total,
+            pathkeys,
+            outer,
+            std::ptr::null_mut(),
             std::ptr::null_mut(),
             private,
         );
@@ -294,7 +313,12 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
                 keys.push((*key, pg_sys::ExecInitExpr(value, node.cast()), length, by_value));
             }
             let index = pg_sys::index_open(index_scan.index, pg_sys::AccessShareLock as i32);
+            #[cfg(feature = "pg15")]
             let scan = pg_sys::index_beginscan(shadow, index, (*estate).es_snapshot, keys.len() as i32, 0);
+            // PostgreSQL 18 takes the instrumentation EXPLAIN ANALYZE counts
+            // index searches in (none: the foreign scan reports its own).
+            #[cfg(feature = "pg18")]
+            let scan = pg_sys::index_beginscan(shadow, index, (*estate).es_snapshot, std::ptr::null_mut(), keys.len() as i32, 0);
             let direction = if index_scan.backward {
                 pg_sys::ScanDirection::BackwardScanDirection
             } else {

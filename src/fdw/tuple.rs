@@ -7,8 +7,24 @@ use pgrx::pg_sys::AsPgCStr;
 use serde_json::Value;
 use std::ffi::CStr;
 
+#[cfg(feature = "pg15")]
 pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
     (*tupdesc).attrs.as_slice((*tupdesc).natts as usize)
+}
+
+/// PostgreSQL 18 keeps an array of `CompactAttribute`s in `TupleDescData`
+/// and the full attributes after it (no `attrs` field any more):
+/// `TupleDescAttr(tupdesc, 0)` is the first of `natts` consecutive ones.
+#[cfg(feature = "pg18")]
+pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    let natts = (*tupdesc).natts as usize;
+    if natts == 0 {
+        return &[];
+    }
+    let first = pg_sys::TupleDescAttr(tupdesc, 0);
+    // The array follows the compact attributes (TupleDescAttrAddress).
+    debug_assert_eq!(first.cast_const().cast::<pg_sys::CompactAttribute>(), (*tupdesc).compact_attrs.as_ptr().add(natts));
+    std::slice::from_raw_parts(first, natts)
 }
 
 pub fn attribute_name(attribute: &pg_sys::FormData_pg_attribute) -> String {
