@@ -22,8 +22,13 @@ pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> &'a [pg_sys::FormDat
         return &[];
     }
     let first = pg_sys::TupleDescAttr(tupdesc, 0);
-    // The array follows the compact attributes (TupleDescAttrAddress).
-    debug_assert_eq!(first.cast_const().cast::<pg_sys::CompactAttribute>(), (*tupdesc).compact_attrs.as_ptr().add(natts));
+    // The array follows the compact attributes (TupleDescAttrAddress): if
+    // that layout ever changes, the slice below would be wrong.
+    assert_eq!(
+        first.cast_const().cast::<pg_sys::CompactAttribute>(),
+        (*tupdesc).compact_attrs.as_ptr().add(natts),
+        "the attributes of a tuple descriptor are not where PostgreSQL 18 keeps them"
+    );
     std::slice::from_raw_parts(first, natts)
 }
 
