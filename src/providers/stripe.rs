@@ -45,6 +45,10 @@ struct StripeCollection {
     spec: CollectionSpec,
     /// The `object` field of its objects, e.g. "customer".
     object: &'static str,
+    /// Top-level fields holding another object's id, or that object where a
+    /// request expands it (`expand[]=customer`): the spec's `anyOf` of a
+    /// string and an object. Records keep the id.
+    references: &'static [&'static str],
     path: &'static str,
     /// Query params the backfill's list adds, ending in `&`.
     list_query: &'static str,
@@ -79,6 +83,7 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes_hint: None,
         },
         object: "customer",
+        references: &["default_source", "test_clock"],
         path: "/v1/customers",
         list_query: "",
         event_prefix: "customer",
@@ -103,6 +108,7 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes_hint: None,
         },
         object: "product",
+        references: &["tax_code"],
         path: "/v1/products",
         list_query: "",
         event_prefix: "product",
@@ -128,6 +134,7 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes_hint: Some("Stripe never deletes a price: archive it with UPDATE … SET active = false."),
         },
         object: "price",
+        references: &["product"],
         path: "/v1/prices",
         list_query: "",
         event_prefix: "price",
@@ -160,6 +167,15 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes_hint: None,
         },
         object: "subscription",
+        references: &[
+            "customer",
+            "default_payment_method",
+            "default_source",
+            "latest_invoice",
+            "pending_setup_intent",
+            "schedule",
+            "test_clock",
+        ],
         path: "/v1/subscriptions",
         // Canceled subscriptions stay in Stripe, and so stay rows; the
         // default list leaves them out.
@@ -208,6 +224,17 @@ const COLLECTIONS: &[StripeCollection] = &[
             ),
         },
         object: "invoice",
+        references: &[
+            "charge",
+            "customer",
+            "default_payment_method",
+            "default_source",
+            "on_behalf_of",
+            "payment_intent",
+            "quote",
+            "subscription",
+            "test_clock",
+        ],
         path: "/v1/invoices",
         list_query: "",
         event_prefix: "invoice",
@@ -251,7 +278,29 @@ fn second_of(us: i64) -> i64 {
     us - us.rem_euclid(1_000_000)
 }
 
+/// The object with its expanded references back to their ids
+/// (`"customer": {"id": "cus_1", …}` → `"customer": "cus_1"`), as the sync
+/// sees it. (An expansion deeper inside, `items.data.price.product`, stays.)
+/// Borrowed as it is when nothing is expanded (every sync reply).
+fn with_references_collapsed<'a>(spec: &CollectionSpec, object: &'a Value) -> std::borrow::Cow<'a, Value> {
+    let references = stripe_collection(spec).references;
+    let expanded = |field: &&str| object.get(*field).is_some_and(Value::is_object);
+    if !references.iter().any(expanded) {
+        return std::borrow::Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    for field in references {
+        if let Some(value) = object.get_mut(*field) {
+            if let Some(id) = value.get("id").and_then(Value::as_str) {
+                *value = Value::String(id.to_string());
+            }
+        }
+    }
+    std::borrow::Cow::Owned(object)
+}
+
 fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, deleted: bool) -> Option<Record> {
+    let object = &*with_references_collapsed(spec, object);
     let id = object.get("id")?.as_str()?.to_string();
     let mut columns = object.as_object()?.clone();
     // Standard fields of the shadow table win over API fields of the same name.
@@ -1196,6 +1245,8 @@ mod tests {
         // In order of appearance (serde_json's maps are sorted by key), each once.
         assert_eq!(names, vec![("subscriptions", "sub_1"), ("customers", "cus_1"), ("prices", "price_1"), ("invoices", "in_1")]);
         assert!(found.iter().all(|(_, r)| r.version_us == 12_000_000 && !r.deleted));
+        // The subscription keeps ids where the request expanded objects.
+        assert_eq!((&found[0].1.columns["customer"], &found[0].1.raw["latest_invoice"]), (&json!("cus_1"), &json!("in_1")));
         assert_eq!(found[0].1.columns["created"], json!("2023-11-14T22:13:20.000000Z"));
 
         // A list; a deletion.
