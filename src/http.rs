@@ -296,16 +296,15 @@ pub fn show_allowed_hosts(allowed: &str) -> String {
     }
 }
 
-/// Headers a caller may not set: the user mapping authenticates, and the
-/// transport frames the request and its body.
-const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "host",
-    "content-type",
-    "content-length",
-    "transfer-encoding",
-    "connection",
+/// Headers a caller may not set, and who sets them instead.
+const RESERVED_HEADERS: &[(&str, &str)] = &[
+    ("authorization", "the user mapping's credentials authenticate"),
+    ("proxy-authorization", "the user mapping's credentials authenticate"),
+    ("host", "the server's base_url names the host"),
+    ("content-type", "the provider encodes the body"),
+    ("content-length", "the transport frames the request"),
+    ("transfer-encoding", "the transport frames the request"),
+    ("connection", "the transport frames the request"),
 ];
 
 /// Why a header cannot be sent as the caller names it: not valid HTTP, or
@@ -314,8 +313,8 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(format!("\"{name}\" is not a valid header name"));
     }
-    if RESERVED_HEADERS.iter().any(|reserved| name.eq_ignore_ascii_case(reserved)) {
-        return Err(format!("header \"{name}\" is set by sequin_fdw (the user mapping authenticates; the body's encoding is the provider's)"));
+    if let Some((_, why)) = RESERVED_HEADERS.iter().find(|(reserved, _)| name.eq_ignore_ascii_case(reserved)) {
+        return Err(format!("header \"{name}\" cannot be set: {why}"));
     }
     if reqwest::header::HeaderValue::from_str(value).is_err() {
         return Err(format!("the value of header \"{name}\" is not valid in HTTP (control characters or non-ASCII text)"));
@@ -360,7 +359,7 @@ mod tests {
         assert_eq!(check_header("Stripe-Version", "2020-08-27"), Ok(()));
         assert_eq!(check_header("X-Custom", ""), Ok(()));
         for reserved in ["Authorization", "authorization", "HOST", "Content-Type", "Content-Length", "Connection"] {
-            assert!(check_header(reserved, "x").unwrap_err().contains("set by sequin_fdw"), "{reserved}");
+            assert!(check_header(reserved, "x").unwrap_err().contains("cannot be set"), "{reserved}");
         }
         assert!(check_header("bad name", "x").unwrap_err().contains("not a valid header name"));
         assert!(check_header("", "x").is_err());

@@ -9,7 +9,7 @@ use crate::catalog::load_collection;
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{find_server, load_credentials, load_server, ServerConfig};
 use crate::privilege::{catalog_owner, run_as};
-use crate::providers::{cut_api_text, records_in_reply, ApiRequest, ApiResponse, Body, CollectionSpec, Method, Record};
+use crate::providers::{cut_api_text, records_in_reply, ApiRequest, ApiResponse, Body, CollectionSpec, Method, Record, Touched};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
 use crate::write::{apply_locally, cancel_pending};
@@ -82,12 +82,15 @@ pub fn request(call: &Call, raise_error: bool) -> Result<Reply> {
         }
         return Ok(to_row(response));
     }
-    if let Some(json) = response.json() {
-        let records = records_in_reply(server.provider, &json, sent_at);
-        apply(&server, &request, user, records)?;
-    } else if method != Method::Get {
-        rollback::remember_request(server.provider.label(), &route(&request));
+    let mut records = response.json().map(|json| records_in_reply(server.provider, &json, sent_at)).unwrap_or_default();
+    let mut rereads = Vec::new();
+    for touched in server.provider.records_touched(&request, response, sent_at) {
+        match touched {
+            Touched::Gone(spec, record) => records.push((spec, record)),
+            Touched::Changed(spec, id) => rereads.push((spec, id)),
+        }
     }
+    apply(&server, &request, user, records, &rereads)?;
     Ok(to_row(response))
 }
 
@@ -172,7 +175,10 @@ fn build_request(server: &ServerConfig, method: Method, call: &Call) -> Result<A
     }
     let body = match call.body {
         None | Some(Value::Null) => return Ok(request),
-        Some(body) => provider.request_body(body)?,
+        Some(body) => provider.request_body(body).map_err(|error| SequinError {
+            message: format!("sequin.request(): {}", error.message),
+            ..error.with_detail("No request was sent.")
+        })?,
     };
     match (method, body) {
         (Method::Get | Method::Delete, Body::Form(params)) => {
@@ -270,16 +276,31 @@ fn synced_tables(server_oid: pg_sys::Oid, user: pg_sys::Oid) -> Result<Vec<Synce
 
 /// Applies a 2xx reply's records to every synced table of their collection
 /// on this server that the caller may write through (the others follow with
-/// the sync), as a write applies its record. Except after a GET, each
-/// applied record is remembered as a change a rollback cannot undo; a
-/// request whose reply holds none is remembered itself.
-fn apply(server: &ServerConfig, request: &ApiRequest, user: pg_sys::Oid, records: Vec<(&'static CollectionSpec, Record)>) -> Result<()> {
+/// the sync), as a write applies its record, and queues the records the
+/// request changed without showing them (`rereads`) for a re-read. Except
+/// after a GET, each applied record is remembered as a change a rollback
+/// cannot undo; a request that applied none is remembered itself.
+fn apply(
+    server: &ServerConfig,
+    request: &ApiRequest,
+    user: pg_sys::Oid,
+    records: Vec<(&'static CollectionSpec, Record)>,
+    rereads: &[(&'static CollectionSpec, String)],
+) -> Result<()> {
     let is_change = request.method != Method::Get;
     let label = server.provider.label();
     let mut remembered = false;
     // A GET in a read-only transaction returns what it read, applying nothing.
-    if !records.is_empty() && !unsafe { pg_sys::XactReadOnly } {
+    if !(records.is_empty() && rereads.is_empty()) && !unsafe { pg_sys::XactReadOnly } {
         let tables = synced_tables(server.oid, user)?;
+        let queued: Vec<(pg_sys::Oid, String)> = rereads
+            .iter()
+            .flat_map(|(spec, id)| {
+                let tables = tables.iter().filter(move |t| t.writable && t.collection == spec.name);
+                tables.map(move |t| (t.foreign_table, id.clone()))
+            })
+            .collect();
+        reconcile::request(&queued);
         let mut by_collection: Vec<(&str, Vec<Record>)> = Vec::new();
         for (spec, record) in records {
             match by_collection.iter_mut().find(|(name, _)| *name == spec.name) {

@@ -469,6 +469,13 @@ pub trait Provider: Sync {
         Ok(Body::Json(body.clone()))
     }
 
+    /// The records a successful request changed without showing them in
+    /// its reply (a Salesforce PATCH or DELETE answers 204), as the request
+    /// names them. `now_us` is when it was sent.
+    fn records_touched(&self, _request: &ApiRequest, _response: &ApiResponse, _now_us: i64) -> Vec<Touched> {
+        Vec::new()
+    }
+
     /// A new idempotency key for a request of `method`, where the API
     /// de-duplicates requests that carry one (Stripe's POSTs), so that they
     /// may be retried; None where it does not.
@@ -488,6 +495,15 @@ pub enum ReplyObject {
     History,
     /// Anything else; the objects nested in it are looked at.
     Other,
+}
+
+/// A record a request changed that its reply does not show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Touched {
+    /// Deleted: applied as such.
+    Gone(&'static CollectionSpec, Record),
+    /// Created or changed (this id): re-read from the API.
+    Changed(&'static CollectionSpec, String),
 }
 
 /// Deeper objects of a reply are not looked at (serde_json parses at most

@@ -611,6 +611,38 @@ impl Provider for Salesforce {
         record_from_sobject(collection, raw, 0).map(|r| r.columns).unwrap_or_default()
     }
 
+    /// A single-record request names its record in the path
+    /// (`…/sobjects/Contact/{id}`): a DELETE deleted it, a PATCH changed it
+    /// (both answer 204), a POST to `…/sobjects/Contact` created the record
+    /// its reply names (`{"id", "success": true}`). Ids are those of 18
+    /// characters, as records carry them.
+    fn records_touched(&self, request: &ApiRequest, response: &ApiResponse, now_us: i64) -> Vec<Touched> {
+        let Some(rest) = request.route().strip_prefix("/services/data/v").and_then(|r| r.split_once("/sobjects/")) else {
+            return Vec::new();
+        };
+        let mut segments = rest.1.split('/');
+        let (Some(kind), id, None) = (segments.next(), segments.next(), segments.next()) else {
+            return Vec::new();
+        };
+        let Some(collection) = COLLECTIONS.iter().find(|c| c.sobject == kind) else {
+            return Vec::new();
+        };
+        let is_id = |id: &str| id.len() == 18 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        let spec = &collection.spec;
+        let touched = match (request.method, id) {
+            (Method::Delete, Some(id)) if is_id(id) => Touched::Gone(spec, Record::gone(id, now_us)),
+            (Method::Patch, Some(id)) if is_id(id) => Touched::Changed(spec, id.to_string()),
+            (Method::Post, None | Some("")) => {
+                match response.json().and_then(|b| b.get("id").and_then(Value::as_str).map(str::to_string)) {
+                    Some(id) if is_id(&id) => Touched::Changed(spec, id),
+                    _ => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
+        };
+        vec![touched]
+    }
+
     /// A record names its sObject type in `attributes.type`. Only a whole
     /// one is a record to apply: every field the collection syncs, and its
     /// SystemModstamp as the version. A record of some fields only (a query
@@ -1464,5 +1496,37 @@ mod tests {
         // Bodies are JSON, sent as given; there is no idempotency key.
         assert_eq!(Salesforce.request_body(&json!({"LastName": "Lee"})).unwrap(), Body::Json(json!({"LastName": "Lee"})));
         assert_eq!(Salesforce.idempotency_key(Method::Post), None);
+    }
+
+    #[test]
+    fn single_record_writes_name_what_they_changed() {
+        let id = "003000000000001AAA";
+        let request = |method: Method, path: &str| ApiRequest { method, ..ApiRequest::get(path) };
+        let no_content = ApiResponse { status: 204, headers: vec![], body: vec![] };
+        let touched = |method, path: &str, response: &ApiResponse| Salesforce.records_touched(&request(method, path), response, 7);
+        assert_eq!(
+            touched(Method::Delete, &format!("/services/data/v60.0/sobjects/Contact/{id}"), &no_content),
+            vec![Touched::Gone(contacts(), Record::gone(id, 7))]
+        );
+        assert_eq!(
+            touched(Method::Patch, &format!("/services/data/v58.0/sobjects/Contact/{id}?x=1"), &no_content),
+            vec![Touched::Changed(contacts(), id.to_string())]
+        );
+        let created = reply(201, json!({"id": id, "success": true, "errors": []}));
+        assert_eq!(
+            touched(Method::Post, "/services/data/v60.0/sobjects/Contact", &created),
+            vec![Touched::Changed(contacts(), id.to_string())]
+        );
+        // Not a synced type, a 15-character id, other routes: nothing.
+        for (method, path) in [
+            (Method::Delete, format!("/services/data/v60.0/sobjects/User/{id}")),
+            (Method::Delete, "/services/data/v60.0/sobjects/Contact/003000000000001".to_string()),
+            (Method::Get, format!("/services/data/v60.0/sobjects/Contact/{id}")),
+            (Method::Patch, format!("/services/data/v60.0/sobjects/Contact/Email/{id}")),
+            (Method::Delete, format!("/services/data/v60.0/composite/sobjects?ids={id}")),
+            (Method::Delete, format!("/other/sobjects/Contact/{id}")),
+        ] {
+            assert!(touched(method, &path, &no_content).is_empty(), "{method:?} {path}");
+        }
     }
 }
