@@ -123,7 +123,7 @@ pub async fn send_for_reply(
         if let Some(pause) = sent.as_ref().ok().and_then(|r| provider.rate_limit_pause(r)) {
             rate_limit::pause(server.oid, now_us().saturating_add(micros(pause)));
         }
-        let (error, retry_after) = match sent {
+        let error = match sent {
             Ok(response) if response.is_success() => return Ok(Reply { response, attempts: attempt }),
             Ok(response) if response.status == 401 && !refreshed_after_401 && matches!(credentials, Credentials::OAuth(_)) => {
                 // An access token can expire or be revoked early: get a new
@@ -140,8 +140,9 @@ pub async fn send_for_reply(
                 if !transient || !can_retry(request, refusal.kind, refusal.retry_after, attempt, deadline) {
                     return Ok(Reply { response, attempts: attempt });
                 }
-                let retry_after = refusal.retry_after;
-                (refusal.into_error(label, request), retry_after)
+                tokio::time::sleep(backoff(attempt, refusal.retry_after)).await;
+                attempt += 1;
+                continue;
             }
             Err(TransportError::Timeout(_)) => {
                 return Err(TransportError::Timeout(server.timeout).into_error(label, request))
@@ -149,12 +150,12 @@ pub async fn send_for_reply(
             Err(e @ (TransportError::Interrupted | TransportError::HostNotAllowed(_))) => {
                 return Err(e.into_error(label, request))
             }
-            Err(e @ (TransportError::Unreachable(_) | TransportError::Broken(_))) => (e.into_error(label, request), None),
+            Err(e @ (TransportError::Unreachable(_) | TransportError::Broken(_))) => e.into_error(label, request),
         };
-        if !can_retry(request, error.kind, retry_after, attempt, deadline) {
+        if !can_retry(request, error.kind, None, attempt, deadline) {
             return Err(after_attempts(error, attempt));
         }
-        tokio::time::sleep(backoff(attempt, retry_after)).await;
+        tokio::time::sleep(backoff(attempt, None)).await;
         attempt += 1;
     }
 }
