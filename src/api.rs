@@ -140,8 +140,8 @@ fn request(
         body: body.as_ref().map(|b| &b.0),
         headers: headers.as_ref().map(|h| &h.0),
     };
-    let reply = crate::request::request(&call, raise_error.unwrap_or(false)).or_raise();
-    TableIterator::once((reply.status, pgrx::JsonB(reply.headers), reply.body.map(pgrx::JsonB)))
+    let row = crate::request::request(&call, raise_error.unwrap_or(false)).or_raise();
+    TableIterator::once((row.status, pgrx::JsonB(row.headers), row.body.map(pgrx::JsonB)))
 }
 
 /// A hot standby can neither change the catalog nor write to an API on

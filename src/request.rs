@@ -28,7 +28,7 @@ pub struct Call<'a> {
 }
 
 /// The API's reply, as the function returns it.
-pub struct Reply {
+pub struct Row {
     pub status: i32,
     /// Header names in lower case; a repeated header's values joined by ", ".
     pub headers: Value,
@@ -39,7 +39,7 @@ pub struct Reply {
 /// Sends the call and applies a 2xx reply's records. A non-2xx reply is
 /// returned like any other (nothing applied), or with `raise_error` raised as
 /// the write path's error for it.
-pub fn request(call: &Call, raise_error: bool) -> Result<Reply> {
+pub fn request(call: &Call, raise_error: bool) -> Result<Row> {
     crate::api::refuse_in_recovery("sequin.request()")?;
     let method = parse_method(call.method)?;
     check_path(call.path)?;
@@ -287,48 +287,57 @@ fn apply(
     records: Vec<(&'static CollectionSpec, Record)>,
     rereads: &[(&'static CollectionSpec, String)],
 ) -> Result<()> {
-    let is_change = request.method != Method::Get;
-    let label = server.provider.label();
-    let mut remembered = false;
-    // A GET in a read-only transaction returns what it read, applying nothing.
-    if !(records.is_empty() && rereads.is_empty()) && !unsafe { pg_sys::XactReadOnly } {
-        let tables = synced_tables(server.oid, user)?;
-        let queued: Vec<(pg_sys::Oid, String)> = rereads
-            .iter()
-            .flat_map(|(spec, id)| {
-                let tables = tables.iter().filter(move |t| t.writable && t.collection == spec.name);
-                tables.map(move |t| (t.foreign_table, id.clone()))
-            })
-            .collect();
-        reconcile::request(&queued);
-        let mut by_collection: Vec<(&str, Vec<Record>)> = Vec::new();
-        for (spec, record) in records {
-            match by_collection.iter_mut().find(|(name, _)| *name == spec.name) {
-                Some((_, list)) => list.push(record),
-                None => by_collection.push((spec.name, vec![record])),
-            }
-        }
-        for (collection, records) in &by_collection {
-            for table in tables.iter().filter(|t| t.writable && t.collection == *collection) {
-                let synced = load_collection(table.foreign_table)?;
-                if is_change {
-                    for record in records {
-                        rollback::remember(table.foreign_table, label, &record.id);
-                    }
-                    remembered = true;
-                }
-                apply_locally(&synced, records)?;
-            }
-        }
-    }
-    if is_change && !remembered {
-        rollback::remember_request(label, &route(request));
+    let applied = apply_to_tables(server, request, user, records, rereads)?;
+    if request.method != Method::Get && !applied {
+        rollback::remember_request(server.provider.label(), &route(request));
     }
     Ok(())
 }
 
+/// See `apply`; whether any record was applied.
+fn apply_to_tables(
+    server: &ServerConfig,
+    request: &ApiRequest,
+    user: pg_sys::Oid,
+    records: Vec<(&'static CollectionSpec, Record)>,
+    rereads: &[(&'static CollectionSpec, String)],
+) -> Result<bool> {
+    // A GET in a read-only transaction returns what it read, applying nothing.
+    if unsafe { pg_sys::XactReadOnly } || (records.is_empty() && rereads.is_empty()) {
+        return Ok(false);
+    }
+    let tables = synced_tables(server.oid, user)?;
+    let writable = |collection: &'static str| tables.iter().filter(move |t| t.writable && t.collection == collection);
+    let queued: Vec<(pg_sys::Oid, String)> = rereads
+        .iter()
+        .flat_map(|(spec, id)| writable(spec.name).map(move |t| (t.foreign_table, id.clone())))
+        .collect();
+    reconcile::request(&queued);
+    let mut by_collection: Vec<(&'static str, Vec<Record>)> = Vec::new();
+    for (spec, record) in records {
+        match by_collection.iter_mut().find(|(name, _)| *name == spec.name) {
+            Some((_, list)) => list.push(record),
+            None => by_collection.push((spec.name, vec![record])),
+        }
+    }
+    let mut applied = false;
+    for (collection, records) in &by_collection {
+        for table in writable(collection) {
+            let synced = load_collection(table.foreign_table)?;
+            if request.method != Method::Get {
+                for record in records {
+                    rollback::remember(table.foreign_table, server.provider.label(), &record.id);
+                }
+            }
+            apply_locally(&synced, records)?;
+            applied = true;
+        }
+    }
+    Ok(applied)
+}
+
 /// The row `sequin.request()` returns for a reply.
-fn to_row(response: &ApiResponse) -> Reply {
+fn to_row(response: &ApiResponse) -> Row {
     let mut headers = Map::new();
     for (name, value) in &response.headers {
         let value = storable(value);
@@ -349,7 +358,7 @@ fn to_row(response: &ApiResponse) -> Reply {
             None => Value::String(storable(&String::from_utf8_lossy(&response.body))),
         }),
     };
-    Reply { status: i32::from(response.status), headers: Value::Object(headers), body }
+    Row { status: i32::from(response.status), headers: Value::Object(headers), body }
 }
 
 /// jsonb holds no NUL character: it is spelled out, as the quarantine does.
