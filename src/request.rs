@@ -164,8 +164,8 @@ fn check_usage(server_oid: pg_sys::Oid, name: &str) -> Result<()> {
 /// `Idempotency-Key`, else a new one).
 fn build_request(server: &ServerConfig, method: Method, call: &Call) -> Result<ApiRequest> {
     let provider = server.provider;
-    let mut request = ApiRequest { method, path: call.path.to_string(), body: None, idempotency_key: None, headers: Vec::new() };
-    request.headers = caller_headers(call.headers)?;
+    let headers = caller_headers(call.headers)?;
+    let mut request = ApiRequest { method, path: call.path.to_string(), body: None, idempotency_key: None, headers };
     if let Some(key) = provider.idempotency_key(method) {
         let given = request.headers.iter().position(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"));
         request.idempotency_key = Some(match given {
