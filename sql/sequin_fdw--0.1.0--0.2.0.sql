@@ -208,6 +208,23 @@ STRICT
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'registering_wrapper';
 
+-- Any request to a server's API, its reply's synced records applied
+-- (src/request.rs).
+CREATE FUNCTION sequin."request"(
+	"server" TEXT, /* Option < & str > */
+	"method" TEXT, /* Option < & str > */
+	"path" TEXT, /* Option < & str > */
+	"body" jsonb DEFAULT NULL, /* Option < pgrx :: JsonB > */
+	"headers" jsonb DEFAULT NULL, /* Option < pgrx :: JsonB > */
+	"raise_error" bool DEFAULT false /* Option < bool > */
+) RETURNS TABLE (
+	"status" INT,  /* i32 */
+	"headers" jsonb,  /* pgrx :: JsonB */
+	"body" jsonb  /* Option < pgrx :: JsonB > */
+)
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'request_wrapper';
+
 -- A row a restore writes into the catalog (any insert but registration's):
 -- the foreign table was registered when the dump created it, in phase
 -- restoring; the dump's row, with the sync state it carried, replaces that

@@ -5,7 +5,7 @@
 //! be taken as done.
 
 use crate::error::{ErrorKind, Result, SequinError};
-use crate::fdw::options::{load_credentials, Credentials, ForeignTableConfig, ServerConfig};
+use crate::fdw::options::{load_credentials, Credentials, ServerConfig};
 use crate::http::{self, TransportError};
 use crate::oauth;
 use crate::providers::ApiRequest;
@@ -39,9 +39,8 @@ struct Side<'a> {
 /// reaches another account than the server's sync mapping (the owner's, else
 /// PUBLIC's). Free when both are one mapping or hold the same secret;
 /// otherwise at most one request per credential and process.
-pub fn ensure_same_account(config: &ForeignTableConfig, user: pg_sys::Oid, credentials: &Credentials) -> Result<()> {
-    let server = &config.server;
-    let sync_credentials = load_credentials(config.server_oid, &server.name, config.server_owner).map_err(|e| {
+pub fn ensure_same_account(server: &ServerConfig, server_owner: pg_sys::Oid, user: pg_sys::Oid, credentials: &Credentials) -> Result<()> {
+    let sync_credentials = load_credentials(server.oid, &server.name, server_owner).map_err(|e| {
         SequinError::new(
             ErrorKind::Unauthorized,
             format!("[{}]: server \"{}\" has no user mapping for its sync to compare accounts with", server.provider.label(), server.name),
@@ -49,16 +48,16 @@ pub fn ensure_same_account(config: &ForeignTableConfig, user: pg_sys::Oid, crede
         .with_detail(e.message)
         .with_hint("Create a user mapping for the server's owner or for PUBLIC, with a key of the account to sync.")
     })?;
-    let (writer_mapping, sync_mapping) = (mapping_of(config.server_oid, user), mapping_of(config.server_oid, config.server_owner));
+    let (writer_mapping, sync_mapping) = (mapping_of(server.oid, user), mapping_of(server.oid, server_owner));
     // Checked on every write statement: this much is catalog lookups only.
     if writer_mapping == sync_mapping || fingerprint(credentials) == fingerprint(&sync_credentials) {
         return Ok(());
     }
-    let writer = Side { mapping: writer_mapping, credentials, described: describe(config.server_oid, user, true) };
+    let writer = Side { mapping: writer_mapping, credentials, described: describe(server.oid, user, true) };
     let sync = Side {
         mapping: sync_mapping,
         credentials: &sync_credentials,
-        described: describe(config.server_oid, config.server_owner, false),
+        described: describe(server.oid, server_owner, false),
     };
     let writer_account = account_of(server, &writer)?;
     let sync_account = account_of(server, &sync).map_err(|e| {

@@ -111,6 +111,39 @@ fn resume(server: &str) {
     crate::sync::databases::wake_or_start_worker();
 }
 
+/// Sends any request to a server's API with the caller's user mapping (else
+/// PUBLIC's), within the server's timeout and request budget (as a write),
+/// and returns the API's reply: status, headers and body. On a 2xx, every
+/// record of a synced collection in the reply is applied to its tables, in
+/// the caller's transaction. A refusal (non-2xx) is a row like any other,
+/// or, with `raise_error`, the error a write gets for it. See
+/// `request.rs`.
+#[pg_extern]
+#[allow(clippy::type_complexity)]
+fn request(
+    server: Option<&str>,
+    method: Option<&str>,
+    path: Option<&str>,
+    body: default!(Option<pgrx::JsonB>, "NULL"),
+    headers: default!(Option<pgrx::JsonB>, "NULL"),
+    raise_error: default!(Option<bool>, false),
+) -> TableIterator<'static, (name!(status, i32), name!(headers, pgrx::JsonB), name!(body, Option<pgrx::JsonB>))> {
+    fn required<'a>(value: Option<&'a str>, name: &str) -> &'a str {
+        value.unwrap_or_else(|| {
+            SequinError::new(ErrorKind::InvalidArgument, format!("sequin.request(): {name} must not be null")).raise()
+        })
+    }
+    let call = crate::request::Call {
+        server: required(server, "server"),
+        method: required(method, "method"),
+        path: required(path, "path"),
+        body: body.as_ref().map(|b| &b.0),
+        headers: headers.as_ref().map(|h| &h.0),
+    };
+    let row = crate::request::request(&call, raise_error.unwrap_or(false)).or_raise();
+    TableIterator::once((row.status, pgrx::JsonB(row.headers), row.body.map(pgrx::JsonB)))
+}
+
 /// A hot standby can neither change the catalog nor write to an API on
 /// behalf of its primary: what would is refused as Postgres refuses any
 /// write there (25006).

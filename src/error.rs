@@ -35,6 +35,12 @@ pub enum ErrorKind {
     ShadowTableWrite,
     /// A control function called by someone who does not own its object.
     NotOwner,
+    /// A role without the privilege a function needs (USAGE on a server
+    /// for `sequin.request()`).
+    NoPrivilege,
+    /// A function argument that cannot be used (`sequin.request()`'s
+    /// method, path, body or headers), refused before any request.
+    InvalidArgument,
     /// A control function named something that is not a sequin_fdw
     /// foreign table or server.
     UndefinedObject,
@@ -71,7 +77,8 @@ impl ErrorKind {
             ErrorKind::LocalApplyFailed => ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN,
             ErrorKind::Unsupported => ERRCODE_FEATURE_NOT_SUPPORTED,
             ErrorKind::ReadOnlyColumn => ERRCODE_GENERATED_ALWAYS,
-            ErrorKind::ShadowTableWrite | ErrorKind::NotOwner => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ErrorKind::ShadowTableWrite | ErrorKind::NotOwner | ErrorKind::NoPrivilege => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ErrorKind::InvalidArgument => ERRCODE_INVALID_PARAMETER_VALUE,
             ErrorKind::UndefinedObject => ERRCODE_UNDEFINED_OBJECT,
             ErrorKind::NotRolledBack => ERRCODE_WARNING,
             ErrorKind::InvalidOptionName => ERRCODE_FDW_INVALID_OPTION_NAME,

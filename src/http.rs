@@ -169,10 +169,11 @@ async fn exchange(
     let mut builder = match request.method {
         Method::Get => client.get(url),
         Method::Post => client.post(url),
+        Method::Put => client.put(url),
         Method::Patch => client.patch(url),
         Method::Delete => client.delete(url),
     };
-    for (name, value) in headers {
+    for (name, value) in request.headers.iter().chain(headers) {
         let mut value = reqwest::header::HeaderValue::from_str(value)
             .map_err(|_| TransportError::Unreachable(format!("header {name} is not valid")))?;
         value.set_sensitive(name.eq_ignore_ascii_case("authorization"));
@@ -295,6 +296,32 @@ pub fn show_allowed_hosts(allowed: &str) -> String {
     }
 }
 
+/// Headers a caller may not set, and who sets them instead.
+const RESERVED_HEADERS: &[(&str, &str)] = &[
+    ("authorization", "the user mapping's credentials authenticate"),
+    ("proxy-authorization", "the user mapping's credentials authenticate"),
+    ("host", "the server's base_url names the host"),
+    ("content-type", "the provider encodes the body"),
+    ("content-length", "the transport frames the request"),
+    ("transfer-encoding", "the transport frames the request"),
+    ("connection", "the transport frames the request"),
+];
+
+/// Why a header cannot be sent as the caller names it: not valid HTTP, or
+/// one the extension sets itself.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("\"{name}\" is not a valid header name"));
+    }
+    if let Some((_, why)) = RESERVED_HEADERS.iter().find(|(reserved, _)| name.eq_ignore_ascii_case(reserved)) {
+        return Err(format!("header \"{name}\" cannot be set: {why}"));
+    }
+    if reqwest::header::HeaderValue::from_str(value).is_err() {
+        return Err(format!("the value of header \"{name}\" is not valid in HTTP (control characters or non-ASCII text)"));
+    }
+    Ok(())
+}
+
 /// `application/x-www-form-urlencoded`, keys with brackets kept readable.
 pub fn encode_form(pairs: &[(String, String)]) -> String {
     let encode = |text: &str, keep: &[u8]| -> String {
@@ -325,6 +352,18 @@ mod tests {
             ("email".to_string(), "ada+1@example.com".to_string()),
         ];
         assert_eq!(encode_form(&pairs), "metadata[order+id]=a%26b%3Dc+d&email=ada%2B1%40example.com");
+    }
+
+    #[test]
+    fn callers_name_any_valid_header_but_those_sequin_fdw_sets() {
+        assert_eq!(check_header("Stripe-Version", "2020-08-27"), Ok(()));
+        assert_eq!(check_header("X-Custom", ""), Ok(()));
+        for reserved in ["Authorization", "authorization", "HOST", "Content-Type", "Content-Length", "Connection"] {
+            assert!(check_header(reserved, "x").unwrap_err().contains("cannot be set"), "{reserved}");
+        }
+        assert!(check_header("bad name", "x").unwrap_err().contains("not a valid header name"));
+        assert!(check_header("", "x").is_err());
+        assert!(check_header("X-A", "line\nbreak").unwrap_err().contains("not valid in HTTP"));
     }
 
     #[test]

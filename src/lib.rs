@@ -18,6 +18,7 @@ mod oauth;
 mod providers;
 mod rate_limit;
 mod reconcile;
+mod request;
 mod rollback;
 mod shadow;
 mod shadow_guard;

@@ -241,6 +241,7 @@ async fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str)
             ("refresh_token".into(), refresh_token.to_string()),
         ])),
         idempotency_key: None,
+        headers: Vec::new(),
     };
     let route = format!("POST {}", token_url.split('?').next().unwrap_or(token_url));
     let response = http::send(token_url, &[], &request, server.timeout)

@@ -21,7 +21,7 @@ fn mock_url() -> String {
 
 /// Calls the mock's admin interface and returns its JSON reply.
 fn admin(method: Method, path: &str, body: Option<Value>) -> Value {
-    let request = ApiRequest { method, path: path.to_string(), body: body.map(Body::Json), idempotency_key: None };
+    let request = ApiRequest { method, path: path.to_string(), body: body.map(Body::Json), idempotency_key: None, headers: Vec::new() };
     let response = http::block_on(http::send(&mock_url(), &[], &request, Duration::from_secs(10)), &|| false)
         .expect("not interrupted")
         .expect("mock reachable");

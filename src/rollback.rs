@@ -11,10 +11,16 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 struct Change {
-    foreign_table: pg_sys::Oid,
-    id: String,
+    what: Changed,
     provider: &'static str,
     subtransaction: pg_sys::SubTransactionId,
+}
+
+enum Changed {
+    /// A record of a synced table (its foreign table and id).
+    Record(pg_sys::Oid, String),
+    /// A `sequin.request()` whose reply held no synced record (`POST /v1/…`).
+    Request(String),
 }
 
 thread_local! {
@@ -26,8 +32,18 @@ const LISTED_IDS: usize = 10;
 
 /// Remembers a change the API has applied in the current (sub)transaction.
 pub fn remember(foreign_table: pg_sys::Oid, provider: &'static str, id: &str) {
+    push(Changed::Record(foreign_table, id.to_string()), provider);
+}
+
+/// Remembers a request the API accepted in the current (sub)transaction
+/// whose changes are in no synced table (`route`: `POST /v1/refunds`).
+pub fn remember_request(provider: &'static str, route: &str) {
+    push(Changed::Request(route.to_string()), provider);
+}
+
+fn push(what: Changed, provider: &'static str) {
     let subtransaction = unsafe { pg_sys::GetCurrentSubTransactionId() };
-    CHANGES.with(|c| c.borrow_mut().push(Change { foreign_table, id: id.to_string(), provider, subtransaction }));
+    CHANGES.with(|c| c.borrow_mut().push(Change { what, provider, subtransaction }));
 }
 
 pub fn register_callbacks() {
@@ -87,33 +103,61 @@ fn report(undone: Vec<Change>) {
     if undone.is_empty() {
         return;
     }
-    reconcile::request(&undone.iter().map(|c| (c.foreign_table, c.id.clone())).collect::<Vec<_>>());
-    let mut by_provider: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let records: Vec<(pg_sys::Oid, String)> = undone
+        .iter()
+        .filter_map(|c| match &c.what {
+            Changed::Record(table, id) => Some((*table, id.clone())),
+            Changed::Request(_) => None,
+        })
+        .collect();
+    reconcile::request(&records);
+    // Per provider: the record ids, and the requests that changed no record.
+    let mut by_provider: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     for change in &undone {
-        let ids = by_provider.entry(change.provider).or_default();
-        if !ids.contains(&change.id.as_str()) {
-            ids.push(&change.id);
+        let (ids, requests) = by_provider.entry(change.provider).or_default();
+        let (list, item) = match &change.what {
+            Changed::Record(_, id) => (ids, id.as_str()),
+            Changed::Request(route) => (requests, route.as_str()),
+        };
+        if !list.contains(&item) {
+            list.push(item);
         }
     }
-    for (provider, ids) in by_provider {
-        warning(provider, &ids).to_report().report(PgLogLevel::WARNING);
+    for (provider, (ids, requests)) in by_provider {
+        warning(provider, &ids, &requests).to_report().report(PgLogLevel::WARNING);
     }
 }
 
-fn warning(provider: &str, ids: &[&str]) -> SequinError {
-    let n = ids.len();
+/// "a, b, c and 2 more".
+fn listed(items: &[&str]) -> String {
+    let mut listed = items.iter().take(LISTED_IDS).copied().collect::<Vec<_>>().join(", ");
+    if items.len() > LISTED_IDS {
+        listed.push_str(&format!(" and {} more", items.len() - LISTED_IDS));
+    }
+    listed
+}
+
+fn warning(provider: &str, ids: &[&str], requests: &[&str]) -> SequinError {
+    let n = ids.len() + requests.len();
     let changes = if n == 1 { "1 change" } else { &format!("{n} changes") };
     let verb = if n == 1 { "was" } else { "were" };
-    let mut listed = ids.iter().take(LISTED_IDS).copied().collect::<Vec<_>>().join(", ");
-    if n > LISTED_IDS {
-        listed.push_str(&format!(" and {} more", n - LISTED_IDS));
+    let mut detail = Vec::new();
+    if !ids.is_empty() {
+        detail.push(format!("Records: {}.", listed(ids)));
     }
+    if !requests.is_empty() {
+        detail.push(format!("Requests: {}.", listed(requests)));
+    }
+    let hint = match ids.is_empty() {
+        false => "The API keeps them; they are re-read so the table matches the API again within one poll interval.",
+        true => "The API keeps them; synced tables show what they changed within one poll interval.",
+    };
     SequinError::new(
         ErrorKind::NotRolledBack,
         format!("{changes} already applied to {provider} {verb} not rolled back"),
     )
-    .with_detail(format!("Records: {listed}."))
-    .with_hint("The API keeps them; they are re-read so the table matches the API again within one poll interval.")
+    .with_detail(detail.join(" "))
+    .with_hint(hint)
 }
 
 #[cfg(test)]
@@ -122,11 +166,17 @@ mod tests {
 
     #[test]
     fn warning_counts_and_lists_the_records() {
-        let one = warning("Stripe", &["cus_1"]);
+        let one = warning("Stripe", &["cus_1"], &[]);
         assert_eq!(one.message, "1 change already applied to Stripe was not rolled back");
+        assert_eq!(one.detail.as_deref(), Some("Records: cus_1."));
         let ids: Vec<String> = (1..=12).map(|n| format!("cus_{n}")).collect();
-        let many = warning("Stripe", &ids.iter().map(String::as_str).collect::<Vec<_>>());
+        let many = warning("Stripe", &ids.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
         assert_eq!(many.message, "12 changes already applied to Stripe were not rolled back");
         assert!(many.detail.unwrap().ends_with("cus_10 and 2 more."));
+        let both = warning("Stripe", &["cus_1"], &["POST /v1/refunds"]);
+        assert_eq!(both.message, "2 changes already applied to Stripe were not rolled back");
+        assert_eq!(both.detail.as_deref(), Some("Records: cus_1. Requests: POST /v1/refunds."));
+        let request = warning("Salesforce", &[], &["PATCH /services/data/v60.0/sobjects/Contact/003"]);
+        assert!(request.hint.unwrap().contains("synced tables show"));
     }
 }

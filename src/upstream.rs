@@ -16,10 +16,11 @@ const MAX_ATTEMPTS: u32 = 5;
 /// The wait before the first retry; doubled for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
-/// A request that may be sent twice without applying twice: reads, deletes,
-/// and writes the API de-duplicates by their idempotency key.
+/// A request that may be sent twice without applying twice: reads, PUTs
+/// and deletes (idempotent in HTTP), and writes the API de-duplicates by
+/// their idempotency key.
 fn retry_safe(request: &ApiRequest) -> bool {
-    matches!(request.method, Method::Get | Method::Delete) || request.idempotency_key.is_some()
+    matches!(request.method, Method::Get | Method::Put | Method::Delete) || request.idempotency_key.is_some()
 }
 
 /// Sends `request` and returns the 2xx reply, blocking the backend; gives
@@ -35,18 +36,69 @@ pub fn call(
         .unwrap_or_else(|| Err(TransportError::Interrupted.into_error(server.provider.label(), request)))
 }
 
+/// Like `call`, but any final reply of the API comes back, a refusal too
+/// (after the retries `send` makes): only a request that got no reply
+/// fails.
+pub fn call_for_reply(
+    server: &ServerConfig,
+    credentials: &Credentials,
+    request: &ApiRequest,
+    priority: Priority,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Reply> {
+    http::block_on(send_for_reply(server, credentials, request, priority), interrupted)
+        .unwrap_or_else(|| Err(TransportError::Interrupted.into_error(server.provider.label(), request)))
+}
+
 /// Sends `request` and returns the 2xx reply; anything else is an error in
-/// the words of the API. Every attempt first takes a slot of the server's
-/// shared request budget (writes before sync). Connection failures, 5xx and
-/// 429 are retried with exponential backoff (or the API's Retry-After, which
-/// also pauses everyone's requests to the server) while the server's
-/// `timeout` lasts, but only for requests that are safe to repeat.
+/// the words of the API (see `send_for_reply` for the retries).
 pub async fn send(
     server: &ServerConfig,
     credentials: &Credentials,
     request: &ApiRequest,
     priority: Priority,
 ) -> Result<ApiResponse> {
+    let reply = send_for_reply(server, credentials, request, priority).await?;
+    match reply.response.is_success() {
+        true => Ok(reply.response),
+        false => Err(refused(server, request, &reply)),
+    }
+}
+
+/// The user's error for a final non-2xx reply, in the words of the API.
+pub fn refused(server: &ServerConfig, request: &ApiRequest, reply: &Reply) -> SequinError {
+    let refusal = server.provider.error(&reply.response);
+    let retry_after = refusal.retry_after;
+    let error = after_attempts(refusal.into_error(server.provider.label(), request), reply.attempts);
+    match (error.kind, retry_after) {
+        (ErrorKind::RateLimited, Some(after)) => {
+            let resets = iso8601_from_us(now_us().saturating_add(micros(after)));
+            let detail = format!("{}; the limit resets at {resets}", error.detail.clone().unwrap_or_default());
+            error.with_detail(detail)
+        }
+        _ => error,
+    }
+}
+
+/// The API's final reply to a request, and how many attempts it took.
+pub struct Reply {
+    pub response: ApiResponse,
+    pub attempts: u32,
+}
+
+/// Sends `request` until the API gives a final reply, 2xx or not. Every
+/// attempt first takes a slot of the server's shared request budget
+/// (writes before sync). Connection failures, 5xx and 429 are retried with
+/// exponential backoff (or the API's Retry-After, which also pauses
+/// everyone's requests to the server) while the server's `timeout` lasts,
+/// but only for requests that are safe to repeat; the last such reply is
+/// final. Fails when no reply came (the transport's errors).
+pub async fn send_for_reply(
+    server: &ServerConfig,
+    credentials: &Credentials,
+    request: &ApiRequest,
+    priority: Priority,
+) -> Result<Reply> {
     let provider = server.provider;
     let label = provider.label();
     // The timeout option is bounded (options::TIMEOUT_BOUNDS); saturating
@@ -71,8 +123,8 @@ pub async fn send(
         if let Some(pause) = sent.as_ref().ok().and_then(|r| provider.rate_limit_pause(r)) {
             rate_limit::pause(server.oid, now_us().saturating_add(micros(pause)));
         }
-        let (error, retry_after) = match sent {
-            Ok(response) if response.is_success() => return Ok(response),
+        let error = match sent {
+            Ok(response) if response.is_success() => return Ok(Reply { response, attempts: attempt }),
             Ok(response) if response.status == 401 && !refreshed_after_401 && matches!(credentials, Credentials::OAuth(_)) => {
                 // An access token can expire or be revoked early: get a new
                 // one and try once more.
@@ -85,12 +137,12 @@ pub async fn send(
             Ok(response) => {
                 let refusal = provider.error(&response);
                 let transient = response.status == 429 || response.status >= 500;
-                let retry_after = refusal.retry_after;
-                let error = refusal.into_error(label, request);
-                if !transient {
-                    return Err(error);
+                if !transient || !can_retry(request, refusal.kind, refusal.retry_after, attempt, deadline) {
+                    return Ok(Reply { response, attempts: attempt });
                 }
-                (error, retry_after)
+                tokio::time::sleep(backoff(attempt, refusal.retry_after)).await;
+                attempt += 1;
+                continue;
             }
             Err(TransportError::Timeout(_)) => {
                 return Err(TransportError::Timeout(server.timeout).into_error(label, request))
@@ -98,28 +150,30 @@ pub async fn send(
             Err(e @ (TransportError::Interrupted | TransportError::HostNotAllowed(_))) => {
                 return Err(e.into_error(label, request))
             }
-            Err(e @ (TransportError::Unreachable(_) | TransportError::Broken(_))) => (e.into_error(label, request), None),
+            Err(e @ (TransportError::Unreachable(_) | TransportError::Broken(_))) => e.into_error(label, request),
         };
-        let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let wait = retry_after.map_or(backoff, |after| after.max(backoff));
-        // A 429 was refused before anything was done: any request may repeat.
-        let can_retry = (retry_safe(request) || error.kind == ErrorKind::RateLimited)
-            && attempt < MAX_ATTEMPTS
-            && Instant::now().checked_add(wait).is_some_and(|end| end < deadline);
-        if !can_retry {
-            let error = after_attempts(error, attempt);
-            return Err(match (error.kind, retry_after) {
-                (ErrorKind::RateLimited, Some(after)) => {
-                    let resets = iso8601_from_us(now_us().saturating_add(micros(after)));
-                    let detail = format!("{}; the limit resets at {resets}", error.detail.clone().unwrap_or_default());
-                    error.with_detail(detail)
-                }
-                _ => error,
-            });
+        if !can_retry(request, error.kind, None, attempt, deadline) {
+            return Err(after_attempts(error, attempt));
         }
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(backoff(attempt, None)).await;
         attempt += 1;
     }
+}
+
+/// The wait before the attempt after `attempt`: exponential, or the API's
+/// Retry-After when that is longer.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let backoff = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+    retry_after.map_or(backoff, |after| after.max(backoff))
+}
+
+/// Whether a failed attempt (of this kind) is tried again: a request safe
+/// to repeat, with attempts and time left for the wait before it.
+fn can_retry(request: &ApiRequest, kind: ErrorKind, retry_after: Option<Duration>, attempt: u32, deadline: Instant) -> bool {
+    // A 429 was refused before anything was done: any request may repeat.
+    (retry_safe(request) || kind == ErrorKind::RateLimited)
+        && attempt < MAX_ATTEMPTS
+        && Instant::now().checked_add(backoff(attempt, retry_after)).is_some_and(|end| end < deadline)
 }
 
 /// Stands in for a deadline past what `Instant` can hold.
@@ -182,6 +236,11 @@ mod tests {
         post.idempotency_key = Some("k".into());
         assert!(retry_safe(&post));
         assert!(retry_safe(&ApiRequest::get("/v1/customers")));
+        let mut other = ApiRequest::get("/v1/customers/cus_1");
+        for (method, safe) in [(Method::Put, true), (Method::Delete, true), (Method::Patch, false)] {
+            other.method = method;
+            assert_eq!(retry_safe(&other), safe, "{method:?}");
+        }
     }
 
     #[test]

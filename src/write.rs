@@ -56,7 +56,7 @@ impl Writer {
         let user = unsafe { pg_sys::GetUserId() };
         let server = &collection.config;
         let credentials = load_credentials(server.server_oid, &server.server.name, user)?;
-        crate::account::ensure_same_account(server, user, &credentials)?;
+        crate::account::ensure_same_account(&server.server, server.server_owner, user, &credentials)?;
         Ok(Writer { collection, credentials, requests: Default::default() })
     }
 
@@ -164,35 +164,39 @@ impl Writer {
         Ok((response, sent_at))
     }
 
-    /// Applies the API's record to the shadow table, as the shadow's owner
-    /// (the user writing needs no privilege on it). Any failure here (a
-    /// constraint or trigger a DBA added, say) comes back as `40003`: the API
-    /// has the change and the next sync brings it.
     pub fn apply_locally(&self, records: &[Record]) -> Result<()> {
-        let shadow = &self.collection.shadow;
-        let owner = self.collection.shadow_owner;
-        PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
-            run_as(owner, || Spi::connect_mut(|client| shadow.apply(client, records)))
-        }))
-        .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
-        .execute()
-        .map(|_| ())
-        .map_err(|e| {
-            SequinError::new(
-                ErrorKind::LocalApplyFailed,
-                format!(
-                    "[{}]: the change to {} was applied upstream but not locally",
-                    self.collection.config.server.provider.label(),
-                    match records {
-                        [record] => record.id.clone(),
-                        _ => format!("{} records", records.len()),
-                    }
-                ),
-            )
-            .with_detail(e.message)
-            .with_hint("The API has the change: it appears in the table after the next sync.")
-        })
+        apply_locally(&self.collection, records)
     }
+}
+
+/// Applies the API's records to the collection's shadow table, as the
+/// shadow's owner (the user writing needs no privilege on it). Any failure
+/// here (a constraint or trigger a DBA added, say) comes back as `40003`:
+/// the API has the change and the next sync brings it.
+pub fn apply_locally(collection: &Collection, records: &[Record]) -> Result<()> {
+    let shadow = &collection.shadow;
+    let owner = collection.shadow_owner;
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        run_as(owner, || Spi::connect_mut(|client| shadow.apply(client, records)))
+    }))
+    .catch_others(|caught| Err(SequinError::internal(caught_message(&caught))))
+    .execute()
+    .map(|_| ())
+    .map_err(|e| {
+        SequinError::new(
+            ErrorKind::LocalApplyFailed,
+            format!(
+                "[{}]: the change to {} was applied upstream but not locally",
+                collection.config.server.provider.label(),
+                match records {
+                    [record] => record.id.clone(),
+                    _ => format!("{} records", records.len()),
+                }
+            ),
+        )
+        .with_detail(e.message)
+        .with_hint("The API has the change: it appears in the table after the next sync.")
+    })
 }
 
 /// The user's error for a refused batch: the API's message for the first row

@@ -669,6 +669,86 @@ fn products_prices_subscriptions_and_invoices() {
 }
 
 #[test]
+fn expand_replaces_ids_with_their_objects() {
+    let mock = Mock::start();
+    let key = "sk_test_expand";
+    let ok = |r: Resp| -> Value {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let product = ok(mock.api(key, "POST", "/v1/products", "name=Gold"));
+    let product_id = product["id"].as_str().unwrap().to_string();
+    let price = ok(mock.api(
+        key,
+        "POST",
+        "/v1/prices",
+        &format!("currency=usd&product={product_id}&unit_amount=1500&recurring[interval]=month"),
+    ));
+    let price_id = price["id"].as_str().unwrap().to_string();
+    let customer = ok(mock.api(key, "POST", "/v1/customers", "email=x%40example.com"));
+    let customer_id = customer["id"].as_str().unwrap().to_string();
+
+    // A create's reply: the invoice it billed, its customer, and a nested
+    // list's prices' products.
+    let sub = ok(mock.api(
+        key,
+        "POST",
+        "/v1/subscriptions",
+        &format!(
+            "customer={customer_id}&items[0][price]={price_id}&expand[0]=latest_invoice\
+             &expand[1]=customer&expand[2]=items.data.price.product"
+        ),
+    ));
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    assert_eq!(sub["latest_invoice"]["object"], "invoice");
+    assert_eq!(sub["latest_invoice"]["subscription"], sub_id.as_str());
+    assert_eq!(sub["customer"]["id"], customer_id.as_str());
+    assert_eq!(sub["items"]["data"][0]["price"]["product"]["name"], "Gold");
+    // The stored object keeps ids; a retrieve expands on request only.
+    let plain = ok(mock.api(key, "GET", &format!("/v1/subscriptions/{sub_id}"), ""));
+    assert!(plain["latest_invoice"].is_string());
+    let invoice_id = plain["latest_invoice"].as_str().unwrap().to_string();
+    let invoice = ok(mock.api(
+        key,
+        "GET",
+        &format!("/v1/invoices/{invoice_id}?expand[]=subscription"),
+        "",
+    ));
+    assert_eq!(invoice["subscription"]["id"], sub_id.as_str());
+    let nested = ok(mock.api(
+        key,
+        "GET",
+        &format!("/v1/subscriptions/{sub_id}?expand[]=latest_invoice.customer"),
+        "",
+    ));
+    assert_eq!(nested["latest_invoice"]["customer"]["id"], customer_id.as_str());
+    // A list expands each item's field through data.
+    let list = ok(mock.api(key, "GET", "/v1/invoices?expand[]=data.customer", ""));
+    assert_eq!(list["data"][0]["customer"]["email"], "x@example.com");
+    // Fields that are no id of an object, or not there: 400.
+    for path in ["status", "nothing", "items.data.nothing", "latest_invoice.amount_due"] {
+        let r = mock.api(key, "GET", &format!("/v1/subscriptions/{sub_id}?expand[]={path}"), "");
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(
+            r.json()["error"]["message"],
+            format!("This property cannot be expanded ({path}).")
+        );
+    }
+    // An update's reply, and a deleted object's id.
+    ok(mock.api(key, "DELETE", &format!("/v1/customers/{customer_id}"), ""));
+    let updated = ok(mock.api(
+        key,
+        "POST",
+        &format!("/v1/subscriptions/{sub_id}"),
+        "metadata[a]=1&expand[]=customer",
+    ));
+    assert_eq!(
+        updated["customer"],
+        json!({"id": customer_id, "object": "customer", "deleted": true})
+    );
+}
+
+#[test]
 fn seeding_products_prices_and_subscriptions() {
     let mock = Mock::start();
     let key = "sk_test_billing_seed";

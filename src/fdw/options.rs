@@ -580,17 +580,36 @@ pub struct ForeignTableConfig {
 pub fn load_foreign_table(relid: pg_sys::Oid) -> Result<ForeignTableConfig> {
     unsafe {
         let table = pg_sys::GetForeignTable(relid);
-        let server = pg_sys::GetForeignServer((*table).serverid);
-        let name = CStr::from_ptr((*server).servername).to_string_lossy().into_owned();
+        let (server, server_owner) = load_server((*table).serverid)?;
         Ok(ForeignTableConfig {
-            server_oid: (*server).serverid,
-            server_owner: (*server).owner,
-            server: ServerConfig {
-                oid: (*server).serverid,
-                ..parse_server(&name, &options_from_list((*server).options))?
-            },
+            server_oid: server.oid,
+            server_owner,
+            server,
             table: parse_table(&options_from_list((*table).options))?,
         })
+    }
+}
+
+/// Reads and parses the options of a server; also its owner.
+pub fn load_server(server_oid: pg_sys::Oid) -> Result<(ServerConfig, pg_sys::Oid)> {
+    unsafe {
+        let server = pg_sys::GetForeignServer(server_oid);
+        let name = CStr::from_ptr((*server).servername).to_string_lossy().into_owned();
+        let config = ServerConfig { oid: (*server).serverid, ..parse_server(&name, &options_from_list((*server).options))? };
+        Ok((config, (*server).owner))
+    }
+}
+
+/// The sequin_fdw server of this name, if there is one.
+pub fn find_server(name: &str) -> Option<pg_sys::Oid> {
+    let name = std::ffi::CString::new(name).ok()?;
+    unsafe {
+        let server = pg_sys::GetForeignServerByName(name.as_ptr(), true);
+        if server.is_null() {
+            return None;
+        }
+        let wrapper = pg_sys::GetForeignDataWrapper((*server).fdwid);
+        (CStr::from_ptr((*wrapper).fdwname) == c"sequin_fdw").then_some((*server).serverid)
     }
 }
 

@@ -17,20 +17,28 @@ use std::time::Duration;
 pub enum Method {
     Get,
     Post,
-    /// For the JSON APIs (HubSpot, Salesforce, Airtable, GitHub).
-    #[allow(dead_code)]
+    /// Only `sequin.request()` sends it: no provider writes with PUT.
+    Put,
     Patch,
     Delete,
 }
 
 impl Method {
+    pub const ALL: [Method; 5] = [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
+    }
+
+    /// The method named `name`, in any case.
+    pub fn parse(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -38,7 +46,6 @@ impl Method {
 pub enum Body {
     Form(Vec<(String, String)>),
     /// For the JSON APIs (HubSpot, Salesforce, Airtable, GitHub).
-    #[allow(dead_code)]
     Json(Value),
 }
 
@@ -51,11 +58,14 @@ pub struct ApiRequest {
     pub body: Option<Body>,
     /// Set on writes the API de-duplicates (Stripe's Idempotency-Key).
     pub idempotency_key: Option<String>,
+    /// Headers besides authentication, the idempotency key and the body's
+    /// content type (`sequin.request()`'s caller names them).
+    pub headers: Vec<(String, String)>,
 }
 
 impl ApiRequest {
     pub fn get(path: impl Into<String>) -> Self {
-        ApiRequest { method: Method::Get, path: path.into(), body: None, idempotency_key: None }
+        ApiRequest { method: Method::Get, path: path.into(), body: None, idempotency_key: None, headers: Vec::new() }
     }
 
     /// The path without its query string, for error messages.
@@ -445,6 +455,92 @@ pub trait Provider: Sync {
     /// The column values the sync would store for an API object kept in a
     /// shadow row's `raw`: a column added to a table is filled from it.
     fn columns_from_raw(&self, collection: &CollectionSpec, raw: &Value) -> Map<String, Value>;
+
+    /// What one JSON object (`object` is a JSON object) of a 2xx reply to
+    /// `sequin.request()` stands for: a record of one of the provider's
+    /// collections as the API holds it now, a past state, or neither.
+    /// `now_us` is when the request was sent, for APIs whose objects carry
+    /// no version stamp. `records_in_reply` walks a whole reply with it.
+    fn reply_object(&self, object: &Value, now_us: i64) -> ReplyObject;
+
+    /// The body of a `sequin.request()` as the API takes it, from the
+    /// caller's JSON: JSON as it is by default.
+    fn request_body(&self, body: &Value) -> Result<Body, SequinError> {
+        Ok(Body::Json(body.clone()))
+    }
+
+    /// The records a successful request changed without showing them in
+    /// its reply (a Salesforce PATCH or DELETE answers 204), as the request
+    /// names them. `now_us` is when it was sent.
+    fn records_touched(&self, _request: &ApiRequest, _response: &ApiResponse, _now_us: i64) -> Vec<Touched> {
+        Vec::new()
+    }
+
+    /// A new idempotency key for a request of `method`, where the API
+    /// de-duplicates requests that carry one (Stripe's POSTs), so that they
+    /// may be retried; None where it does not.
+    fn idempotency_key(&self, _method: Method) -> Option<String> {
+        None
+    }
+}
+
+/// What one JSON object of an API reply is, to `sequin.request()`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyObject {
+    /// A whole record of this collection as the API holds it now (a deleted
+    /// one too); the objects nested in it are looked at as well.
+    Record(&'static CollectionSpec, Record),
+    /// A past state (a Stripe event and what it carries): nothing in it is
+    /// the current state of a record.
+    History,
+    /// Anything else; the objects nested in it are looked at.
+    Other,
+}
+
+/// A record a request changed that its reply does not show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Touched {
+    /// Deleted: applied as such.
+    Gone(&'static CollectionSpec, Record),
+    /// Created or changed (this id): re-read from the API.
+    Changed(&'static CollectionSpec, String),
+}
+
+/// Deeper objects of a reply are not looked at (serde_json parses at most
+/// 128 levels anyway; no API nests records anywhere near this deep).
+const MAX_REPLY_DEPTH: usize = 64;
+
+/// Every record of one of the provider's collections in a reply: the reply
+/// itself, the objects nested in it and in its lists, in the order they
+/// appear (an object before those nested in it), each record (collection
+/// and id) once, as it first appears.
+pub fn records_in_reply(provider: &dyn Provider, body: &Value, now_us: i64) -> Vec<(&'static CollectionSpec, Record)> {
+    let mut found: Vec<(&'static CollectionSpec, Record)> = Vec::new();
+    let mut seen: std::collections::HashSet<(&'static str, String)> = std::collections::HashSet::new();
+    let mut pending: Vec<(&Value, usize)> = vec![(body, 0)];
+    while let Some((value, depth)) = pending.pop() {
+        let children: Vec<&Value> = match value {
+            Value::Object(map) => {
+                match provider.reply_object(value, now_us) {
+                    ReplyObject::History => continue,
+                    ReplyObject::Record(spec, record) => {
+                        if seen.insert((spec.name, record.id.clone())) {
+                            found.push((spec, record));
+                        }
+                    }
+                    ReplyObject::Other => {}
+                }
+                map.values().collect()
+            }
+            Value::Array(items) => items.iter().collect(),
+            _ => continue,
+        };
+        if depth < MAX_REPLY_DEPTH {
+            // Reversed onto the stack: the first child is looked at next.
+            pending.extend(children.into_iter().rev().map(|child| (child, depth + 1)));
+        }
+    }
+    found
 }
 
 /// One row of a batch write.

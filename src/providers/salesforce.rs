@@ -611,6 +611,57 @@ impl Provider for Salesforce {
         record_from_sobject(collection, raw, 0).map(|r| r.columns).unwrap_or_default()
     }
 
+    /// A single-record request names its record in the path
+    /// (`…/sobjects/Contact/{id}`): a DELETE deleted it, a PATCH changed it
+    /// (both answer 204), a POST to `…/sobjects/Contact` created the record
+    /// its reply names (`{"id", "success": true}`). Ids are those of 18
+    /// characters, as records carry them.
+    fn records_touched(&self, request: &ApiRequest, response: &ApiResponse, now_us: i64) -> Vec<Touched> {
+        let Some(rest) = request.route().strip_prefix("/services/data/v").and_then(|r| r.split_once("/sobjects/")) else {
+            return Vec::new();
+        };
+        let mut segments = rest.1.split('/');
+        let (Some(kind), id, None) = (segments.next(), segments.next(), segments.next()) else {
+            return Vec::new();
+        };
+        let Some(collection) = COLLECTIONS.iter().find(|c| c.sobject == kind) else {
+            return Vec::new();
+        };
+        let is_id = |id: &str| id.len() == 18 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        let spec = &collection.spec;
+        let touched = match (request.method, id) {
+            (Method::Delete, Some(id)) if is_id(id) => Touched::Gone(spec, Record::gone(id, now_us)),
+            (Method::Patch, Some(id)) if is_id(id) => Touched::Changed(spec, id.to_string()),
+            (Method::Post, None | Some("")) => {
+                match response.json().and_then(|b| b.get("id").and_then(Value::as_str).map(str::to_string)) {
+                    Some(id) if is_id(&id) => Touched::Changed(spec, id),
+                    _ => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
+        };
+        vec![touched]
+    }
+
+    /// A record names its sObject type in `attributes.type`. Only a whole
+    /// one is a record to apply: every field the collection syncs, and its
+    /// SystemModstamp as the version. A record of some fields only (a query
+    /// of a few, `?fields=`) would blank the others.
+    fn reply_object(&self, object: &Value, _now_us: i64) -> ReplyObject {
+        let kind = object.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str);
+        let Some(collection) = COLLECTIONS.iter().find(|c| Some(c.sobject) == kind) else {
+            return ReplyObject::Other;
+        };
+        let whole = collection.spec.columns.iter().all(|c| object.get(field_name(c.name)).is_some());
+        match (whole, modstamp(object)) {
+            (true, Some(stamp)) => match record_from_sobject(&collection.spec, object, stamp) {
+                Some(record) => ReplyObject::Record(&collection.spec, record),
+                None => ReplyObject::Other,
+            },
+            _ => ReplyObject::Other,
+        }
+    }
+
     fn name(&self) -> &'static str {
         "salesforce"
     }
@@ -742,6 +793,7 @@ impl Provider for Salesforce {
             path: format!("{API}/sobjects/{}/{}", sobject(spec), encode_path_segment(id)),
             body: None,
             idempotency_key: None,
+            headers: Vec::new(),
         }
     }
 
@@ -870,6 +922,7 @@ impl Provider for Salesforce {
                 path: format!("{path}?ids={}&allOrNone=true", ids.join(",")),
                 body: None,
                 idempotency_key: None,
+                headers: Vec::new(),
             });
         }
         let mut records = Vec::with_capacity(rows.len());
@@ -887,6 +940,7 @@ impl Provider for Salesforce {
             path,
             body: Some(Body::Json(json!({"allOrNone": true, "records": records}))),
             idempotency_key: None,
+            headers: Vec::new(),
         })
     }
 
@@ -1412,5 +1466,67 @@ mod tests {
         assert_eq!(record.version_us, at("2026-01-02T00:00:00Z"));
         assert_eq!(record.columns["last_modified_date"], json!("2026-01-02T00:00:00.000000Z"));
         assert!(Salesforce.fetch_response(contacts(), "003B", &reply(200, contact("003A", "2026-01-02T00:00:00.000+0000")), 0).is_err());
+    }
+
+    #[test]
+    fn a_request_reply_applies_whole_records_of_synced_types() {
+        let mut whole = contact("003A", "2026-01-02T00:00:00.000+0000");
+        for field in ["Department", "MailingCity", "LeadSource"] {
+            whole[field] = Value::Null;
+        }
+        // One record (GET …/sobjects/Contact/003A) or a query's page.
+        let found = records_in_reply(&Salesforce, &whole, 0);
+        assert_eq!(found.len(), 1);
+        let (spec, record) = &found[0];
+        assert_eq!((spec.name, record.id.as_str()), ("contacts", "003A"));
+        assert_eq!(record.version_us, at("2026-01-02T00:00:00Z"));
+        assert_eq!(record.raw.get("attributes"), None);
+        let page = json!({"totalSize": 2, "done": true, "records": [whole.clone(), contact("003B", "2026-01-02T00:00:00.000+0000")]});
+        let found = records_in_reply(&Salesforce, &page, 0);
+        // 003B lacks fields the table syncs: a partial record is not applied.
+        assert_eq!(found.iter().map(|(_, r)| r.id.as_str()).collect::<Vec<_>>(), vec!["003A"]);
+        // Other types, write replies and records without SystemModstamp neither.
+        let mut user = whole.clone();
+        user["attributes"]["type"] = json!("User");
+        let mut unstamped = whole.clone();
+        unstamped.as_object_mut().unwrap().remove("SystemModstamp");
+        for reply in [user, unstamped, json!({"id": "003A", "success": true, "errors": []}), json!([{"id": "003A", "success": true}])] {
+            assert!(records_in_reply(&Salesforce, &reply, 0).is_empty(), "{reply}");
+        }
+        // Bodies are JSON, sent as given; there is no idempotency key.
+        assert_eq!(Salesforce.request_body(&json!({"LastName": "Lee"})).unwrap(), Body::Json(json!({"LastName": "Lee"})));
+        assert_eq!(Salesforce.idempotency_key(Method::Post), None);
+    }
+
+    #[test]
+    fn single_record_writes_name_what_they_changed() {
+        let id = "003000000000001AAA";
+        let request = |method: Method, path: &str| ApiRequest { method, ..ApiRequest::get(path) };
+        let no_content = ApiResponse { status: 204, headers: vec![], body: vec![] };
+        let touched = |method, path: &str, response: &ApiResponse| Salesforce.records_touched(&request(method, path), response, 7);
+        assert_eq!(
+            touched(Method::Delete, &format!("/services/data/v60.0/sobjects/Contact/{id}"), &no_content),
+            vec![Touched::Gone(contacts(), Record::gone(id, 7))]
+        );
+        assert_eq!(
+            touched(Method::Patch, &format!("/services/data/v58.0/sobjects/Contact/{id}?x=1"), &no_content),
+            vec![Touched::Changed(contacts(), id.to_string())]
+        );
+        let created = reply(201, json!({"id": id, "success": true, "errors": []}));
+        assert_eq!(
+            touched(Method::Post, "/services/data/v60.0/sobjects/Contact", &created),
+            vec![Touched::Changed(contacts(), id.to_string())]
+        );
+        // Not a synced type, a 15-character id, other routes: nothing.
+        for (method, path) in [
+            (Method::Delete, format!("/services/data/v60.0/sobjects/User/{id}")),
+            (Method::Delete, "/services/data/v60.0/sobjects/Contact/003000000000001".to_string()),
+            (Method::Get, format!("/services/data/v60.0/sobjects/Contact/{id}")),
+            (Method::Patch, format!("/services/data/v60.0/sobjects/Contact/Email/{id}")),
+            (Method::Delete, format!("/services/data/v60.0/composite/sobjects?ids={id}")),
+            (Method::Delete, format!("/other/sobjects/Contact/{id}")),
+        ] {
+            assert!(touched(method, &path, &no_content).is_empty(), "{method:?} {path}");
+        }
     }
 }

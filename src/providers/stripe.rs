@@ -43,6 +43,12 @@ enum Effect {
 /// A Stripe collection: where it lives and which events describe it.
 struct StripeCollection {
     spec: CollectionSpec,
+    /// The `object` field of its objects, e.g. "customer".
+    object: &'static str,
+    /// Top-level fields holding another object's id, or that object where a
+    /// request expands it (`expand[]=customer`): the spec's `anyOf` of a
+    /// string and an object. Records keep the id.
+    references: &'static [&'static str],
     path: &'static str,
     /// Query params the backfill's list adds, ending in `&`.
     list_query: &'static str,
@@ -76,6 +82,8 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes: &WriteOp::ALL,
             writes_hint: None,
         },
+        object: "customer",
+        references: &["default_source", "test_clock"],
         path: "/v1/customers",
         list_query: "",
         event_prefix: "customer",
@@ -99,6 +107,8 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes: &WriteOp::ALL,
             writes_hint: None,
         },
+        object: "product",
+        references: &["tax_code"],
         path: "/v1/products",
         list_query: "",
         event_prefix: "product",
@@ -123,6 +133,8 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes: &[WriteOp::Insert, WriteOp::Update],
             writes_hint: Some("Stripe never deletes a price: archive it with UPDATE … SET active = false."),
         },
+        object: "price",
+        references: &["product"],
         path: "/v1/prices",
         list_query: "",
         event_prefix: "price",
@@ -154,6 +166,16 @@ const COLLECTIONS: &[StripeCollection] = &[
             writes: &WriteOp::ALL,
             writes_hint: None,
         },
+        object: "subscription",
+        references: &[
+            "customer",
+            "default_payment_method",
+            "default_source",
+            "latest_invoice",
+            "pending_setup_intent",
+            "schedule",
+            "test_clock",
+        ],
         path: "/v1/subscriptions",
         // Canceled subscriptions stay in Stripe, and so stay rows; the
         // default list leaves them out.
@@ -201,6 +223,18 @@ const COLLECTIONS: &[StripeCollection] = &[
                 "Stripe makes invoices as subscriptions bill; the table follows them within one poll interval.",
             ),
         },
+        object: "invoice",
+        references: &[
+            "charge",
+            "customer",
+            "default_payment_method",
+            "default_source",
+            "on_behalf_of",
+            "payment_intent",
+            "quote",
+            "subscription",
+            "test_clock",
+        ],
         path: "/v1/invoices",
         list_query: "",
         event_prefix: "invoice",
@@ -244,7 +278,29 @@ fn second_of(us: i64) -> i64 {
     us - us.rem_euclid(1_000_000)
 }
 
+/// The object with its expanded references back to their ids
+/// (`"customer": {"id": "cus_1", …}` → `"customer": "cus_1"`), as the sync
+/// sees it. (An expansion deeper inside, `items.data.price.product`, stays.)
+/// Borrowed as it is when nothing is expanded (every sync reply).
+fn with_references_collapsed<'a>(spec: &CollectionSpec, object: &'a Value) -> std::borrow::Cow<'a, Value> {
+    let references = stripe_collection(spec).references;
+    let expanded = |field: &&str| object.get(*field).is_some_and(Value::is_object);
+    if !references.iter().any(expanded) {
+        return std::borrow::Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    for field in references {
+        if let Some(value) = object.get_mut(*field) {
+            if let Some(id) = value.get("id").and_then(Value::as_str) {
+                *value = Value::String(id.to_string());
+            }
+        }
+    }
+    std::borrow::Cow::Owned(object)
+}
+
 fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, deleted: bool) -> Option<Record> {
+    let object = &*with_references_collapsed(spec, object);
     let id = object.get("id")?.as_str()?.to_string();
     let mut columns = object.as_object()?.clone();
     // Standard fields of the shadow table win over API fields of the same name.
@@ -387,6 +443,46 @@ impl Provider for Stripe {
         record_from_object(collection, raw, 0, false).map(|r| r.columns).unwrap_or_default()
     }
 
+    /// Stripe names each object's type in `object`; a deleted one is
+    /// `{"id", "object", "deleted": true}`. An event's payload is the state
+    /// of its time, not now's.
+    fn reply_object(&self, object: &Value, now_us: i64) -> ReplyObject {
+        let kind = object.get("object").and_then(Value::as_str);
+        if kind == Some("event") {
+            return ReplyObject::History;
+        }
+        let Some(collection) = COLLECTIONS.iter().find(|c| Some(c.object) == kind) else {
+            return ReplyObject::Other;
+        };
+        let deleted = object.get("deleted").and_then(Value::as_bool).unwrap_or(false);
+        match record_from_object(&collection.spec, object, second_of(now_us), deleted) {
+            Some(record) => ReplyObject::Record(&collection.spec, record),
+            None => ReplyObject::Other,
+        }
+    }
+
+    /// Stripe takes form-encoded parameters, nested in brackets:
+    /// `{"metadata": {"k": "v"}, "items": [{"price": "p"}]}` is
+    /// `metadata[k]=v&items[0][price]=p`; null is an empty value (which
+    /// unsets).
+    fn request_body(&self, body: &Value) -> Result<Body, SequinError> {
+        let Value::Object(params) = body else {
+            return Err(SequinError::new(ErrorKind::InvalidArgument, "a Stripe request body must be a JSON object of parameters")
+                .with_hint("For example '{\"email\": \"ada@example.com\", \"metadata\": {\"plan\": \"pro\"}}'."));
+        };
+        let mut form = Vec::new();
+        for (name, value) in params {
+            encode_form(name, value, &mut form);
+        }
+        Ok(Body::Form(form))
+    }
+
+    /// Stripe de-duplicates POSTs by their `Idempotency-Key` (GET and DELETE
+    /// are idempotent already).
+    fn idempotency_key(&self, method: Method) -> Option<String> {
+        (method == Method::Post).then(idempotency_key)
+    }
+
     fn name(&self) -> &'static str {
         "stripe"
     }
@@ -503,6 +599,7 @@ impl Provider for Stripe {
             path: collection.path.to_string(),
             body: Some(Body::Form(form_body(spec, &row, None)?)),
             idempotency_key: Some(idempotency_key()),
+            headers: Vec::new(),
         })
     }
 
@@ -519,6 +616,7 @@ impl Provider for Stripe {
             path: format!("{}/{}", collection.path, encode_path_segment(id)),
             body: Some(Body::Form(form_body(spec, row, Some(old_raw.unwrap_or(&Value::Null)))?)),
             idempotency_key: Some(idempotency_key()),
+            headers: Vec::new(),
         })
     }
 
@@ -529,6 +627,7 @@ impl Provider for Stripe {
             path: format!("{}/{}", collection.path, encode_path_segment(id)),
             body: None,
             idempotency_key: None,
+            headers: Vec::new(),
         }
     }
 
@@ -1129,5 +1228,67 @@ mod tests {
         let mut failed = reply(500, json!({}));
         failed.headers.push(("retry-after".into(), "2".into()));
         assert_eq!(Stripe.rate_limit_pause(&failed), None);
+    }
+
+    #[test]
+    fn a_request_reply_applies_every_object_of_a_synced_type_nested_or_not() {
+        let price = json!({"id": "price_1", "object": "price", "unit_amount": 1500, "created": 1_700_000_000});
+        let invoice = json!({"id": "in_1", "object": "invoice", "status": "paid", "created": 1_700_000_000,
+                             "subscription": "sub_1",
+                             "lines": {"object": "list", "data": [{"id": "il_1", "object": "line_item", "price": price.clone()}]}});
+        let mut sub = subscription("sub_1", "active");
+        sub["latest_invoice"] = invoice;
+        sub["items"]["data"][0]["price"] = price.clone();
+        sub["customer"] = customer("cus_1");
+        let found = records_in_reply(&Stripe, &sub, 12_345_678);
+        let names: Vec<(&str, &str)> = found.iter().map(|(s, r)| (s.name, r.id.as_str())).collect();
+        // In order of appearance (serde_json's maps are sorted by key), each once.
+        assert_eq!(names, vec![("subscriptions", "sub_1"), ("customers", "cus_1"), ("prices", "price_1"), ("invoices", "in_1")]);
+        assert!(found.iter().all(|(_, r)| r.version_us == 12_000_000 && !r.deleted));
+        // The subscription keeps ids where the request expanded objects.
+        assert_eq!((&found[0].1.columns["customer"], &found[0].1.raw["latest_invoice"]), (&json!("cus_1"), &json!("in_1")));
+        assert_eq!(found[0].1.columns["created"], json!("2023-11-14T22:13:20.000000Z"));
+
+        // A list; a deletion.
+        let list = json!({"object": "list", "data": [customer("cus_1"), customer("cus_2")], "has_more": false});
+        assert_eq!(records_in_reply(&Stripe, &list, 0).len(), 2);
+        let gone = records_in_reply(&Stripe, &json!({"id": "cus_1", "object": "customer", "deleted": true}), 0);
+        assert!(gone[0].1.deleted);
+        // Events are history: what they carry is not the current state.
+        let mut past = event("evt_1", "customer.updated", 10, customer("cus_1"));
+        past["object"] = json!("event");
+        let events = json!({"object": "list", "data": [past]});
+        assert!(records_in_reply(&Stripe, &events, 0).is_empty());
+        // Types no table syncs, objects without an id, scalars.
+        for other in [json!({"id": "re_1", "object": "refund"}), json!({"object": "customer"}), json!("cus_1"), json!(null)] {
+            assert!(records_in_reply(&Stripe, &other, 0).is_empty(), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_request_body_is_form_encoded_with_brackets() {
+        let body = json!({"email": "a@b.co", "metadata": {"plan": "pro", "old": null}, "items": [{"price": "p", "quantity": 2}],
+                          "expand": ["latest_invoice"], "balance": -5, "tax_exempt": false});
+        assert_eq!(
+            Stripe.request_body(&body).unwrap(),
+            Body::Form(vec![
+                ("balance".into(), "-5".into()),
+                ("email".into(), "a@b.co".into()),
+                ("expand[0]".into(), "latest_invoice".into()),
+                ("items[0][price]".into(), "p".into()),
+                ("items[0][quantity]".into(), "2".into()),
+                ("metadata[old]".into(), "".into()),
+                ("metadata[plan]".into(), "pro".into()),
+                ("tax_exempt".into(), "false".into()),
+            ])
+        );
+        for not_an_object in [json!([1]), json!("email=a"), json!(3)] {
+            assert_eq!(Stripe.request_body(&not_an_object).unwrap_err().kind, ErrorKind::InvalidArgument);
+        }
+        assert!(Stripe.idempotency_key(Method::Post).is_some());
+        assert_ne!(Stripe.idempotency_key(Method::Post), Stripe.idempotency_key(Method::Post));
+        for method in [Method::Get, Method::Delete, Method::Patch, Method::Put] {
+            assert_eq!(Stripe.idempotency_key(method), None);
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod customers;
 pub mod errors;
 pub mod events;
+pub mod expand;
 pub mod form;
 pub mod idempotency;
 pub mod invoices;
@@ -246,31 +247,32 @@ fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Re
         }
         (method, [plural, rest @ ..]) => {
             let r = resource(plural).ok_or_else(unrecognized)?;
-            match (method, rest) {
-                ("GET", []) => ok(objects::list(state, r, &query()?)?),
-                ("POST", []) => ok(Value::Object(objects::create(
-                    state,
-                    r,
-                    &body()?,
-                    now(),
-                    request,
-                )?)),
-                ("GET", [id]) if !id.is_empty() => {
-                    ok(Value::Object(objects::retrieve(state, r, id)?))
+            let (mut reply, params) = match (method, rest) {
+                ("GET", []) => {
+                    let query = query()?;
+                    (objects::list(state, r, &query)?, query)
                 }
-                ("POST", [id]) if !id.is_empty() => ok(Value::Object(objects::update(
-                    state,
-                    r,
-                    id,
-                    &body()?,
-                    request,
-                )?)),
+                ("POST", []) => {
+                    let body = body()?;
+                    let object = objects::create(state, r, &body, now(), request)?;
+                    (Value::Object(object), body)
+                }
+                ("GET", [id]) if !id.is_empty() => {
+                    (Value::Object(objects::retrieve(state, r, id)?), query()?)
+                }
+                ("POST", [id]) if !id.is_empty() => {
+                    let body = body()?;
+                    let object = objects::update(state, r, id, &body, request)?;
+                    (Value::Object(object), body)
+                }
                 ("DELETE", [id]) if !id.is_empty() => {
                     let delete = r.delete.ok_or_else(unrecognized)?;
-                    ok(delete(state, r, id, request)?)
+                    (delete(state, r, id, request)?, query()?)
                 }
-                _ => Err(unrecognized()),
-            }
+                _ => return Err(unrecognized()),
+            };
+            expand::apply(state, &mut reply, &params)?;
+            ok(reply)
         }
         _ => Err(unrecognized()),
     }
