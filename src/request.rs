@@ -125,23 +125,7 @@ pub fn check_path(path: &str) -> Result<()> {
 }
 
 fn percent_decoded(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'%').then(|| text.get(i + 1..i + 3)).flatten().and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
+    percent_encoding::percent_decode_str(text).collect()
 }
 
 /// USAGE on the server: the request reaches any endpoint of the API, not
@@ -378,6 +362,20 @@ fn storable_json(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_path_is_checked_without_panicking(path in any::<String>()) {
+            let _ = check_path(&path);
+        }
+
+        #[test]
+        fn a_dot_segment_is_refused_however_it_is_encoded(prefix in "[a-z/]{0,8}", dots in prop::sample::select(vec![".", "..", "%2e", "%2E%2e", ".%2E"])) {
+            let path = format!("/v1/{prefix}/{dots}/x");
+            prop_assert!(check_path(&path).is_err(), "{}", path);
+        }
+    }
 
     #[test]
     fn paths_stay_below_the_base_url() {
@@ -411,6 +409,8 @@ mod tests {
     #[test]
     fn methods_are_the_five_of_an_api() {
         assert_eq!(parse_method("get").unwrap(), Method::Get);
+        assert!(check_path("/v1/%2e%2E/secret").is_err());
+        assert!(check_path("/v1/customers/cus_1%2").is_ok());
         assert_eq!(parse_method("PATCH").unwrap(), Method::Patch);
         assert_eq!(parse_method("Put").unwrap(), Method::Put);
         for bad in ["TRACE", "CONNECT", "HEAD", "OPTIONS", "", "GET "] {
