@@ -66,11 +66,13 @@ if [ "${PG:-15}" = 18 ]; then
   runuser -u postgres -- test -x "$root/target/pg18/bin/postgres" || {
     echo "setup: the postgres user cannot reach $root/target/pg18/bin/postgres (the clone must be readable by it)"; exit 1; }
   pgrx_home="$root/target/pgrx-home"
-  want=$(printf '[configs]\npg15 = "%s"\npg18 = "%s"' "$PG_CONFIG" "$pg18_config")
+  want=$(printf '[configs]\npg15 = "%s"\npg18 = "%s"' "$PG_CONFIG" "$pg18_config" | sort)
+  # cargo-pgrx writes the versions in no fixed order: compared as sets of lines.
+  have() { sort "$pgrx_home/config.toml" 2>/dev/null; }
   # Written only when it changes: pgrx's build script reruns when it does.
-  if [ "$(cat "$pgrx_home/config.toml" 2>/dev/null)" != "$want" ]; then
+  if [ "$(have)" != "$want" ]; then
     echo "setup: cargo pgrx init (target/pgrx-home: pg15 and pg18)"
     PGRX_HOME="$pgrx_home" cargo pgrx init --pg15 "$PG_CONFIG" --pg18 "$pg18_config" >/dev/null
-    [ "$(cat "$pgrx_home/config.toml")" = "$want" ] || { echo "setup: unexpected $pgrx_home/config.toml:"; cat "$pgrx_home/config.toml"; exit 1; }
+    [ "$(have)" = "$want" ] || { echo "setup: unexpected $pgrx_home/config.toml:"; cat "$pgrx_home/config.toml"; exit 1; }
   fi
 fi

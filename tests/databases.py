@@ -106,6 +106,8 @@ def main():
 
     # A database that drops the extension makes room: its worker leaves,
     # and the waiting database is synced.
+    server_b = psql("SELECT oid FROM pg_foreign_server WHERE srvname = 'in_b'", "multi_b")
+    had_b = psql(f"SELECT count(*) FROM sequin.rate_limits() WHERE server_oid = {server_b}", "multi_b")
     psql("DROP EXTENSION sequin_fdw CASCADE", "multi_b")
     check("DROP EXTENSION stops the database's worker", wait_for(lambda: "multi_b" not in workers(), 10), workers())
     check("the waiting database gets a worker once there is room", wait_for(lambda: "multi_c" in workers(), 30), workers())
@@ -114,6 +116,12 @@ def main():
     check("DROP EXTENSION leaves no schema behind", left == "", left)
     triggers = psql("SELECT string_agg(evtname, ',') FROM pg_event_trigger", "multi_b")
     check("DROP EXTENSION leaves no event trigger behind", triggers == "", triggers)
+    # Created again, the extension sees no budget of the server dropped
+    # with it (shared memory is not per database).
+    psql("CREATE EXTENSION sequin_fdw", "multi_b")
+    left = psql(f"SELECT count(*) FROM sequin.rate_limits() WHERE server_oid = {server_b}", "multi_b")
+    check("DROP EXTENSION frees its servers' request budgets", had_b == "1" and left == "0", f"before {had_b}, after {left}")
+    psql("DROP EXTENSION sequin_fdw", "multi_b")
 
     # Statements that need a database without sessions.
     set_max_databases(None)
