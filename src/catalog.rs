@@ -751,6 +751,17 @@ pub fn poll_now(foreign_table: pg_sys::Oid) -> Result<()> {
         .map_err(spi_error)
 }
 
+/// Records the current names of paused servers (a restore finds a pause by
+/// its server's name; oids are not restored).
+pub fn name_paused_servers() -> Result<()> {
+    Spi::run(
+        "UPDATE sequin.paused_servers p SET server_name = s.srvname
+           FROM pg_foreign_server s
+          WHERE s.oid = p.server AND p.server_name IS DISTINCT FROM s.srvname",
+    )
+    .map_err(spi_error)
+}
+
 /// Pauses (or resumes) the sync of every collection of a server.
 pub fn set_paused(server: pg_sys::Oid, paused: bool) -> Result<()> {
     let args: [DatumWithOid; 1] = [server.into()];

@@ -55,9 +55,11 @@ def setup():
         CREATE USER MAPPING FOR PUBLIC SERVER dumped OPTIONS (api_key '{ACCOUNT}');
         CREATE SCHEMA billing;
         IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers, subscriptions) FROM SERVER dumped INTO billing;
-        CREATE SERVER resting FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', base_url '{MOCK}');
-        CREATE USER MAPPING FOR PUBLIC SERVER resting OPTIONS (api_key '{ACCOUNT}');
-        SELECT sequin.pause('resting');
+        CREATE SERVER resting_first FOREIGN DATA WRAPPER sequin_fdw OPTIONS (provider 'stripe', base_url '{MOCK}');
+        CREATE USER MAPPING FOR PUBLIC SERVER resting_first OPTIONS (api_key '{ACCOUNT}');
+        SELECT sequin.pause('resting_first');
+        -- Renamed while paused: the restore finds the pause by the new name.
+        ALTER SERVER resting_first RENAME TO resting;
         CREATE SCHEMA idle;
         IMPORT FOREIGN SCHEMA stripe LIMIT TO (products) FROM SERVER resting INTO idle;
     """)

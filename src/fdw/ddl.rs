@@ -412,6 +412,10 @@ pub unsafe extern "C-unwind" fn sequin_on_alter_foreign_table(fcinfo: pg_sys::Fu
     refuse_column_rename((*data).parsetree);
     refuse_provider_change((*data).parsetree);
     let tag = CStr::from_ptr(pg_sys::GetCommandTagName((*data).tag)).to_string_lossy().into_owned();
+    if tag == "ALTER SERVER" {
+        // A renamed server keeps its pause through a dump and restore.
+        catalog::name_paused_servers().or_raise();
+    }
     for foreign_table in touched_tables(&tag).or_raise() {
         let altered = tag != "GRANT" && tag != "REVOKE";
         if altered {
