@@ -10,7 +10,8 @@ import sys
 import time
 import urllib.request
 
-MOCK = os.environ["MOCK_URL"]
+# Empty for tests that start a mock of their own (tests/upgrade.py).
+MOCK = os.environ.get("MOCK_URL", "")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The stack under test (scripts/stack.sh writes these into the env file):
 # its directory, its PostgreSQL's programs and pg_config.

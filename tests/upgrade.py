@@ -39,6 +39,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from stack import check, failures, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "target" / "upgrade"
 OLD_COMMIT = "133be8e"
@@ -57,16 +59,8 @@ FRESH = "fresh"
 ADMIN, READER = "upgrade_admin", "upgrade_reader"
 LIVE_KEY, HELD_KEY = "sk_test_upgrade_live", "sk_test_upgrade_held"
 
-failures = []
 timings = []
 started = {}
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + str(detail) if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-    return ok
 
 
 def timed(label, fn, *args):
@@ -76,18 +70,6 @@ def timed(label, fn, *args):
     timings.append((label, elapsed))
     print(f"     {label}: {elapsed:.1f} s", flush=True)
     return result
-
-
-def wait_for(condition, timeout, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():
-                return True
-        except (RuntimeError, OSError):
-            pass
-        time.sleep(every)
-    return False
 
 
 def run(cmd, **kwargs):

@@ -45,7 +45,7 @@ pub fn register() {
 /// one blocks CREATE DATABASE from it), connections allowed, not half-dropped.
 /// Read from pg_database directly: the launcher has no database, so SQL
 /// (which needs pg_namespace of some database) cannot run.
-fn databases() -> Vec<(u32, String)> {
+fn connectable_databases() -> Vec<(u32, String)> {
     BackgroundWorker::transaction(|| unsafe {
         let mut found = Vec::new();
         let relation = pg_sys::table_open(pg_sys::DatabaseRelationId, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
@@ -126,7 +126,7 @@ pub extern "C-unwind" fn sequin_launcher_main(_arg: pg_sys::Datum) {
             }
             _ => true,
         });
-        let existing = databases();
+        let existing = connectable_databases();
         let ids = existing.iter().map(|(oid, _)| *oid).collect::<Vec<_>>();
         let unseen = ids.iter().copied().filter(|oid| !seen.contains(oid)).collect::<Vec<_>>();
         let planned = databases::plan(&ids, &unseen, STARTING_AT_MOST);
