@@ -67,7 +67,14 @@ CREATE TABLE sequin.collections (
     last_sweep_drift     bigint,
     sweeps               bigint NOT NULL DEFAULT 0,
     -- While restoring: the phase the dump carried, to go on with.
-    restored_phase       text
+    restored_phase       text,
+    -- The collection's fields as the API last described them (DESIGN §4a;
+    -- NULL for a compiled schema, or not asked yet), when, and what differs
+    -- from the table's columns (fields to add with sequin.refresh_schema,
+    -- columns whose field is gone).
+    schema               jsonb,
+    schema_checked_at    timestamptz,
+    schema_drift         text
 );
 COMMENT ON TABLE sequin.collections IS
   'One row per sequin_fdw foreign table: its shadow table and sync state. Read sequin.sync_status instead.';

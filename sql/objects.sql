@@ -116,6 +116,8 @@ SELECT s.srvname                                     AS server,
        c.last_sweep_at,
        c.last_sweep_requests,
        c.last_sweep_drift,
+       CASE WHEN pg_catalog.has_table_privilege(c.foreign_table, 'SELECT') THEN c.schema_drift
+            WHEN c.schema_drift IS NOT NULL THEN '(hidden: needs SELECT on the table)' END AS schema_drift,
        w.detail                                      AS worker
   FROM sequin.collections c
   CROSS JOIN sequin.sync_worker() w

@@ -68,7 +68,11 @@ ALTER TABLE sequin.collections
     ADD COLUMN last_sweep_drift     bigint,
     ADD COLUMN sweeps               bigint NOT NULL DEFAULT 0,
     -- While restoring from a dump: the phase the dump carried.
-    ADD COLUMN restored_phase       text;
+    ADD COLUMN restored_phase       text,
+    -- The collection's schema as the API describes it (DESIGN §4a).
+    ADD COLUMN schema               jsonb,
+    ADD COLUMN schema_checked_at    timestamptz,
+    ADD COLUMN schema_drift         text;
 ALTER TABLE sequin.collections DROP CONSTRAINT collections_phase_check;
 ALTER TABLE sequin.collections ADD CONSTRAINT collections_phase_check
     CHECK (phase IN ('backfill', 'incremental', 'restoring'));
@@ -225,6 +229,11 @@ CREATE FUNCTION sequin."request"(
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'request_wrapper';
 
+-- Adds columns for the fields the API describes that no column holds
+-- (src/discovery.rs).
+CREATE FUNCTION sequin.refresh_schema(foreign_table regclass) RETURNS text[]
+    STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'refresh_schema_wrapper';
+
 -- A row a restore writes into the catalog (any insert but registration's):
 -- the foreign table was registered when the dump created it, in phase
 -- restoring; the dump's row, with the sync state it carried, replaces that
@@ -302,6 +311,8 @@ SELECT s.srvname                                     AS server,
        c.last_sweep_at,
        c.last_sweep_requests,
        c.last_sweep_drift,
+       CASE WHEN pg_catalog.has_table_privilege(c.foreign_table, 'SELECT') THEN c.schema_drift
+            WHEN c.schema_drift IS NOT NULL THEN '(hidden: needs SELECT on the table)' END AS schema_drift,
        w.detail                                      AS worker
   FROM sequin.collections c
   CROSS JOIN sequin.sync_worker() w

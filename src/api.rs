@@ -92,6 +92,19 @@ fn resync(foreign_table: pg_sys::Oid) {
     crate::sync::databases::wake_or_start_worker();
 }
 
+/// Asks the API for the table's fields now and adds a column (filled from
+/// `raw`, no API calls) for each field no column holds; returns their
+/// names. What it would add shows in sync_status.schema_drift.
+#[pg_extern(sql = "
+    CREATE FUNCTION sequin.refresh_schema(foreign_table regclass) RETURNS text[]
+        STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'refresh_schema_wrapper';
+")]
+fn refresh_schema(foreign_table: pg_sys::Oid) -> Vec<String> {
+    refuse_in_recovery("sequin.refresh_schema()").or_raise();
+    owned_collection(foreign_table).or_raise();
+    crate::discovery::refresh(foreign_table).or_raise()
+}
+
 /// Stops syncing every table of the server (writes still work).
 #[pg_extern]
 fn pause(server: &str) {

@@ -5,7 +5,8 @@
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{load_foreign_table, ForeignTableConfig, SweepInterval};
 use crate::privilege::{catalog_owner, run_as};
-use crate::providers::{CollectionSpec, SyncPage, Writable, WriteValue};
+use crate::providers::{CollectionSchema, CollectionSpec, SyncPage, Writable, WriteValue};
+use crate::schema::{bind, Mismatch, TableColumn};
 use crate::shadow::{create_table_sql, Shadow};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -21,29 +22,66 @@ fn spi_error(e: pgrx::spi::Error) -> SequinError {
 /// A registered foreign table: its server, provider collection and shadow.
 pub struct Collection {
     pub config: ForeignTableConfig,
-    pub spec: &'static CollectionSpec,
+    /// The table's columns bound to the API's fields (none while `schema`
+    /// is unknown).
+    pub spec: CollectionSpec,
+    /// The collection's schema: compiled, or as the API last described it;
+    /// None until the API has been asked (`discovery::ensure_described`).
+    pub schema: Option<CollectionSchema>,
+    /// The table's own columns, with their `field` options.
+    pub columns: Vec<TableColumn>,
+    /// Columns whose field the API no longer has (or cannot fit): NULL.
+    pub mismatches: Vec<Mismatch>,
     pub shadow: Shadow,
     pub shadow_owner: pg_sys::Oid,
 }
 
-fn collection_spec(config: &ForeignTableConfig) -> Result<&'static CollectionSpec> {
+/// A provider's compiled schema of the collection an option names.
+fn compiled_schema(config: &ForeignTableConfig) -> Result<Option<CollectionSchema>> {
     let provider = config.server.provider;
-    provider.collection(&config.table.collection).ok_or_else(|| {
-        SequinError::new(
+    let compiled = provider.compiled_collections();
+    if compiled.is_empty() {
+        return Ok(None);
+    }
+    let names = compiled.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", ");
+    match compiled.into_iter().find(|c| c.name == config.table.collection) {
+        Some(schema) => Ok(Some(schema)),
+        None => Err(SequinError::new(
             ErrorKind::InvalidOptionValue,
             format!("{} has no collection \"{}\"", provider.label(), config.table.collection),
         )
-        .with_hint(format!(
-            "Available collections: {}.",
-            provider.collections().iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
-        ))
-    })
+        .with_hint(format!("Available collections: {names}."))),
+    }
 }
 
-/// Creates the shadow table and catalog row of a new foreign table.
+/// The refusal of a table whose columns do not fit the API's fields.
+pub fn mismatch_error(table: &str, schema: &CollectionSchema, mismatches: &[Mismatch]) -> SequinError {
+    let problems = mismatches.iter().map(|m| m.describe(&schema.name)).collect::<Vec<_>>().join("; ");
+    let available = schema
+        .fields
+        .iter()
+        .filter(|f| f.sql_type.is_some())
+        .take(100)
+        .map(|f| format!("{} ({})", f.name, f.api_type))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = schema.fields.len().saturating_sub(100);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    SequinError::new(ErrorKind::InvalidOptionValue, format!("{table}: {problems}"))
+        .with_detail("A column holds the API field its option field names (else the field of its name), in a type that can hold its values.")
+        .with_hint(format!("Fields of {}: {available}{more}.", schema.name))
+}
+
+/// Creates the shadow table and catalog row of a new foreign table. Its
+/// columns are checked against the collection's schema now where the API
+/// can be asked (compiled, described by IMPORT just before, or with the
+/// current user's credentials); else at the first sync.
 pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
     let config = load_foreign_table(foreign_table)?;
-    collection_spec(&config)?;
+    let schema = match compiled_schema(&config)? {
+        Some(schema) => Some(schema),
+        None => crate::discovery::describe_at_create(&config)?,
+    };
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
         let names = client
@@ -57,14 +95,16 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
             .first()
             .get_two::<String, String>()
             .map_err(spi_error)?;
-        let (Some(schema), Some(name)) = names else {
+        let (Some(schema_name), Some(name)) = names else {
             return Err(SequinError::internal("foreign table vanished during registration"));
         };
         let mut columns = Vec::new();
         let mut kinds = Vec::new();
+        let mut table_columns = Vec::new();
         for row in client
             .select(
-                "SELECT attname::text, format_type(atttypid, atttypmod), atttypid, attgenerated <> '' OR attidentity <> ''
+                "SELECT attname::text, format_type(atttypid, atttypmod), atttypid, attgenerated <> '' OR attidentity <> '',
+                        (SELECT option_value FROM pg_options_to_table(attfdwoptions) WHERE option_name = 'field')
                    FROM pg_attribute
                   WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                 None,
@@ -76,13 +116,26 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
             let sql_type: Option<String> = row.get(2).map_err(spi_error)?;
             let type_oid: pg_sys::Oid = row.get(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid);
             let generated: bool = row.get(4).map_err(spi_error)?.unwrap_or(false);
+            let field: Option<String> = row.get(5).map_err(spi_error)?;
             kinds.push((name.clone(), type_oid, generated));
+            table_columns.push(TableColumn { name: name.clone(), sql_type: sql_type.clone().unwrap_or_default(), field });
             columns.push((name, sql_type.unwrap_or_default()));
         }
-        crate::fdw::ddl::check_columns_allowed(&format!("{}.{}", quote_identifier(&schema), quote_identifier(&name)), &kinds)?;
+        let table = format!("{}.{}", quote_identifier(&schema_name), quote_identifier(&name));
+        let spec = match &schema {
+            Some(schema) => {
+                let bound = bind(schema, &table_columns);
+                if !bound.mismatches.is_empty() {
+                    return Err(mismatch_error(&table, schema, &bound.mismatches));
+                }
+                Some(bound.spec)
+            }
+            None => None,
+        };
+        crate::fdw::ddl::check_columns_allowed(&table, &kinds)?;
         let (shadow_name, restored) = match &config.table.shadow_table {
             Some(named) => named_shadow(client, named, &columns)?,
-            None => (shadow_table_name(client, &schema, &name, foreign_table)?, false),
+            None => (shadow_table_name(client, &schema_name, &name, foreign_table)?, false),
         };
         // A restored shadow table gets its keys, indexes and triggers from
         // the rest of the dump, after its rows.
@@ -99,22 +152,29 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
                 "COMMENT ON TABLE {shadow_name} IS {}",
                 crate::sql::literal(&format!(
                     "Shadow table of {}.{} (sequin_fdw): read freely, write through the foreign table.",
-                    quote_identifier(&schema),
+                    quote_identifier(&schema_name),
                     quote_identifier(&name)
                 ))
             );
             client.update(&comment, None, &[]).map_err(spi_error)?;
         }
-        let table = format!("{}.{}", quote_identifier(&schema), quote_identifier(&name));
         for (column, _) in &columns {
-            comment_column(client, foreign_table, &table, column, &config)?;
+            comment_column(client, foreign_table, &table, column, &config, spec.as_ref())?;
         }
         let phase = if restored { "restoring" } else { "backfill" };
-        let args: [DatumWithOid; 4] =
-            [foreign_table.into(), config.table.collection.as_str().into(), shadow_name.as_str().into(), phase.into()];
+        // A compiled schema is not kept: the library's is always current.
+        let described = schema.as_ref().filter(|_| config.server.provider.compiled_collections().is_empty()).map(|s| JsonB(s.to_json()));
+        let args: [DatumWithOid; 5] = [
+            foreign_table.into(),
+            config.table.collection.as_str().into(),
+            shadow_name.as_str().into(),
+            phase.into(),
+            described.into(),
+        ];
         registering(|| {
             client.update(
-                "INSERT INTO sequin.collections (foreign_table, collection, shadow_table, phase) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO sequin.collections (foreign_table, collection, shadow_table, phase, schema, schema_checked_at)
+                 VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 IS NOT NULL THEN now() END)",
                 None,
                 &args,
             )
@@ -266,12 +326,13 @@ fn comment_column(
     table: &str,
     column: &str,
     config: &ForeignTableConfig,
+    spec: Option<&CollectionSpec>,
 ) -> Result<()> {
     let provider = config.server.provider;
-    let spec = collection_spec(config)?;
-    let text = match (crate::shadow::standard_field_comment(column), spec.column(column).map(|c| c.writable)) {
+    let writable = spec.and_then(|s| s.column(column)).map(|c| c.writable);
+    let text = match (crate::shadow::standard_field_comment(column), writable) {
         (Some(text), _) => text.to_string(),
-        (None, Some(Writable::Never)) if column == "id" => {
+        (None, _) if column == "id" => {
             format!("Read-only: {} assigns the id when a row is inserted (RETURNING id shows it).", provider.label())
         }
         (None, Some(Writable::Never)) => {
@@ -339,18 +400,20 @@ fn shadow_table_name(
     Ok(format!("sequin_shadow.{}", quote_identifier(&name)))
 }
 
-/// Loads a registered collection with its current options.
+/// Loads a registered collection with its current options, bound to its
+/// schema as last described.
 pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
-    let spec = collection_spec(&config)?;
-    let (shadow_table, owner, feed_name, columns) = run_as(catalog_owner(), || Spi::connect(|client| {
+    let compiled = compiled_schema(&config)?;
+    let (shadow_table, owner, feed_name, shadow_columns, described, columns) = run_as(catalog_owner(), || Spi::connect(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
         let table = client
             .select(
                 "SELECT c.shadow_table, r.relowner, c.foreign_table::regclass::text,
                         array(SELECT quote_ident(a.attname) FROM pg_attribute a
                                WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-                                 AND a.attname <> 'updated_idx' ORDER BY a.attnum)
+                                 AND a.attname <> 'updated_idx' ORDER BY a.attnum),
+                        c.schema
                    FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
                   WHERE c.foreign_table = $1",
                 Some(1),
@@ -361,27 +424,116 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
             return Err(not_registered(foreign_table));
         }
         let row = table.first();
-        Ok((
+        let found = (
             row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
             row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
             row.get::<String>(3).map_err(spi_error)?.unwrap_or_default(),
             row.get::<Vec<String>>(4).map_err(spi_error)?.unwrap_or_default(),
-        ))
+            row.get::<JsonB>(5).map_err(spi_error)?.map(|j| j.0),
+        );
+        let mut columns = Vec::new();
+        for row in client
+            .select(
+                "SELECT attname::text, format_type(atttypid, atttypmod),
+                        (SELECT option_value FROM pg_options_to_table(attfdwoptions) WHERE option_name = 'field')
+                   FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                None,
+                &args,
+            )
+            .map_err(spi_error)?
+        {
+            columns.push(TableColumn {
+                name: row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
+                sql_type: row.get::<String>(2).map_err(spi_error)?.unwrap_or_default(),
+                field: row.get::<String>(3).map_err(spi_error)?,
+            });
+        }
+        Ok((found.0, found.1, found.2, found.3, found.4, columns))
     }))?;
-    let shadow = Shadow::new(shadow_table, columns, feed_name, config.table.delete_mode, &config.server);
-    Ok(Collection { config, spec, shadow, shadow_owner: owner })
+    let schema = compiled.or_else(|| described.as_ref().and_then(CollectionSchema::from_json));
+    let shadow = Shadow::new(shadow_table, shadow_columns, feed_name, config.table.delete_mode, &config.server);
+    Ok(Collection::bound(config, schema, columns, shadow, owner))
 }
 
 impl Collection {
+    fn bound(
+        config: ForeignTableConfig,
+        schema: Option<CollectionSchema>,
+        columns: Vec<TableColumn>,
+        shadow: Shadow,
+        shadow_owner: pg_sys::Oid,
+    ) -> Collection {
+        let (spec, mismatches) = match &schema {
+            Some(schema) => {
+                let bound = bind(schema, &columns);
+                (bound.spec, bound.mismatches)
+            }
+            None => (
+                CollectionSpec {
+                    name: config.table.collection.clone(),
+                    fields: Vec::new(),
+                    columns: Vec::new(),
+                    writes: crate::providers::WriteOp::ALL.to_vec(),
+                    writes_hint: None,
+                },
+                Vec::new(),
+            ),
+        };
+        Collection { config, spec, schema, columns, mismatches, shadow, shadow_owner }
+    }
+
+    /// The collection bound to a schema just described.
+    pub fn with_schema(self, schema: CollectionSchema) -> Collection {
+        Collection::bound(self.config, Some(schema), self.columns, self.shadow, self.shadow_owner)
+    }
+
     /// How often the collection is swept while its change feed works: the
     /// table's `sweep_interval`, else the provider's default.
     pub fn sweep_every(&self) -> Option<Duration> {
         match self.config.table.sweep_interval {
-            SweepInterval::ProviderDefault => self.config.server.provider.default_sweep_interval(self.spec),
+            SweepInterval::ProviderDefault => self.config.server.provider.default_sweep_interval(&self.spec),
             SweepInterval::Off => None,
             SweepInterval::Every(every) => Some(every),
         }
     }
+}
+
+/// Keeps the schema the API described for a collection, and what differs
+/// from its table (`discovery::drift`).
+pub fn store_schema(foreign_table: pg_sys::Oid, collection: &Collection) -> Result<()> {
+    let Some(schema) = &collection.schema else { return Ok(()) };
+    let drift = crate::discovery::drift(collection);
+    let args: [DatumWithOid; 3] = [foreign_table.into(), JsonB(schema.to_json()).into(), drift.into()];
+    run_as(catalog_owner(), || {
+        Spi::run_with_args(
+            "UPDATE sequin.collections SET schema = $2, schema_checked_at = now(), schema_drift = $3 WHERE foreign_table = $1",
+            &args,
+        )
+    })
+    .map_err(spi_error)
+}
+
+/// Makes the collection's schema due to be asked for again.
+pub fn forget_schema_check(foreign_table: pg_sys::Oid) -> Result<()> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    run_as(catalog_owner(), || {
+        Spi::run_with_args("UPDATE sequin.collections SET schema_checked_at = NULL WHERE foreign_table = $1", &args)
+    })
+    .map_err(spi_error)
+}
+
+/// The collection's schema was last asked for longer than `every` ago.
+pub fn schema_check_due(foreign_table: pg_sys::Oid, every: Duration) -> Result<bool> {
+    let args: [DatumWithOid; 2] = [foreign_table.into(), (every.as_secs_f64()).into()];
+    run_as(catalog_owner(), || {
+        Spi::get_one_with_args::<bool>(
+            "SELECT schema_checked_at IS NULL OR schema_checked_at < now() - make_interval(secs => $2)
+               FROM sequin.collections WHERE foreign_table = $1",
+            &args,
+        )
+    })
+    .map_err(spi_error)
+    .map(|due| due.unwrap_or(false))
 }
 
 fn not_registered(foreign_table: pg_sys::Oid) -> SequinError {

@@ -13,6 +13,11 @@ pub static MAX_DATABASES: GucSetting<i32> = GucSetting::<i32>::new(8);
 /// Longest the worker sleeps between looks at the catalog, in milliseconds.
 pub static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
+/// How often the sync asks an API that describes itself (Salesforce) for
+/// each collection's fields, in seconds: a field added upstream reaches
+/// `raw` and sync_status within this time.
+pub static SCHEMA_CHECK_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(600);
+
 /// How many foreign servers get a request budget in shared memory.
 pub static MAX_SERVERS: GucSetting<i32> = GucSetting::<i32>::new(64);
 
@@ -86,6 +91,20 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"sequin.schema_check_interval",
+        c"How often the sync asks an API that describes its own fields (Salesforce) for them.",
+        c"A field added or removed upstream shows in raw and in sequin.sync_status (schema_drift) within this time; each check is one request per collection.",
+        &SCHEMA_CHECK_INTERVAL_S,
+        1,
+        7 * 86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+}
+
+pub fn schema_check_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(SCHEMA_CHECK_INTERVAL_S.get().max(1) as u64)
 }
 
 pub fn obsolete_database_setting() -> String {

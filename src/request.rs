@@ -9,7 +9,7 @@ use crate::catalog::load_collection;
 use crate::error::{ErrorKind, Result, SequinError};
 use crate::fdw::options::{find_server, load_credentials, load_server, ServerConfig};
 use crate::privilege::{catalog_owner, run_as};
-use crate::providers::{cut_api_text, records_in_reply, ApiRequest, ApiResponse, Body, CollectionSpec, Method, Record, Touched};
+use crate::providers::{cut_api_text, records_in_reply, ApiRequest, ApiResponse, Body, Method, Record, Touched};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
 use crate::write::{apply_locally, cancel_pending};
@@ -234,7 +234,7 @@ fn synced_tables(server_oid: pg_sys::Oid, user: pg_sys::Oid) -> Result<Vec<Synce
         Spi::connect(|client| {
             let rows = client
                 .select(
-                    "SELECT c.foreign_table::oid, c.collection,
+                    "SELECT c.foreign_table::oid, coalesce(c.schema->>'name', c.collection),
                             has_any_column_privilege($2, c.foreign_table::oid, 'INSERT, UPDATE')
                             OR has_table_privilege($2, c.foreign_table::oid, 'DELETE')
                        FROM sequin.collections c
@@ -268,8 +268,8 @@ fn apply(
     server: &ServerConfig,
     request: &ApiRequest,
     user: pg_sys::Oid,
-    records: Vec<(&'static CollectionSpec, Record)>,
-    rereads: &[(&'static CollectionSpec, String)],
+    records: Vec<(String, Record)>,
+    rereads: &[(String, String)],
 ) -> Result<()> {
     let applied = apply_to_tables(server, request, user, records, rereads)?;
     if request.method != Method::Get && !applied {
@@ -283,37 +283,51 @@ fn apply_to_tables(
     server: &ServerConfig,
     request: &ApiRequest,
     user: pg_sys::Oid,
-    records: Vec<(&'static CollectionSpec, Record)>,
-    rereads: &[(&'static CollectionSpec, String)],
+    records: Vec<(String, Record)>,
+    rereads: &[(String, String)],
 ) -> Result<bool> {
     // A GET in a read-only transaction returns what it read, applying nothing.
     if unsafe { pg_sys::XactReadOnly } || (records.is_empty() && rereads.is_empty()) {
         return Ok(false);
     }
     let tables = synced_tables(server.oid, user)?;
-    let writable = |collection: &'static str| tables.iter().filter(move |t| t.writable && t.collection == collection);
+    let writable = |collection: &str| {
+        let collection = collection.to_string();
+        tables.iter().filter(move |t| t.writable && t.collection == collection)
+    };
     let queued: Vec<(pg_sys::Oid, String)> = rereads
         .iter()
-        .flat_map(|(spec, id)| writable(spec.name).map(move |t| (t.foreign_table, id.clone())))
+        .flat_map(|(collection, id)| writable(collection).map(move |t| (t.foreign_table, id.clone())))
         .collect();
     reconcile::request(&queued);
-    let mut by_collection: Vec<(&'static str, Vec<Record>)> = Vec::new();
-    for (spec, record) in records {
-        match by_collection.iter_mut().find(|(name, _)| *name == spec.name) {
+    let mut by_collection: Vec<(String, Vec<Record>)> = Vec::new();
+    for (collection, record) in records {
+        match by_collection.iter_mut().find(|(name, _)| *name == collection) {
             Some((_, list)) => list.push(record),
-            None => by_collection.push((spec.name, vec![record])),
+            None => by_collection.push((collection, vec![record])),
         }
     }
+    let provider = server.provider;
     let mut applied = false;
     for (collection, records) in &by_collection {
         for table in writable(collection) {
             let synced = load_collection(table.foreign_table)?;
+            // Each table fills its own columns; a partial record is left
+            // to the sync.
+            let records: Vec<Record> = records
+                .iter()
+                .filter(|r| r.deleted || provider.whole_record(&synced.spec, &r.raw))
+                .map(|r| Record { columns: provider.columns_from_raw(&synced.spec, &r.raw), ..r.clone() })
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
             if request.method != Method::Get {
-                for record in records {
+                for record in &records {
                     rollback::remember(table.foreign_table, server.provider.label(), &record.id);
                 }
             }
-            apply_locally(&synced, records)?;
+            apply_locally(&synced, &records)?;
             applied = true;
         }
     }

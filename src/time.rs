@@ -1,5 +1,5 @@
-//! Wall-clock helpers without a date crate: the extension only needs "now"
-//! and ISO 8601 renderings of Unix times that Postgres parses back.
+//! Wall-clock helpers: "now", ISO 8601 renderings of Unix times that
+//! Postgres parses back (calendar arithmetic by `jiff`), and durations.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -7,34 +7,15 @@ pub fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
-/// `1700000000_123456` → `2023-11-14T22:13:20.123456Z`.
+/// `1700000000_123456` → `2023-11-14T22:13:20.123456Z`. A time beyond
+/// years ±9999 (an API's garbage, saturated) is Postgres' `infinity` or
+/// `-infinity`, which a timestamptz column takes.
 pub fn iso8601_from_us(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let micros = us.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
-/// calendar (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    match jiff::Timestamp::from_microsecond(us) {
+        Ok(timestamp) => timestamp.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        Err(_) if us < 0 => "-infinity".to_string(),
+        Err(_) => "infinity".to_string(),
+    }
 }
 
 /// Parses `5s`, `500ms`, `2min`, `1h`, or a bare number of seconds. Text
@@ -69,6 +50,9 @@ mod tests {
     fn renders_iso8601() {
         assert_eq!(iso8601_from_us(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(iso8601_from_us(1_700_000_000_123_456), "2023-11-14T22:13:20.123456Z");
+        assert_eq!(iso8601_from_us(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(iso8601_from_us(i64::MAX), "infinity");
+        assert_eq!(iso8601_from_us(i64::MIN), "-infinity");
         assert_eq!(iso8601_from_us(951_782_400_000_000), "2000-02-29T00:00:00.000000Z");
     }
 

@@ -52,29 +52,31 @@ pub(crate) fn cancel_pending() -> bool {
 
 impl Writer {
     /// A writer acting with the current user's credentials.
-    pub fn for_current_user(collection: Collection) -> Result<Writer> {
+    pub fn for_current_user(foreign_table: pg_sys::Oid, collection: Collection) -> Result<Writer> {
         let user = unsafe { pg_sys::GetUserId() };
         let server = &collection.config;
         let credentials = load_credentials(server.server_oid, &server.server.name, user)?;
         crate::account::ensure_same_account(&server.server, server.server_owner, user, &credentials)?;
+        // Which columns a statement may set is the API's to say.
+        let collection = crate::discovery::ensure_described(foreign_table, collection, &credentials)?;
         Ok(Writer { collection, credentials, requests: Default::default() })
     }
 
     pub fn insert(&self, row: &WriteRow) -> Result<Record> {
         let provider = self.collection.config.server.provider;
-        let request = provider.create_request(self.collection.spec, row)?;
+        let request = provider.create_request(&self.collection.spec, row)?;
         self.send(&request, None)
     }
 
     pub fn update(&self, id: &str, row: &WriteRow, old_raw: Option<&Value>) -> Result<Record> {
         let provider = self.collection.config.server.provider;
-        let request = provider.update_request(self.collection.spec, id, row, old_raw)?;
+        let request = provider.update_request(&self.collection.spec, id, row, old_raw)?;
         self.send(&request, Some(id))
     }
 
     pub fn delete(&self, id: &str) -> Result<Record> {
         let provider = self.collection.config.server.provider;
-        let request = provider.delete_request(self.collection.spec, id);
+        let request = provider.delete_request(&self.collection.spec, id);
         self.send(&request, Some(id))
     }
 
@@ -92,13 +94,13 @@ impl Writer {
                 return Ok(gone.into_iter().flatten().collect());
             }
             let batch: Vec<BatchRow> = pending.iter().map(|&i| rows[i].clone()).collect();
-            let request = provider.batch_request(self.collection.spec, op, &batch)?;
+            let request = provider.batch_request(&self.collection.spec, op, &batch)?;
             let (response, sent_at) = self.exchange(&request, None)?;
             if response.json().is_none() {
                 let error = crate::providers::unparseable(&response, "not JSON");
                 return Err(self.unreadable_reply(error.into_error(provider.label(), &request)));
             }
-            match provider.batch_response(self.collection.spec, op, &batch, &response, sent_at) {
+            match provider.batch_response(&self.collection.spec, op, &batch, &response, sent_at) {
                 Ok(records) => {
                     let mut records = records.into_iter();
                     return Ok(gone.into_iter().map(|g| g.or_else(|| records.next())).flatten().collect());
@@ -117,18 +119,18 @@ impl Writer {
     /// API has one (None otherwise).
     pub fn fetch_many(&self, ids: &[&str]) -> Result<Option<Vec<Record>>> {
         let provider = self.collection.config.server.provider;
-        let Some(request) = provider.fetch_many_request(self.collection.spec, ids) else {
+        let Some(request) = provider.fetch_many_request(&self.collection.spec, ids) else {
             return Ok(None);
         };
         let (response, _) = self.exchange(&request, None)?;
-        let records = provider.fetch_many_response(self.collection.spec, &response);
+        let records = provider.fetch_many_response(&self.collection.spec, &response);
         upstream::parse(&self.collection.config.server, &request, records).map(Some)
     }
 
     fn send(&self, request: &ApiRequest, id: Option<&str>) -> Result<Record> {
         let server = &self.collection.config.server;
         let (response, sent_at) = self.exchange(request, id)?;
-        let parsed = server.provider.write_response(self.collection.spec, id, &response, sent_at);
+        let parsed = server.provider.write_response(&self.collection.spec, id, &response, sent_at);
         upstream::parse(server, request, parsed).map_err(|e| self.unreadable_reply(e))
     }
 

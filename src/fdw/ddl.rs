@@ -137,7 +137,7 @@ fn align_shadow(foreign_table: pg_sys::Oid) -> Result<()> {
         ));
     }
     let provider = config.server.provider;
-    let spec = collection.spec;
+    let spec = &collection.spec;
     Spi::connect_mut(|client| {
         let shadow_oid = client
             .select("SELECT $1::regclass::oid", Some(1), &[shadow_table.as_str().into()])
@@ -186,6 +186,12 @@ fn align_shadow(foreign_table: pg_sys::Oid) -> Result<()> {
         }
         if changes.is_empty() {
             return Ok(());
+        }
+        if let Some(schema) = &collection.schema {
+            let misfits: Vec<_> = collection.mismatches.iter().filter(|m| refill.iter().any(|c| c == m.column())).cloned().collect();
+            if !misfits.is_empty() {
+                return Err(catalog::mismatch_error(&table, schema, &misfits));
+            }
         }
         client.update(&format!("ALTER TABLE {shadow_table} {}", changes.join(", ")), None, &[]).map_err(spi_error)?;
         if !refill.is_empty() {
@@ -337,11 +343,27 @@ unsafe fn refuse_column_rename(parsetree: *mut pg_sys::Node) {
         return;
     }
     let column = if (*stmt).subname.is_null() { String::new() } else { CStr::from_ptr((*stmt).subname).to_string_lossy().into_owned() };
+    let renamed = if (*stmt).newname.is_null() { String::new() } else { CStr::from_ptr((*stmt).newname).to_string_lossy().into_owned() };
+    if has_field_option(relation, &renamed) {
+        return;
+    }
     refused(
-        format!("column \"{column}\" of a sequin_fdw table cannot be renamed"),
-        "Column names are the API's field names, which the sync fills by name. Rename it in a view over the table.",
+        format!("column \"{column}\" of a sequin_fdw table cannot be renamed without a field option"),
+        "A column without one holds the API field of its name. Name its field first: ALTER FOREIGN TABLE … ALTER COLUMN … OPTIONS (ADD field '<API name>'), then rename it.",
     )
     .raise()
+}
+
+/// The column (by its name now) names its API field in a `field` option.
+fn has_field_option(relation: pg_sys::Oid, column: &str) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, pg_catalog.pg_options_to_table(a.attfdwoptions) o
+                         WHERE a.attrelid = $1 AND a.attname = $2 AND o.option_name = 'field')",
+        &[relation.into(), column.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// A server's provider decides what its tables' collections and columns

@@ -119,20 +119,20 @@ pub unsafe extern "C-unwind" fn plan_foreign_modify(
     let Some(op) = write_op((*plan).operation) else {
         return std::ptr::null_mut();
     };
-    let config = load_foreign_table((*rte).relid).or_raise();
-    let provider = config.server.provider;
     // An unknown collection is reported when the statement starts.
-    let Some(spec) = provider.collection(&config.table.collection) else {
+    let Ok(collection) = catalog::load_collection((*rte).relid) else {
         return std::ptr::null_mut();
     };
+    let provider = collection.config.server.provider;
+    let spec = &collection.spec;
     if !spec.allows(op) {
         let label = provider.label();
-        let message = match spec.writes {
+        let message = match spec.writes.as_slice() {
             [] => format!("[{label}]: {} are read-only", spec.name),
             _ => format!("[{label}]: {} do not support {}", spec.name, op.as_sql()),
         };
         let supported = spec.writes.iter().map(|w| w.as_sql()).collect::<Vec<_>>().join(", ");
-        let hint = spec.writes_hint.map_or_else(|| format!("Supported on {}: {supported}.", spec.name), str::to_string);
+        let hint = spec.writes_hint.clone().unwrap_or_else(|| format!("Supported on {}: {supported}.", spec.name));
         SequinError::new(ErrorKind::Unsupported, message).with_detail("No request was sent.").with_hint(hint).raise();
     }
     std::ptr::null_mut()
@@ -157,7 +157,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     };
     let provider_limit = collection.config.server.provider.statement_limit(op);
     let limit = collection.config.table.max_rows_per_statement.map_or(provider_limit, |n| n.min(provider_limit));
-    let writer = Writer::for_current_user(collection).or_raise();
+    let writer = Writer::for_current_user(foreign_table, collection).or_raise();
     let subplan = (*mtstate).ps.lefttree;
     let mut row_id_attno = 0;
     let mut updated = Vec::new();
@@ -337,7 +337,7 @@ unsafe fn statement_row(slot: *mut pg_sys::TupleTableSlot, updated: Option<&[i16
 /// not sent; one that would change is refused with 428C9, here for the
 /// standard fields and by the provider for its own columns.
 unsafe fn update_row(state: &ModifyState, id: &str, row: WriteRow) -> WriteRow {
-    let spec = state.writer.collection.spec;
+    let spec = &state.writer.collection.spec;
     let owned = |name: &str| is_standard_field(name) || !spec.column(name).is_some_and(|c| c.writable_by(WriteOp::Update));
     let named: Vec<&(String, WriteValue)> = row.iter().filter(|(name, _)| owned(name)).collect();
     if named.is_empty() {
@@ -613,10 +613,7 @@ pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState,
 /// Only informs: a bad option is reported by the statement, not here.
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn is_foreign_rel_updatable(relation: pg_sys::Relation) -> i32 {
-    let spec = load_foreign_table((*relation).rd_id)
-        .ok()
-        .and_then(|config| config.server.provider.collection(&config.table.collection));
-    let writes = spec.map_or(&WriteOp::ALL[..], |spec| spec.writes);
+    let writes = catalog::load_collection((*relation).rd_id).map_or_else(|_| WriteOp::ALL.to_vec(), |c| c.spec.writes);
     writes
         .iter()
         .map(|op| match op {

@@ -15,6 +15,8 @@ const SERVER_OPTIONS: &[&str] =
     &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "token_url", "external_id", "metadata"];
 const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token"];
 const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval", "shadow_table"];
+/// `field`: the API's name of the field a column holds (DESIGN §4a).
+const COLUMN_OPTIONS: &[&str] = &["field"];
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -302,7 +304,7 @@ fn validate(options: &[(String, String)], catalog: pg_sys::Oid) -> Result<()> {
         pg_sys::ForeignServerRelationId => (SERVER_OPTIONS, "server"),
         pg_sys::UserMappingRelationId => (USER_MAPPING_OPTIONS, "user mapping"),
         pg_sys::ForeignTableRelationId => (TABLE_OPTIONS, "foreign table"),
-        pg_sys::AttributeRelationId => (&[], "column"),
+        pg_sys::AttributeRelationId => (COLUMN_OPTIONS, "column"),
         _ => (&[], "foreign-data wrapper"),
     };
     for (name, _) in options {
@@ -322,6 +324,10 @@ fn validate(options: &[(String, String)], catalog: pg_sys::Oid) -> Result<()> {
         // the error names the host when a request is made.
         pg_sys::ForeignServerRelationId => check_server_hosts(&parse_server("", options)?, &crate::gucs::allowed_hosts()),
         pg_sys::ForeignTableRelationId => parse_table(options).map(|_| ()),
+        pg_sys::AttributeRelationId => match options.iter().find(|(_, v)| v.trim().is_empty()) {
+            Some((name, _)) => Err(SequinError::new(ErrorKind::InvalidOptionValue, format!("option \"{name}\" of a column must name an API field"))),
+            None => Ok(()),
+        },
         // An ALTER USER MAPPING may drop the key on its way to adding another.
         _ => Ok(()),
     }

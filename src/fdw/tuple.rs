@@ -100,6 +100,11 @@ pub unsafe fn write_value(datum: pg_sys::Datum, is_null: bool, type_oid: pg_sys:
     if is_null {
         return Ok(WriteValue::Null);
     }
+    // A list (text[]) is sent as a JSON array of its elements.
+    if type_oid == pg_sys::TEXTARRAYOID || type_oid == pg_sys::VARCHARARRAYOID {
+        let items = <Vec<Option<String>> as pgrx::FromDatum>::from_datum(datum, false).unwrap_or_default();
+        return Ok(WriteValue::Json(Value::Array(items.into_iter().map(|i| i.map_or(Value::Null, Value::String)).collect())));
+    }
     let mut output = pg_sys::InvalidOid;
     let mut is_varlena = false;
     pg_sys::getTypeOutputInfo(type_oid, &mut output, &mut is_varlena);

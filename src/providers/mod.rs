@@ -171,37 +171,195 @@ pub enum Writable {
     Never,
     /// Only when the record is created (a Stripe price's amount).
     OnInsert,
+    /// Only on update (rare: a field a record gets after it exists).
+    OnUpdate,
     /// On create and update.
     Always,
 }
 
-/// A column the provider fills, as IMPORT FOREIGN SCHEMA declares it.
+impl Writable {
+    pub fn from_flags(create: bool, update: bool) -> Writable {
+        match (create, update) {
+            (true, true) => Writable::Always,
+            (true, false) => Writable::OnInsert,
+            (false, true) => Writable::OnUpdate,
+            (false, false) => Writable::Never,
+        }
+    }
+
+    pub fn allows(self, op: WriteOp) -> bool {
+        match self {
+            Writable::Never => false,
+            Writable::OnInsert => op == WriteOp::Insert,
+            Writable::OnUpdate => op == WriteOp::Update,
+            Writable::Always => true,
+        }
+    }
+
+    fn flags(self) -> (bool, bool) {
+        (self.allows(WriteOp::Insert), self.allows(WriteOp::Update))
+    }
+}
+
+/// One field of a collection as the API describes it (DESIGN §4a).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// The API's name for it (`Score__c`, `email`).
+    pub name: String,
+    /// The API's word for its type (Salesforce `currency`, Stripe
+    /// `timestamp`): how its values convert.
+    pub api_type: String,
+    /// The column type IMPORT gives it; None: never a column (a Salesforce
+    /// base64 field, fetched one record at a time).
+    pub sql_type: Option<String>,
+    pub writable: Writable,
+    pub nullable: bool,
+}
+
+/// What a provider says one collection is: its name, the name IMPORT gives
+/// its table, its fields (the record id not among them: it is the `id`
+/// column) and the statements it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionSchema {
+    /// The API's name, kept in the table's `collection` option.
+    pub name: String,
+    pub table: String,
+    pub fields: Vec<FieldSpec>,
+    pub writes: Vec<WriteOp>,
+    /// The HINT for a statement not in `writes`: what to do instead.
+    pub writes_hint: Option<String>,
+}
+
+impl CollectionSchema {
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The form kept in the catalog (`sequin.collections.schema`).
+    pub fn to_json(&self) -> Value {
+        let fields: Vec<Value> = self
+            .fields
+            .iter()
+            .map(|f| {
+                let (create, update) = f.writable.flags();
+                serde_json::json!({
+                    "name": f.name, "api_type": f.api_type, "sql_type": f.sql_type,
+                    "create": create, "update": update, "nullable": f.nullable,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.name,
+            "table": self.table,
+            "fields": fields,
+            "writes": self.writes.iter().map(|w| w.as_sql()).collect::<Vec<_>>(),
+            "writes_hint": self.writes_hint,
+        })
+    }
+
+    /// The schema `to_json` kept; None for anything else.
+    pub fn from_json(value: &Value) -> Option<CollectionSchema> {
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        let flag = |v: &Value, key: &str| v.get(key).and_then(Value::as_bool);
+        let mut fields = Vec::new();
+        for f in value.get("fields")?.as_array()? {
+            fields.push(FieldSpec {
+                name: text(f, "name")?,
+                api_type: text(f, "api_type")?,
+                sql_type: text(f, "sql_type"),
+                writable: Writable::from_flags(flag(f, "create")?, flag(f, "update")?),
+                nullable: flag(f, "nullable")?,
+            });
+        }
+        let mut writes = Vec::new();
+        for w in value.get("writes")?.as_array()? {
+            writes.push(WriteOp::ALL.into_iter().find(|op| Some(op.as_sql()) == w.as_str())?);
+        }
+        Some(CollectionSchema {
+            name: text(value, "name")?,
+            table: text(value, "table")?,
+            fields,
+            writes,
+            writes_hint: text(value, "writes_hint"),
+        })
+    }
+}
+
+/// A collection's schema compiled into the provider (Stripe's, GitHub's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ColumnSpec {
+pub struct CompiledCollection {
     pub name: &'static str,
+    pub fields: &'static [CompiledField],
+    pub writes: &'static [WriteOp],
+    pub writes_hint: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompiledField {
+    pub name: &'static str,
+    pub api_type: &'static str,
     pub sql_type: &'static str,
+    pub writable: Writable,
+}
+
+impl CompiledCollection {
+    /// The schema, the record id left out; the table is named as the
+    /// collection.
+    pub fn schema(&self) -> CollectionSchema {
+        CollectionSchema {
+            name: self.name.to_string(),
+            table: self.name.to_string(),
+            fields: self
+                .fields
+                .iter()
+                .filter(|f| f.name != "id")
+                .map(|f| FieldSpec {
+                    name: f.name.to_string(),
+                    api_type: f.api_type.to_string(),
+                    sql_type: Some(f.sql_type.to_string()),
+                    writable: f.writable,
+                    nullable: true,
+                })
+                .collect(),
+            writes: self.writes.to_vec(),
+            writes_hint: self.writes_hint.map(str::to_string),
+        }
+    }
+}
+
+/// One of a table's columns and the API field it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// The column's name in SQL.
+    pub name: String,
+    /// The API's name of the field.
+    pub field: String,
+    /// The column's type as `format_type` prints it.
+    pub sql_type: String,
+    pub api_type: String,
     pub writable: Writable,
 }
 
 impl ColumnSpec {
     pub fn writable_by(&self, op: WriteOp) -> bool {
-        match self.writable {
-            Writable::Never => false,
-            Writable::OnInsert => op == WriteOp::Insert,
-            Writable::Always => true,
-        }
+        self.writable.allows(op)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A collection as one foreign table holds it: the API's schema, and the
+/// table's columns bound to its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionSpec {
-    pub name: &'static str,
-    pub columns: &'static [ColumnSpec],
+    /// The API's name of the collection.
+    pub name: String,
+    /// Every field the API describes (the sync reads them all into `raw`).
+    pub fields: Vec<FieldSpec>,
+    /// The table's columns that hold a field, in table order.
+    pub columns: Vec<ColumnSpec>,
     /// The statements the API supports on this collection; empty: the
     /// table is read-only. Others fail before any request.
-    pub writes: &'static [WriteOp],
-    /// The HINT for a statement not in `writes`: what to do instead.
-    pub writes_hint: Option<&'static str>,
+    pub writes: Vec<WriteOp>,
+    pub writes_hint: Option<String>,
 }
 
 impl CollectionSpec {
@@ -292,9 +450,31 @@ pub trait Provider: Sync {
     /// The name in error messages, e.g. "Stripe".
     fn label(&self) -> &'static str;
     fn default_base_url(&self) -> &'static str;
-    fn collections(&self) -> &'static [CollectionSpec];
-    fn collection(&self, name: &str) -> Option<&'static CollectionSpec> {
-        self.collections().iter().find(|c| c.name == name)
+
+    /// The collections compiled into the provider, for an API whose schema
+    /// is fixed (Stripe); empty for one that describes itself at run time.
+    fn compiled_collections(&self) -> Vec<CollectionSchema> {
+        Vec::new()
+    }
+    /// The request listing the collections (Salesforce's describeGlobal);
+    /// None when they are compiled in.
+    fn list_collections_request(&self) -> Option<ApiRequest> {
+        None
+    }
+    /// Interprets a successful `list_collections_request`: the collections
+    /// (that can be synced), each with its schema where the list carries it
+    /// (Airtable's tables, HubSpot's custom objects), else with no fields
+    /// and `described` false: `describe_request` then asks for them.
+    fn list_collections_response(&self, response: &ApiResponse) -> Result<Vec<Listed>, ApiError> {
+        Err(unparseable(response, "no list of collections"))
+    }
+    /// The request describing one collection's fields (Salesforce's
+    /// `sobjects/{X}/describe`), by the API's name.
+    fn describe_request(&self, _name: &str) -> Option<ApiRequest> {
+        None
+    }
+    fn describe_response(&self, _name: &str, response: &ApiResponse) -> Result<CollectionSchema, ApiError> {
+        Err(unparseable(response, "no describe"))
     }
     /// Headers that authenticate a request with this API key or token.
     fn auth_headers(&self, api_key: &str) -> Vec<(String, String)>;
@@ -452,6 +632,23 @@ pub trait Provider: Sync {
         (response.status == 429).then(|| retry_after(response)).flatten()
     }
 
+    /// Requests that complete a sync page's records with fields its request
+    /// could not carry (a Salesforce sObject too wide for one query), sent
+    /// before the page is applied; `merge_followup` takes each reply.
+    fn page_followups(&self, _collection: &CollectionSpec, _page: &SyncPage) -> Vec<ApiRequest> {
+        Vec::new()
+    }
+
+    fn merge_followup(&self, _collection: &CollectionSpec, _page: &mut SyncPage, response: &ApiResponse) -> Result<(), ApiError> {
+        Err(unparseable(response, "no follow-up requests"))
+    }
+
+    /// A record in a `sequin.request()` reply has every field a table of
+    /// the collection syncs (a partial one would blank the others).
+    fn whole_record(&self, _collection: &CollectionSpec, _raw: &Value) -> bool {
+        true
+    }
+
     /// The column values the sync would store for an API object kept in a
     /// shadow row's `raw`: a column added to a table is filled from it.
     fn columns_from_raw(&self, collection: &CollectionSpec, raw: &Value) -> Map<String, Value>;
@@ -484,12 +681,21 @@ pub trait Provider: Sync {
     }
 }
 
+/// A collection as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub schema: CollectionSchema,
+    /// The schema has its fields; false: describe it.
+    pub described: bool,
+}
+
 /// What one JSON object of an API reply is, to `sequin.request()`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplyObject {
-    /// A whole record of this collection as the API holds it now (a deleted
-    /// one too); the objects nested in it are looked at as well.
-    Record(&'static CollectionSpec, Record),
+    /// A whole record of the collection of this (API) name as the API holds
+    /// it now (a deleted one too); the objects nested in it are looked at as
+    /// well. Its columns are filled by each table's own spec.
+    Record(String, Record),
     /// A past state (a Stripe event and what it carries): nothing in it is
     /// the current state of a record.
     History,
@@ -501,9 +707,9 @@ pub enum ReplyObject {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Touched {
     /// Deleted: applied as such.
-    Gone(&'static CollectionSpec, Record),
+    Gone(String, Record),
     /// Created or changed (this id): re-read from the API.
-    Changed(&'static CollectionSpec, String),
+    Changed(String, String),
 }
 
 /// Deeper objects of a reply are not looked at (serde_json parses at most
@@ -514,18 +720,18 @@ const MAX_REPLY_DEPTH: usize = 64;
 /// itself, the objects nested in it and in its lists, in the order they
 /// appear (an object before those nested in it), each record (collection
 /// and id) once, as it first appears.
-pub fn records_in_reply(provider: &dyn Provider, body: &Value, now_us: i64) -> Vec<(&'static CollectionSpec, Record)> {
-    let mut found: Vec<(&'static CollectionSpec, Record)> = Vec::new();
-    let mut seen: std::collections::HashSet<(&'static str, String)> = std::collections::HashSet::new();
+pub fn records_in_reply(provider: &dyn Provider, body: &Value, now_us: i64) -> Vec<(String, Record)> {
+    let mut found: Vec<(String, Record)> = Vec::new();
+    let mut seen: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
     let mut pending: Vec<(&Value, usize)> = vec![(body, 0)];
     while let Some((value, depth)) = pending.pop() {
         let children: Vec<&Value> = match value {
             Value::Object(map) => {
                 match provider.reply_object(value, now_us) {
                     ReplyObject::History => continue,
-                    ReplyObject::Record(spec, record) => {
-                        if seen.insert((spec.name, record.id.clone())) {
-                            found.push((spec, record));
+                    ReplyObject::Record(collection, record) => {
+                        if seen.insert((collection.clone(), record.id.clone())) {
+                            found.push((collection, record));
                         }
                     }
                     ReplyObject::Other => {}
@@ -577,6 +783,20 @@ impl Record {
     pub fn gone(id: &str, now_us: i64) -> Record {
         Record { id: id.to_string(), version_us: now_us, deleted: true, columns: Map::new(), raw: Value::Null }
     }
+}
+
+/// Characters a path segment keeps as they are (RFC 3986 unreserved).
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// A query value also keeps commas (lists) and spaces, which become `+`.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &PATH_SEGMENT.remove(b',').remove(b' ');
+
+pub fn encode_path_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT).to_string()
+}
+
+pub fn encode_query_value(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string().replace(' ', "+")
 }
 
 /// An error for a reply that is 2xx but not what the API documents.

@@ -162,6 +162,10 @@ impl Engine {
                     }
                 }
             };
+            let target = match poll::with_current_schema(target).await {
+                Ok(target) => target,
+                Err(error) => return Done::Fetched { foreign_table, lane, target: None, from: cursor, result: Err(error) },
+            };
             let result = fetch_page(&target, &cursor).await;
             Done::Fetched { foreign_table, lane, target: Some(target), from: cursor, result }
         });

@@ -9,7 +9,7 @@ use crate::providers::{Phase, SyncPage};
 use crate::shadow::Guard;
 use crate::rate_limit::Priority;
 use crate::time::now_us;
-use crate::upstream;
+use crate::{discovery, upstream};
 use pgrx::prelude::*;
 use serde_json::Value;
 use std::rc::Rc;
@@ -47,6 +47,9 @@ pub(super) struct Target {
     /// The API refuses the change feed: once the backfill is done, sweeps
     /// keep the table current instead (`sweep.rs`).
     pub feed_refused: bool,
+    /// The API is to be asked for the collection's fields before its next
+    /// page (`with_current_schema`).
+    pub schema_due: bool,
 }
 
 /// A collection and its change feed's cursor.
@@ -59,7 +62,38 @@ pub(super) fn load_collection(foreign_table: pg_sys::Oid, feed_refused: bool) ->
     let collection = catalog::load_collection(foreign_table)?;
     let config = &collection.config;
     let credentials = load_credentials(config.server_oid, &config.server.name, config.server_owner)?;
-    Ok(Rc::new(Target { foreign_table, collection, credentials, feed_refused }))
+    let describes_itself = config.server.provider.compiled_collections().is_empty();
+    let schema_due = describes_itself
+        && (collection.schema.is_none() || catalog::schema_check_due(foreign_table, crate::gucs::schema_check_interval())?);
+    Ok(Rc::new(Target { foreign_table, collection, credentials, feed_refused, schema_due }))
+}
+
+/// The target with its collection's schema as the API describes it now,
+/// when it is time to ask (or the API was never asked): kept in the catalog
+/// with what differs from the table (sync_status.schema_drift), which a
+/// WARNING reports when it changes. A column whose field is gone stays,
+/// NULL from then on.
+pub(super) async fn with_current_schema(target: Rc<Target>) -> Result<Rc<Target>> {
+    if !target.schema_due {
+        return Ok(target);
+    }
+    let config = &target.collection.config;
+    let schema = discovery::collection(&config.server, &target.credentials, Priority::Sync, &config.table.collection).await?;
+    let foreign_table = target.foreign_table;
+    in_transaction(|| {
+        let before = catalog::load_collection(foreign_table)?;
+        let old_drift = discovery::drift(&before);
+        let first = before.schema.is_none();
+        let collection = before.with_schema(schema);
+        discovery::check_first_use(first, &collection)?;
+        let new_drift = discovery::drift(&collection);
+        if let (Some(drift), true) = (&new_drift, new_drift != old_drift) {
+            warning!("sequin sync of {}: {drift}", collection.shadow.feed_name);
+        }
+        catalog::store_schema(foreign_table, &collection)?;
+        Ok(())
+    })?;
+    in_transaction(|| load_collection(foreign_table, target.feed_refused))
 }
 
 pub(super) enum Fetched {
@@ -74,16 +108,28 @@ pub(super) enum Fetched {
 /// The page after `cursor`, as the API returns it.
 pub(super) async fn fetch_page(target: &Target, cursor: &Value) -> Result<Fetched> {
     let server = &target.collection.config.server;
-    let spec = target.collection.spec;
+    let spec = &target.collection.spec;
     let request = server.provider.sync_request(spec, cursor);
     let sent_at = now_us();
     let response = upstream::send(server, &target.credentials, &request, Priority::Sync).await;
     match response {
         Ok(response) => {
             let page = server.provider.sync_response(spec, cursor, &response, sent_at);
-            upstream::parse(server, &request, page).map(Fetched::Page)
+            let mut page = upstream::parse(server, &request, page)?;
+            for followup in server.provider.page_followups(spec, &page) {
+                let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
+                let merged = server.provider.merge_followup(spec, &mut page, &response);
+                upstream::parse(server, &followup, merged)?;
+            }
+            Ok(Fetched::Page(page))
         }
         Err(error) => {
+            // A field the query names is gone upstream: ask for the fields
+            // again before the next try.
+            if error.api_code.as_deref() == Some("INVALID_FIELD") {
+                let foreign_table = target.foreign_table;
+                in_transaction(|| catalog::forget_schema_check(foreign_table))?;
+            }
             if let Some(reason) = server.provider.cursor_expired(spec, cursor, &error) {
                 return Ok(Fetched::CursorExpired(reason));
             }

@@ -69,7 +69,7 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
 
 async fn fetch(target: &Target, id: &str) -> Result<Record> {
     let server = &target.collection.config.server;
-    let spec = target.collection.spec;
+    let spec = &target.collection.spec;
     let request = server.provider.fetch_request(spec, id);
     let sent_at = now_us();
     match upstream::send(server, &target.credentials, &request, Priority::Sync).await {

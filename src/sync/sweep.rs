@@ -27,7 +27,7 @@ pub(super) fn load_sweep(foreign_table: pg_sys::Oid) -> Result<(Rc<Target>, Valu
         Some(state) => state,
         None => {
             let provider = target.collection.config.server.provider;
-            catalog::begin_sweep(foreign_table, &provider.listing_cursor(target.collection.spec))?
+            catalog::begin_sweep(foreign_table, &provider.listing_cursor(&target.collection.spec))?
         }
     };
     Ok((target, state.cursor))

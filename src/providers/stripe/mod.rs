@@ -27,8 +27,13 @@ const PAGE_SIZE: u32 = 100;
 /// at most this many (DESIGN §5).
 const STATEMENT_LIMIT: usize = 100;
 
-const fn col(name: &'static str, sql_type: &'static str, writable: Writable) -> ColumnSpec {
-    ColumnSpec { name, sql_type, writable }
+/// Stripe's times are unix seconds, kept as timestamptz.
+const fn col(name: &'static str, sql_type: &'static str, writable: Writable) -> CompiledField {
+    let api_type = match sql_type.as_bytes() {
+        b"timestamptz" => "timestamp",
+        _ => sql_type,
+    };
+    CompiledField { name, api_type, sql_type, writable }
 }
 
 /// What an event does to the record its object describes.
@@ -42,7 +47,7 @@ enum Effect {
 
 /// A Stripe collection: where it lives and which events describe it.
 struct StripeCollection {
-    spec: CollectionSpec,
+    spec: CompiledCollection,
     /// The `object` field of its objects, e.g. "customer".
     object: &'static str,
     /// Top-level fields holding another object's id, or that object where a
@@ -64,9 +69,9 @@ const CREATED_UPDATED_DELETED: &[(&str, Effect)] =
 
 const COLLECTIONS: &[StripeCollection] = &[
     StripeCollection {
-        spec: CollectionSpec {
+        spec: CompiledCollection {
             name: "customers",
-            columns: &[
+            fields: &[
                 col("id", "text", Never),
                 col("email", "text", Always),
                 col("name", "text", Always),
@@ -90,9 +95,9 @@ const COLLECTIONS: &[StripeCollection] = &[
         events: CREATED_UPDATED_DELETED,
     },
     StripeCollection {
-        spec: CollectionSpec {
+        spec: CompiledCollection {
             name: "products",
-            columns: &[
+            fields: &[
                 col("id", "text", Never),
                 col("name", "text", Always),
                 col("description", "text", Always),
@@ -115,9 +120,9 @@ const COLLECTIONS: &[StripeCollection] = &[
         events: CREATED_UPDATED_DELETED,
     },
     StripeCollection {
-        spec: CollectionSpec {
+        spec: CompiledCollection {
             name: "prices",
-            columns: &[
+            fields: &[
                 col("id", "text", Never),
                 col("product", "text", OnInsert),
                 col("active", "boolean", Always),
@@ -142,9 +147,9 @@ const COLLECTIONS: &[StripeCollection] = &[
         events: CREATED_UPDATED_DELETED,
     },
     StripeCollection {
-        spec: CollectionSpec {
+        spec: CompiledCollection {
             name: "subscriptions",
-            columns: &[
+            fields: &[
                 col("id", "text", Never),
                 col("customer", "text", OnInsert),
                 col("status", "text", Never),
@@ -195,9 +200,9 @@ const COLLECTIONS: &[StripeCollection] = &[
         ],
     },
     StripeCollection {
-        spec: CollectionSpec {
+        spec: CompiledCollection {
             name: "invoices",
-            columns: &[
+            fields: &[
                 col("id", "text", Never),
                 col("customer", "text", Never),
                 col("subscription", "text", Never),
@@ -256,11 +261,17 @@ const COLLECTIONS: &[StripeCollection] = &[
     },
 ];
 
-static SPECS: once_cell::sync::Lazy<Vec<CollectionSpec>> =
-    once_cell::sync::Lazy::new(|| COLLECTIONS.iter().map(|c| c.spec).collect());
+/// Each collection's spec as IMPORT creates its table: what a reply's
+/// records are read with before a table's own spec fills their columns.
+static IMPORTED: once_cell::sync::Lazy<Vec<CollectionSpec>> =
+    once_cell::sync::Lazy::new(|| COLLECTIONS.iter().map(|c| crate::schema::imported_spec(&c.spec.schema())).collect());
 
 fn stripe_collection(spec: &CollectionSpec) -> &'static StripeCollection {
-    COLLECTIONS.iter().find(|c| c.spec.name == spec.name).expect("collection spec comes from COLLECTIONS")
+    COLLECTIONS.iter().find(|c| c.spec.name == spec.name).expect("a Stripe spec is bound to a compiled collection")
+}
+
+fn imported(collection: &StripeCollection) -> &'static CollectionSpec {
+    IMPORTED.iter().find(|s| s.name == collection.spec.name).expect("every compiled collection is imported")
 }
 
 fn event_types(collection: &StripeCollection) -> String {
@@ -302,28 +313,30 @@ fn with_references_collapsed<'a>(spec: &CollectionSpec, object: &'a Value) -> st
 fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, deleted: bool) -> Option<Record> {
     let object = &*with_references_collapsed(spec, object);
     let id = object.get("id")?.as_str()?.to_string();
-    let mut columns = object.as_object()?.clone();
-    // Standard fields of the shadow table win over API fields of the same name.
-    columns.remove("deleted");
-    // Stripe's times are unix seconds.
-    for column in spec.columns.iter().filter(|c| c.sql_type == "timestamptz") {
-        if let Some(seconds) = object.get(column.name).and_then(Value::as_i64) {
+    let fields = object.as_object()?;
+    let mut columns = Map::new();
+    for column in &spec.columns {
+        let Some(value) = fields.get(&column.field) else { continue };
+        let value = match (column.api_type.as_str(), value.as_i64()) {
             // Saturating: the API's number, however large, never panics.
-            columns.insert(column.name.into(), Value::String(iso8601_from_us(seconds.saturating_mul(1_000_000))));
-        }
+            ("timestamp", Some(seconds)) => Value::String(iso8601_from_us(seconds.saturating_mul(1_000_000))),
+            _ => value.clone(),
+        };
+        columns.insert(column.name.clone(), value);
     }
     Some(Record { id, version_us, deleted, columns, raw: object.clone() })
 }
 
 /// The record an event describes, for the exact event types the collection
 /// follows only: `customer.subscription.created` is never a customer's.
-fn record_from_event(collection: &StripeCollection, event: &Value) -> Option<Record> {
+fn record_from_event(spec: &CollectionSpec, event: &Value) -> Option<Record> {
+    let collection = stripe_collection(spec);
     let kind = event.get("type")?.as_str()?;
     let action = kind.strip_prefix(collection.event_prefix)?.strip_prefix('.')?;
     let (_, effect) = collection.events.iter().find(|(a, _)| *a == action)?;
     let created = event.get("created")?.as_i64()?;
     let object = event.get("data")?.get("object")?;
-    record_from_object(&collection.spec, object, created.saturating_mul(1_000_000), *effect == Effect::Delete)
+    record_from_object(spec, object, created.saturating_mul(1_000_000), *effect == Effect::Delete)
 }
 
 fn list_data(response: &ApiResponse) -> Result<(Vec<Value>, bool), ApiError> {
@@ -370,7 +383,7 @@ fn check_writable(collection: &CollectionSpec, op: WriteOp, name: &str) -> Resul
     if column.is_some_and(|c| c.writable_by(op)) {
         return Ok(());
     }
-    let writable = collection.columns.iter().filter(|c| c.writable_by(op)).map(|c| c.name).collect::<Vec<_>>();
+    let writable = collection.columns.iter().filter(|c| c.writable_by(op)).map(|c| c.name.as_str()).collect::<Vec<_>>();
     let error = match column.map(|c| c.writable) {
         Some(OnInsert) => SequinError::new(
             ErrorKind::ReadOnlyColumn,
@@ -406,8 +419,9 @@ fn form_body(
 ) -> Result<Vec<(String, String)>, SequinError> {
     let op = if old.is_some() { WriteOp::Update } else { WriteOp::Insert };
     let mut form = Vec::new();
-    for (name, value) in row {
-        check_writable(collection, op, name)?;
+    for (column, value) in row {
+        check_writable(collection, op, column)?;
+        let name = &collection.column(column).expect("check_writable found it").field;
         match value {
             WriteValue::Null => form.push((name.clone(), String::new())),
             WriteValue::Text(text) => form.push((name.clone(), text.clone())),
@@ -455,8 +469,8 @@ impl Provider for Stripe {
             return ReplyObject::Other;
         };
         let deleted = object.get("deleted").and_then(Value::as_bool).unwrap_or(false);
-        match record_from_object(&collection.spec, object, second_of(now_us), deleted) {
-            Some(record) => ReplyObject::Record(&collection.spec, record),
+        match record_from_object(imported(collection), object, second_of(now_us), deleted) {
+            Some(record) => ReplyObject::Record(collection.spec.name.to_string(), record),
             None => ReplyObject::Other,
         }
     }
@@ -495,8 +509,8 @@ impl Provider for Stripe {
         "https://api.stripe.com"
     }
 
-    fn collections(&self) -> &'static [CollectionSpec] {
-        &SPECS
+    fn compiled_collections(&self) -> Vec<CollectionSchema> {
+        COLLECTIONS.iter().map(|c| c.spec.schema()).collect()
     }
 
     fn auth_headers(&self, api_key: &str) -> Vec<(String, String)> {
@@ -571,7 +585,7 @@ impl Provider for Stripe {
                     if let Some(newest) = newest_first.first().and_then(|e| e.get("id")) {
                         next["after"] = newest.clone();
                     }
-                    newest_first.iter().rev().filter_map(|e| record_from_event(collection, e)).collect()
+                    newest_first.iter().rev().filter_map(|e| record_from_event(spec, e)).collect()
                 } else if has_more {
                     // Still looking for the oldest event since `since`.
                     next["scan"] = newest_first.last().and_then(|e| e.get("id")).cloned().ok_or_else(malformed)?;
@@ -581,7 +595,7 @@ impl Provider for Stripe {
                     // forward in time from the next request on.
                     next["after"] = oldest.get("id").cloned().ok_or_else(malformed)?;
                     next.as_object_mut().map(|m| m.remove("scan"));
-                    record_from_event(collection, oldest).into_iter().collect()
+                    record_from_event(spec, oldest).into_iter().collect()
                 } else {
                     vec![]
                 };
@@ -750,22 +764,12 @@ impl Provider for Stripe {
     }
 }
 
-fn encode_path_segment(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn customers() -> &'static CollectionSpec {
-        Stripe.collection("customers").unwrap()
+        collection("customers")
     }
 
     fn reply(status: u16, body: Value) -> ApiResponse {
@@ -950,8 +954,9 @@ mod tests {
         assert!(Stripe.write_response(customers(), Some("cus_2"), &reply(200, customer("cus_1")), 0).is_err());
     }
 
+    /// The spec of the table IMPORT creates.
     fn collection(name: &str) -> &'static CollectionSpec {
-        Stripe.collection(name).unwrap()
+        imported(COLLECTIONS.iter().find(|c| c.spec.name == name).unwrap())
     }
 
     fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
@@ -975,12 +980,13 @@ mod tests {
 
     #[test]
     fn every_collection_has_a_text_id_first_and_at_most_20_event_types() {
-        let names: Vec<&str> = Stripe.collections().iter().map(|c| c.name).collect();
+        let names: Vec<String> = Stripe.compiled_collections().into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["customers", "products", "prices", "subscriptions", "invoices"]);
         for c in COLLECTIONS {
-            assert_eq!(c.spec.columns[0], col("id", "text", Never), "{}", c.spec.name);
+            assert_eq!(c.spec.fields[0], col("id", "text", Never), "{}", c.spec.name);
             assert!(c.events.len() <= 20, "{}", c.spec.name);
-            assert!(c.spec.column("created").is_some_and(|col| col.sql_type == "timestamptz"));
+            let created = collection(c.spec.name).column("created").unwrap();
+            assert_eq!((created.sql_type.as_str(), created.api_type.as_str()), ("timestamptz", "timestamp"));
         }
     }
 
@@ -1108,7 +1114,7 @@ mod tests {
         let ops = |name: &str| WriteOp::ALL.iter().filter(|op| collection(name).allows(**op)).count();
         assert_eq!((ops("customers"), ops("products"), ops("subscriptions")), (3, 3, 3));
         assert!(collection("prices").allows(WriteOp::Update) && !collection("prices").allows(WriteOp::Delete));
-        assert!(collection("prices").writes_hint.unwrap().contains("SET active = false"));
+        assert!(collection("prices").writes_hint.as_deref().unwrap().contains("SET active = false"));
         assert_eq!(ops("invoices"), 0);
         assert!(collection("invoices").writes_hint.is_some());
         assert!(collection("invoices").columns.iter().all(|c| c.writable == Never));
@@ -1241,7 +1247,7 @@ mod tests {
         sub["items"]["data"][0]["price"] = price.clone();
         sub["customer"] = customer("cus_1");
         let found = records_in_reply(&Stripe, &sub, 12_345_678);
-        let names: Vec<(&str, &str)> = found.iter().map(|(s, r)| (s.name, r.id.as_str())).collect();
+        let names: Vec<(&str, &str)> = found.iter().map(|(s, r)| (s.as_str(), r.id.as_str())).collect();
         // In order of appearance (serde_json's maps are sorted by key), each once.
         assert_eq!(names, vec![("subscriptions", "sub_1"), ("customers", "cus_1"), ("prices", "price_1"), ("invoices", "in_1")]);
         assert!(found.iter().all(|(_, r)| r.version_us == 12_000_000 && !r.deleted));
