@@ -470,10 +470,12 @@ impl SObject {
         let f = &self.fields[i];
         let slot = match f.slot() {
             Some(slot) if f.custom && f.compound.is_none() => slot,
-            _ => return Err(SchemaError(format!(
+            _ => {
+                return Err(SchemaError(format!(
                 "Only custom fields that are not part of a compound field can be removed, not {}",
                 f.name
-            ))),
+            )))
+            }
         };
         self.fields.remove(i);
         self.by_name = self
