@@ -196,6 +196,11 @@ pub fn more(sf: &mut SalesforceState, locator: &str, version: &str) -> Result<Re
     Ok(page(cursor, offset, Some(id), version))
 }
 
+/// An id as a query names it (15 or 18 characters) against a record's.
+fn sfid_matches(asked: &str, id: &str) -> bool {
+    asked == id || (asked.len() == 15 && id.starts_with(asked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,9 +337,4 @@ mod tests {
             "INVALID_FIELD"
         );
     }
-}
-
-/// An id as a query names it (15 or 18 characters) against a record's.
-fn sfid_matches(asked: &str, id: &str) -> bool {
-    asked == id || (asked.len() == 15 && id.starts_with(asked))
 }
