@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::faults::{FaultKind, Injected};
 use crate::reqlog::{unix_ms, Entry};
 use crate::state::App;
-use crate::{admin, oauth, salesforce, stripe};
+use crate::{admin, oauth, salesforce, stripe, target_limit};
 
 /// A request with its body read.
 #[derive(Debug, Clone, Default)]
@@ -137,6 +137,12 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Outcome {
         // The client went away mid-body; nobody is listening for an answer.
         Err(_) => return Outcome::Reset,
     };
+    if let Some(length) = parts.headers.get(target_limit::TOO_LONG_HEADER) {
+        return Outcome::Reply(target_too_long(
+            parts.uri.path(),
+            length.to_str().unwrap_or(""),
+        ));
+    }
     let req = Req {
         method: parts.method.as_str().to_ascii_uppercase(),
         path: parts.uri.path().to_string(),
@@ -148,6 +154,19 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Outcome {
         return Outcome::Reply(admin::handle(app, &req));
     }
     api(app, &req).await
+}
+
+/// 431 for a request-target over `target_limit::MAX_TARGET` bytes, as
+/// Salesforce's front end answers it; neither counted nor faulted, since it
+/// never reaches the API.
+fn target_too_long(path: &str, length: &str) -> Reply {
+    const MESSAGE: &str = "Request Header Fields Too Large";
+    let body = if path.starts_with("/services/") {
+        serde_json::json!([{"errorCode": "REQUEST_HEADER_FIELDS_TOO_LARGE", "message": MESSAGE}])
+    } else {
+        serde_json::json!({"error": {"type": "invalid_request_error", "message": format!("{MESSAGE}: the request-target is {length} bytes, at most {} are accepted", target_limit::MAX_TARGET)}})
+    };
+    Reply::json(431, &body)
 }
 
 /// A non-admin request: latency, faults, the provider, the request log.

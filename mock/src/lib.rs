@@ -12,6 +12,7 @@ pub mod salesforce;
 pub mod server;
 pub mod state;
 pub mod stripe;
+pub mod target_limit;
 
 pub use server::{bind, serve};
 pub use state::App;

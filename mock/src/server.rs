@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::http::{self, Outcome};
 use crate::state::App;
+use crate::target_limit::LimitedTargets;
 
 /// What a handler asks the connection task to do instead of answering.
 #[derive(Debug, Clone, Copy)]
@@ -64,11 +65,11 @@ async fn connection(stream: TcpStream, app: Arc<App>) {
     });
     let mut conn = http1::Builder::new()
         .header_read_timeout(None)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(LimitedTargets::new(stream)), service);
     tokio::select! {
         _ = &mut conn => {}
         Some(takeover) = takeover_rx.recv() => {
-            let stream = conn.into_parts().io.into_inner();
+            let stream = conn.into_parts().io.into_inner().into_inner();
             match takeover {
                 Takeover::Reset => {
                     let _ = stream.set_zero_linger();

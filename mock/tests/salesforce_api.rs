@@ -931,3 +931,899 @@ fn daily_limit_faults_and_counts() {
         1
     );
 }
+
+/// The describe entry of one field.
+fn described(describe: &Value, name: &str) -> Value {
+    describe["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        .clone()
+}
+
+fn usage(r: &Resp) -> String {
+    r.header("Sforce-Limit-Info").unwrap_or("").to_string()
+}
+
+#[test]
+fn describe_global_and_describe() {
+    let mock = Mock::start();
+    let (_, token) = mock.login("sk_test_describe");
+    let global = mock.api(&token, "GET", &format!("{V}/sobjects/"), Value::Null);
+    assert_eq!(global.status, 200, "{}", global.body);
+    let g = global.json();
+    assert_eq!(
+        (g["encoding"].clone(), g["maxBatchSize"].clone()),
+        (json!("UTF-8"), json!(200))
+    );
+    let entry = |name: &str| {
+        g["sobjects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed"))
+            .clone()
+    };
+    let invoice = entry("Invoice__c");
+    assert_eq!(
+        (
+            invoice["custom"].clone(),
+            invoice["keyPrefix"].clone(),
+            invoice["label"].clone(),
+            invoice["queryable"].clone()
+        ),
+        (json!(true), json!("a01"), json!("Invoice"), json!(true))
+    );
+    assert_eq!(
+        invoice["urls"]["describe"],
+        "/services/data/v60.0/sobjects/Invoice__c/describe"
+    );
+    assert_eq!(entry("Contact")["custom"], false);
+    assert_eq!(entry("Wide__c")["keyPrefix"], "a02");
+    assert_eq!(entry("Narrow__c")["keyPrefix"], "a03");
+    assert_eq!(entry("NoteAndAttachment")["queryable"], false);
+    // Without the slash, and a describe counts as an API call.
+    let again = mock.api(&token, "GET", &format!("{V}/sobjects"), Value::Null);
+    assert_eq!(again.json(), g);
+    let before = usage(&again);
+
+    let r = mock.api(
+        &token,
+        "GET",
+        &format!("{V}/sobjects/invoice__c/describe/"),
+        Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(usage(&r), before);
+    let d = r.json();
+    assert_eq!(
+        (d["name"].clone(), d["custom"].clone()),
+        (json!("Invoice__c"), json!(true))
+    );
+    assert_eq!(d["fields"][0]["name"], "Id");
+    assert_eq!(d["fields"][0]["soapType"], "tns:ID");
+    let flags = |f: &Value| {
+        (
+            f["type"].as_str().unwrap().to_string(),
+            f["createable"].as_bool().unwrap(),
+            f["updateable"].as_bool().unwrap(),
+            f["calculated"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(
+        flags(&described(&d, "Total__c")),
+        ("currency".into(), false, false, true)
+    );
+    assert_eq!(
+        flags(&described(&d, "Code__c")),
+        ("string".into(), true, false, false)
+    );
+    assert_eq!(
+        flags(&described(&d, "Location__c")),
+        ("location".into(), false, false, false)
+    );
+    let latitude = described(&d, "Location__Latitude__s");
+    assert_eq!(flags(&latitude), ("double".into(), true, true, false));
+    assert_eq!(latitude["compoundFieldName"], "Location__c");
+    assert_eq!(described(&d, "Location__c")["soapType"], "urn:location");
+    let status = described(&d, "Status__c");
+    assert_eq!(status["restrictedPicklist"], true);
+    assert_eq!(
+        status["picklistValues"][0],
+        json!({"value":"Draft","label":"Draft","active":true,"defaultValue":true})
+    );
+    let paid = described(&d, "Paid__c");
+    assert_eq!(
+        (
+            paid["nillable"].clone(),
+            paid["defaultedOnCreate"].clone(),
+            paid["soapType"].clone()
+        ),
+        (json!(false), json!(true), json!("xsd:boolean"))
+    );
+    let account = described(&d, "Account__c");
+    assert_eq!(
+        (
+            account["referenceTo"].clone(),
+            account["relationshipName"].clone()
+        ),
+        (json!(["Account"]), json!("Account__r"))
+    );
+    assert_eq!(described(&d, "Reminder__c")["soapType"], "xsd:time");
+    assert_eq!(
+        described(&d, "Attachment__c")["soapType"],
+        "xsd:base64Binary"
+    );
+    assert_eq!(described(&d, "Name")["nillable"], false);
+    let names: Vec<&str> = d["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names[names.len() - 4..],
+        [
+            "IsDeleted",
+            "CreatedDate",
+            "LastModifiedDate",
+            "SystemModstamp"
+        ]
+    );
+
+    let a = mock
+        .api(
+            &token,
+            "GET",
+            &format!("{V}/sobjects/Account/describe"),
+            Value::Null,
+        )
+        .json();
+    assert_eq!(described(&a, "BillingAddress")["type"], "address");
+    assert_eq!(described(&a, "BillingAddress")["soapType"], "urn:address");
+    for part in [
+        "BillingStreet",
+        "BillingCity",
+        "BillingPostalCode",
+        "BillingState",
+        "BillingCountry",
+    ] {
+        let f = described(&a, part);
+        assert_eq!(
+            (f["compoundFieldName"].clone(), f["createable"].clone()),
+            (json!("BillingAddress"), json!(true)),
+            "{part}"
+        );
+    }
+    assert_eq!(described(&a, "Phone")["type"], "phone");
+    assert_eq!(described(&a, "Website")["type"], "url");
+    assert_eq!(described(&a, "NumberOfEmployees")["type"], "int");
+    let c = mock
+        .api(
+            &token,
+            "GET",
+            &format!("{V}/sobjects/Contact/describe"),
+            Value::Null,
+        )
+        .json();
+    let score = described(&c, "Score__c");
+    assert_eq!(
+        (
+            score["type"].clone(),
+            score["precision"].clone(),
+            score["scale"].clone(),
+            score["custom"].clone(),
+            score["nillable"].clone()
+        ),
+        (
+            json!("double"),
+            json!(18),
+            json!(2),
+            json!(true),
+            json!(true)
+        )
+    );
+    assert_eq!(described(&c, "AccountId")["type"], "reference");
+
+    let n = mock.api(
+        &token,
+        "GET",
+        &format!("{V}/sobjects/NoteAndAttachment/describe"),
+        Value::Null,
+    );
+    assert_eq!(n.status, 200);
+    let q = mock.query(&token, "SELECT Id FROM NoteAndAttachment");
+    assert_eq!(
+        (q.status, error_code(&q)),
+        (400, "INVALID_TYPE".to_string())
+    );
+    assert_eq!(
+        q.json()[0]["message"],
+        "sObject type 'NoteAndAttachment' is not supported."
+    );
+    let r = mock.api(
+        &token,
+        "GET",
+        &format!("{V}/sobjects/Nope__c/describe"),
+        Value::Null,
+    );
+    assert_eq!((r.status, error_code(&r)), (404, "NOT_FOUND".to_string()));
+}
+
+#[test]
+fn schema_changes_by_the_admin() {
+    let mock = Mock::start();
+    let key = "sk_test_schema";
+    let (_, token) = mock.login(key);
+    let (_, other) = mock.login("sk_test_schema_other");
+    let describe = |token: &str, since: Option<&str>| {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if let Some(s) = since {
+            headers.push(("If-Modified-Since", s));
+        }
+        mock.request(
+            "GET",
+            &format!("{V}/sobjects/Invoice__c/describe"),
+            &headers,
+            "",
+        )
+    };
+    let first = describe(&token, None);
+    let last_modified = first.header("Last-Modified").unwrap().to_string();
+    let unchanged = describe(&token, Some(&last_modified));
+    assert_eq!((unchanged.status, unchanged.body.as_str()), (304, ""));
+    assert_eq!(
+        describe(&token, Some("Wed, 21 Oct 2099 07:28:00 GMT")).status,
+        304
+    );
+    assert_eq!(
+        describe(&token, Some("Wed, 21 Oct 2015 07:28:00 GMT")).status,
+        200
+    );
+
+    let created = mock.api(
+        &token,
+        "POST",
+        &format!("{V}/sobjects/Invoice__c"),
+        json!({"Name":"Before"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let before_id = created.json()["id"].as_str().unwrap().to_string();
+    let stamp = |id: &str| {
+        mock.api(
+            &token,
+            "GET",
+            &format!("{V}/sobjects/Invoice__c/{id}?fields=SystemModstamp"),
+            Value::Null,
+        )
+        .json()["SystemModstamp"]
+            .clone()
+    };
+    let stamp_before = stamp(&before_id);
+
+    // If-Modified-Since has second precision: change the schema a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let fields = format!("/_admin/salesforce/Invoice__c/fields?account={key}");
+    let r = mock.admin(
+        "POST",
+        &fields,
+        json!({"name":"Region__c","type":"picklist","length":80,"createable":true,"updateable":true,"nillable":true,
+               "picklistValues":["North","South"],"restrictedPicklist":true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (r.json()["type"].clone(), r.json()["custom"].clone()),
+        (json!("picklist"), json!(true))
+    );
+    let r = mock.admin(
+        "POST",
+        &fields,
+        json!({"name":"Weight__c","type":"double","precision":10,"scale":3}),
+    );
+    assert_eq!(r.json()["scale"], 3);
+    let changed = describe(&token, Some(&last_modified));
+    assert_eq!(changed.status, 200);
+    assert_eq!(described(&changed.json(), "Region__c")["length"], 80);
+    assert_ne!(changed.header("Last-Modified").unwrap(), last_modified);
+    // Existing records get null, and keep their SystemModstamp.
+    let q = mock.query(&token, "SELECT Id, Region__c, Weight__c FROM Invoice__c");
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert_eq!(q.json()["records"][0]["Region__c"], Value::Null);
+    assert_eq!(stamp(&before_id), stamp_before);
+
+    for bad in [
+        json!({"name":"Region","type":"string"}),
+        json!({"name":"region__c","type":"string"}),
+        json!({"name":"Spot__c","type":"address"}),
+        json!({"name":"Spot__c","type":"nope"}),
+        json!({"name":"Spot__c","type":"string","bogus":1}),
+    ] {
+        assert_eq!(
+            mock.admin("POST", &fields, bad.clone()).status,
+            400,
+            "{bad}"
+        );
+    }
+
+    let invoices = format!("{V}/sobjects/Invoice__c");
+    let r = mock.api(
+        &token,
+        "POST",
+        &invoices,
+        json!({"Name":"A","Region__c":"North","Weight__c":1.5}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = mock.api(
+        &token,
+        "POST",
+        &invoices,
+        json!({"Name":"A","Region__c":"West"}),
+    );
+    assert_eq!(error_code(&r), "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
+
+    // Field-level access.
+    let region = format!("/_admin/salesforce/Invoice__c/fields/Region__c?account={key}");
+    let r = mock.admin("PATCH", &region, json!({"updateable":false}));
+    assert_eq!(
+        (
+            r.status,
+            r.json()["updateable"].clone(),
+            r.json()["createable"].clone()
+        ),
+        (200, json!(false), json!(true))
+    );
+    let r = mock.api(
+        &token,
+        "PATCH",
+        &format!("{invoices}/{id}"),
+        json!({"Region__c":"South"}),
+    );
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (400, "INVALID_FIELD_FOR_INSERT_UPDATE".to_string())
+    );
+    assert_eq!(r.json()[0]["fields"], json!(["Region__c"]));
+    mock.admin(
+        "PATCH",
+        &region,
+        json!({"createable":false,"updateable":true}),
+    );
+    let r = mock.api(
+        &token,
+        "POST",
+        &invoices,
+        json!({"Name":"B","Region__c":"South"}),
+    );
+    assert_eq!(error_code(&r), "INVALID_FIELD_FOR_INSERT_UPDATE");
+    assert_eq!(
+        mock.api(
+            &token,
+            "PATCH",
+            &format!("{invoices}/{id}"),
+            json!({"Region__c":"South"})
+        )
+        .status,
+        204
+    );
+    let total = format!("/_admin/salesforce/Invoice__c/fields/Total__c?account={key}");
+    assert_eq!(
+        mock.admin("PATCH", &total, json!({"createable":true}))
+            .status,
+        400
+    );
+
+    // Another account's org is untouched.
+    let theirs = mock
+        .api(
+            &other,
+            "GET",
+            &format!("{V}/sobjects/Invoice__c/describe"),
+            Value::Null,
+        )
+        .json();
+    assert!(theirs["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["name"] != "Region__c"));
+    let q = mock.query(&other, "SELECT Region__c FROM Invoice__c");
+    assert_eq!(error_code(&q), "INVALID_FIELD");
+
+    // Removed: unknown to SOQL, writes and describe.
+    assert_eq!(
+        mock.admin(
+            "DELETE",
+            &format!("/_admin/salesforce/Invoice__c/fields/Name?account={key}"),
+            Value::Null
+        )
+        .status,
+        400
+    );
+    let r = mock.admin("DELETE", &region, Value::Null);
+    assert_eq!((r.status, r.json()), (200, json!({"deleted":true})));
+    let q = mock.query(&token, "SELECT Id, Region__c FROM Invoice__c");
+    assert_eq!(error_code(&q), "INVALID_FIELD");
+    assert!(q.json()[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("No such column 'Region__c' on entity 'Invoice__c'"));
+    let r = mock.api(
+        &token,
+        "PATCH",
+        &format!("{invoices}/{id}"),
+        json!({"Region__c":"South"}),
+    );
+    assert_eq!(
+        r.json()[0]["message"],
+        "No such column 'Region__c' on sobject of type Invoice__c"
+    );
+    let d = describe(&token, None).json();
+    assert!(d["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["name"] != "Region__c"));
+    // Added again, it starts empty.
+    mock.admin("POST", &fields, json!({"name":"Region__c","type":"string"}));
+    let r = mock.api(
+        &token,
+        "GET",
+        &format!("{invoices}/{id}?fields=Region__c"),
+        Value::Null,
+    );
+    assert_eq!(r.json()["Region__c"], Value::Null);
+
+    // A reset brings back the default schema.
+    mock.admin("POST", &format!("/_admin/reset?account={key}"), Value::Null);
+    let (_, token) = mock.login(key);
+    let d = describe(&token, None).json();
+    assert!(d["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["name"] != "Weight__c"));
+}
+
+/// An Account and an Invoice__c with every writable field set.
+fn full_invoice(mock: &Mock, token: &str) -> (String, String) {
+    let r = mock.api(
+        token,
+        "POST",
+        &format!("{V}/sobjects/Account"),
+        json!({"Name":"Acme","BillingStreet":"1 Main St","BillingCity":"Springfield","BillingPostalCode":"12345",
+               "BillingState":"IL","BillingCountry":"US","NumberOfEmployees":12,"AnnualRevenue":1000.5}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let account = r.json()["id"].as_str().unwrap().to_string();
+    let r = mock.api(
+        token,
+        "POST",
+        &format!("{V}/sobjects/Invoice__c"),
+        json!({"Name":"INV-1","Amount__c":12.5,"Score__c":33.3,"Tags__c":"Urgent; Gift","Paid__c":true,
+               "Quantity__c":3,"Due_Date__c":"2026-03-01","Paid_At__c":"2026-03-01T12:00:00+02:00",
+               "Reminder__c":"09:30","Account__c":account,"Code__c":"C-1",
+               "Location__Latitude__s":48.8566,"Location__Longitude__s":2.3522,"Attachment__c":"aGVsbG8="}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    (account, r.json()["id"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn typed_values_in_queries_and_retrieves() {
+    let mock = Mock::start();
+    let (_, token) = mock.login("sk_test_typed");
+    let (account, id) = full_invoice(&mock, &token);
+    let expected = json!({
+        "Name":"INV-1","Amount__c":12.5,"Score__c":33.3,"Status__c":"Draft","Tags__c":"Urgent;Gift","Paid__c":true,
+        "Quantity__c":3,"Due_Date__c":"2026-03-01","Paid_At__c":"2026-03-01T10:00:00.000+0000",
+        "Reminder__c":"09:30:00.000Z","Account__c":account,"Total__c":37.5,"Code__c":"C-1",
+        "Location__c":{"latitude":48.8566,"longitude":2.3522},
+        "Attachment__c":format!("/services/data/v60.0/sobjects/Invoice__c/{id}/Attachment__c"),
+        "IsDeleted":false,
+    });
+    let names: Vec<&String> = expected.as_object().unwrap().keys().collect();
+    let soql = format!(
+        "SELECT Id, {} FROM Invoice__c",
+        names
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let q = mock.query(&token, &soql);
+    assert_eq!(q.status, 200, "{}", q.body);
+    let from_query = q.json()["records"][0].clone();
+    let retrieved = mock
+        .api(
+            &token,
+            "GET",
+            &format!("{V}/sobjects/Invoice__c/{id}"),
+            Value::Null,
+        )
+        .json();
+    for (name, want) in expected.as_object().unwrap() {
+        assert_eq!(&from_query[name], want, "query {name}");
+        assert_eq!(&retrieved[name], want, "retrieve {name}");
+    }
+    assert!(from_query["Quantity__c"].is_i64());
+    assert!(
+        retrieved["Paid_At__c"].is_string()
+            && retrieved["CreatedDate"]
+                .as_str()
+                .unwrap()
+                .ends_with("+0000")
+    );
+
+    let q = mock.query(
+        &token,
+        "SELECT BillingAddress, NumberOfEmployees, AnnualRevenue, BillingCity FROM Account",
+    );
+    assert_eq!(q.status, 200, "{}", q.body);
+    let a = &q.json()["records"][0];
+    assert_eq!(
+        a["BillingAddress"],
+        json!({"city":"Springfield","country":"US","geocodeAccuracy":null,"latitude":null,"longitude":null,
+               "postalCode":"12345","state":"IL","street":"1 Main St"})
+    );
+    assert!(a["NumberOfEmployees"].is_i64());
+    assert_eq!(a["AnnualRevenue"], 1000.5);
+
+    // A calculated field follows its inputs; null when one is missing.
+    let r = mock.api(
+        &token,
+        "PATCH",
+        &format!("{V}/sobjects/Invoice__c/{id}"),
+        json!({"Quantity__c":null}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = mock.api(
+        &token,
+        "GET",
+        &format!("{V}/sobjects/Invoice__c/{id}?fields=Total__c,Location__c"),
+        Value::Null,
+    );
+    assert_eq!(r.json()["Total__c"], Value::Null);
+    // Seeds fill the writable custom fields with valid values.
+    mock.admin(
+        "POST",
+        "/_admin/salesforce/Invoice__c/seed?account=sk_test_typed&count=3",
+        Value::Null,
+    );
+    let q = mock.query(&token, "SELECT Name, Status__c, Tags__c, Total__c, Reminder__c, Location__c FROM Invoice__c WHERE SystemModstamp > 2000-01-01T00:00:00Z");
+    let records = q.json()["records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 4);
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["Name"].as_str().unwrap().starts_with("Invoice "))
+            .all(|r| !r["Total__c"].is_null() && !r["Location__c"].is_null()),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn write_validation_by_type() {
+    let mock = Mock::start();
+    let key = "sk_test_validate";
+    let (_, token) = mock.login(key);
+    let (_, id) = full_invoice(&mock, &token);
+    let invoices = format!("{V}/sobjects/Invoice__c");
+    let create = |body: Value| mock.api(&token, "POST", &invoices, body);
+    let code = |r: Resp| (r.status, error_code(&r));
+    let e = |c: &str| (400, c.to_string());
+    for (field, value) in [
+        ("Paid__c", json!("yes")),
+        ("Quantity__c", json!(1.5)),
+        ("Quantity__c", json!("3")),
+        ("Amount__c", json!("12")),
+        ("Score__c", json!(true)),
+        ("Due_Date__c", json!("2026-13-01")),
+        ("Paid_At__c", json!("2026-03-01")),
+        ("Reminder__c", json!("25:00")),
+        ("Name", json!(5)),
+    ] {
+        let mut body = json!({"Name":"X"});
+        body[field] = value;
+        assert_eq!(code(create(body)), e("JSON_PARSER_ERROR"), "{field}");
+    }
+    assert_eq!(
+        code(create(json!({"Name":"X","Status__c":"Bogus"}))),
+        e("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
+    );
+    assert_eq!(
+        code(create(json!({"Name":"X","Tags__c":"Urgent;Nope"}))),
+        e("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
+    );
+    assert_eq!(
+        code(create(json!({"Name":"x".repeat(81)}))),
+        e("STRING_TOO_LONG")
+    );
+    assert_eq!(
+        code(create(json!({"Name":"X","Paid__c":null}))),
+        e("REQUIRED_FIELD_MISSING")
+    );
+    assert_eq!(
+        code(create(
+            json!({"Name":"X","Account__c":"001000000000000AAA"})
+        )),
+        e("INVALID_CROSS_REFERENCE_KEY")
+    );
+    assert_eq!(
+        code(create(
+            json!({"Name":"X","Location__c":{"latitude":1,"longitude":2}})
+        )),
+        e("INVALID_FIELD_FOR_INSERT_UPDATE")
+    );
+    let r = create(json!({"Name":"X","Total__c":5}));
+    assert_eq!(
+        r.json(),
+        json!([{"message":"Unable to create/update fields: Total__c. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                "errorCode":"INVALID_FIELD_FOR_INSERT_UPDATE","fields":["Total__c"]}])
+    );
+    let r = create(json!({"Name":"X","Foo__c":1}));
+    assert_eq!(
+        r.json()[0]["message"],
+        "No such column 'Foo__c' on sobject of type Invoice__c"
+    );
+    assert_eq!(error_code(&r), "INVALID_FIELD");
+    // Code__c: set on create, read-only after.
+    let r = mock.api(
+        &token,
+        "PATCH",
+        &format!("{invoices}/{id}"),
+        json!({"Code__c":"C-2"}),
+    );
+    assert_eq!(code(r), e("INVALID_FIELD_FOR_INSERT_UPDATE"));
+    let r = mock.api(
+        &token,
+        "PATCH",
+        &format!("{invoices}/{id}"),
+        json!({"Status__c":"Paid","Tags__c":"Gift"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let contact = mock.api(
+        &token,
+        "POST",
+        &format!("{V}/sobjects/Contact"),
+        json!({"LastName":"L","Score__c":"high"}),
+    );
+    assert_eq!(code(contact), e("JSON_PARSER_ERROR"));
+
+    // sObject Collections and the admin's writes check the same.
+    let r = mock.api(
+        &token,
+        "POST",
+        &format!("{V}/composite/sobjects"),
+        json!({"allOrNone":false,"records":[
+            {"attributes":{"type":"Invoice__c"},"Name":"Ok","Status__c":"Sent"},
+            {"attributes":{"type":"Invoice__c"},"Name":"Bad","Status__c":"Bogus"},
+            {"attributes":{"type":"Invoice__c"},"Name":"Calc","Total__c":1}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json();
+    assert_eq!(out[0]["success"], true);
+    assert_eq!(
+        out[1]["errors"][0]["statusCode"],
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    );
+    assert_eq!(
+        out[2]["errors"][0]["statusCode"],
+        "INVALID_FIELD_FOR_INSERT_UPDATE"
+    );
+    let r = mock.api(
+        &token,
+        "POST",
+        &format!("{V}/composite/sobjects"),
+        json!({"records":[{"attributes":{"type":"Invoice__c"},"Name":"X","Paid__c":"no"}]}),
+    );
+    assert_eq!(code(r), e("JSON_PARSER_ERROR"));
+    let r = mock.admin(
+        "POST",
+        &format!("/_admin/salesforce/Invoice__c?account={key}"),
+        json!({"Name":"X","Quantity__c":2.5}),
+    );
+    assert_eq!(code(r), e("JSON_PARSER_ERROR"));
+    let r = mock.admin(
+        "PATCH",
+        &format!("/_admin/salesforce/Invoice__c/{id}?account={key}"),
+        json!({"Code__c":"C-9"}),
+    );
+    assert_eq!(code(r), e("INVALID_FIELD_FOR_INSERT_UPDATE"));
+}
+
+#[test]
+fn collections_retrieve() {
+    let mock = Mock::start();
+    let (_, token) = mock.login("sk_test_retrieve");
+    let invoices = format!("{V}/sobjects/Invoice__c");
+    let make = |name: &str| {
+        mock.api(
+            &token,
+            "POST",
+            &invoices,
+            json!({"Name":name,"Amount__c":2,"Quantity__c":4}),
+        )
+        .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, gone, b) = (make("A"), make("Gone"), make("B"));
+    assert_eq!(
+        mock.api(&token, "DELETE", &format!("{invoices}/{gone}"), Value::Null)
+            .status,
+        204
+    );
+    let url = format!("{V}/composite/sobjects/Invoice__c");
+    let r = mock.api(
+        &token,
+        "POST",
+        &url,
+        json!({"ids":[b, gone, "bogus", &a[..15]],"fields":["Name","Total__c"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = r.json();
+    assert_eq!(
+        out,
+        json!([
+            {"attributes":{"type":"Invoice__c","url":format!("/services/data/v60.0/sobjects/Invoice__c/{b}")},"Id":b,"Name":"B","Total__c":8.0},
+            null,
+            null,
+            {"attributes":{"type":"Invoice__c","url":format!("/services/data/v60.0/sobjects/Invoice__c/{a}")},"Id":a,"Name":"A","Total__c":8.0}
+        ])
+    );
+    let r = mock.api(
+        &token,
+        "GET",
+        &format!("{url}?ids={a},{gone}&fields=Name"),
+        Value::Null,
+    );
+    assert_eq!(
+        r.json(),
+        json!([{"attributes":{"type":"Invoice__c","url":format!("/services/data/v60.0/sobjects/Invoice__c/{a}")},"Id":a,"Name":"A"}, null])
+    );
+    let r = mock.api(
+        &token,
+        "POST",
+        &url,
+        json!({"ids":[a],"fields":["Name","Foo__c"]}),
+    );
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (400, "INVALID_FIELD".to_string())
+    );
+    let many: Vec<String> = (0..2001).map(|_| a.clone()).collect();
+    let r = mock.api(&token, "POST", &url, json!({"ids":many,"fields":["Name"]}));
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (400, "EXCEEDED_ID_LIMIT".to_string())
+    );
+    // The writes without a type still work next to it.
+    let r = mock.api(
+        &token,
+        "DELETE",
+        &format!("{V}/composite/sobjects?ids={a}"),
+        Value::Null,
+    );
+    assert_eq!(r.json()[0]["success"], true);
+}
+
+#[test]
+fn wide_objects_and_the_url_limit() {
+    let mock = Mock::start();
+    let key = "sk_test_wide";
+    let (_, token) = mock.login(key);
+    for t in ["Wide__c", "Narrow__c"] {
+        let r = mock.admin(
+            "POST",
+            &format!("/_admin/salesforce/{t}/seed?account={key}&count=3"),
+            Value::Null,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let d = mock
+        .api(
+            &token,
+            "GET",
+            &format!("{V}/sobjects/Wide__c/describe"),
+            Value::Null,
+        )
+        .json();
+    let custom: Vec<String> = d["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("Custom_Field_Number_")
+        })
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(custom.len(), 800);
+    assert_eq!(custom[799], "Custom_Field_Number_800__c");
+    assert_eq!(described(&d, "Custom_Field_Number_004__c")["type"], "date");
+
+    let all = mock.query(
+        &token,
+        &format!("SELECT Id, Name, {} FROM Wide__c", custom.join(", ")),
+    );
+    assert_eq!(all.status, 431);
+    assert_eq!(
+        all.json(),
+        json!([{"errorCode":"REQUEST_HEADER_FIELDS_TOO_LARGE","message":"Request Header Fields Too Large"}])
+    );
+    let mut rows: Vec<serde_json::Map<String, Value>> = vec![serde_json::Map::new(); 3];
+    for part in custom.chunks(200) {
+        let q = mock.query(
+            &token,
+            &format!(
+                "SELECT Id, Name, {} FROM Wide__c ORDER BY Id",
+                part.join(", ")
+            ),
+        );
+        assert_eq!(q.status, 200, "{}", &q.body[..q.body.len().min(300)]);
+        for (row, r) in rows.iter_mut().zip(q.json()["records"].as_array().unwrap()) {
+            row.extend(r.as_object().unwrap().clone());
+        }
+    }
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 803 && r.values().all(|v| !v.is_null())),
+        "every field filled"
+    );
+
+    // Narrow__c's k-th field holds Wide__c's k-th field's value, record by record.
+    let narrow_fields: Vec<String> = (1..=48)
+        .map(|k| format!("Custom_Field_Number_{k:02}__c"))
+        .collect();
+    let q = mock.query(
+        &token,
+        &format!(
+            "SELECT Name, {} FROM Narrow__c ORDER BY Id",
+            narrow_fields.join(", ")
+        ),
+    );
+    assert_eq!(q.status, 200, "{}", q.body);
+    for (n, narrow) in q.json()["records"].as_array().unwrap().iter().enumerate() {
+        let wide = &rows[n];
+        assert_eq!(
+            narrow["Name"].as_str().unwrap().replace("Narrow", "Wide"),
+            wide["Name"]
+        );
+        for k in 1..=48 {
+            assert_eq!(
+                narrow[format!("Custom_Field_Number_{k:02}__c")],
+                wide[&format!("Custom_Field_Number_{k:03}__c")]
+            );
+        }
+    }
+
+    // A request-target of a megabyte gets the same answer, not a dropped connection.
+    let huge = format!(
+        "{V}/query?q=SELECT+Id+FROM+Wide__c+WHERE+Name+%3D+%27{}%27",
+        "x".repeat(1 << 20)
+    );
+    let r = mock.api(&token, "GET", &huge, Value::Null);
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (431, "REQUEST_HEADER_FIELDS_TOO_LARGE".to_string())
+    );
+    let at_limit = format!(
+        "{V}/sobjects/Wide__c/describe?pad={}",
+        "p".repeat(16_384 - V.len() - 31)
+    );
+    assert_eq!(at_limit.len(), 16_384);
+    assert_eq!(mock.api(&token, "GET", &at_limit, Value::Null).status, 200);
+    assert_eq!(
+        mock.api(&token, "GET", &format!("{at_limit}p"), Value::Null)
+            .status,
+        431
+    );
+}

@@ -9,9 +9,9 @@ use serde_json::{json, Map, Value};
 
 use super::errors::SfError;
 use super::records::{all_fields, render};
-use super::schema::{sobject, SObject};
+use super::schema::SObject;
 use super::store::Record;
-use super::{ops, time, SalesforceState, Settings};
+use super::{ops, schema_admin, time, SalesforceState, Settings};
 use crate::http::{Reply, Req};
 use crate::state::{lock, App};
 use crate::stripe::errors::ApiError;
@@ -26,18 +26,21 @@ const ADMIN_VERSION: &str = "v60.0";
 /// handed out so far (so emails stay unique across seeds). Their
 /// CreatedDate = SystemModstamp run `step_ms` apart, the last at `end_ms`
 /// (step 0: all in one millisecond).
-pub fn seed(sf: &mut SalesforceState, t: &'static SObject, count: u64, end_ms: i64, step_ms: i64) {
+pub fn seed(sf: &mut SalesforceState, t: &SObject, count: u64, end_ms: i64, step_ms: i64) {
     let store = sf.store_mut(t);
-    let defaults: Vec<Value> = t
-        .fields
+    let defaults = ops::initial_values(t);
+    // The seed's field names, looked up once; a field the admin removed is skipped.
+    let slots: Vec<Option<usize>> = (t.seed)(0)
         .iter()
-        .map(|f| f.default.map_or(Value::Null, Value::from))
+        .map(|(name, _)| t.field_index(name).and_then(|i| t.fields[i].slot()))
         .collect();
     for i in 0..count {
         let n = store.minted();
         let mut values = defaults.clone();
-        for (name, v) in (t.seed)(n) {
-            values[t.field_index(name).expect("seeds name real fields")] = v;
+        for (slot, (_, v)) in slots.iter().zip((t.seed)(n)) {
+            if let Some(slot) = slot {
+                values[*slot] = v;
+            }
         }
         let ms = end_ms - (count - 1 - i) as i64 * step_ms;
         store.insert(Record {
@@ -54,7 +57,7 @@ fn record_json(t: &SObject, r: &Record) -> Value {
     serde_json::from_str(&render(t, r, &all_fields(t), ADMIN_VERSION)).expect("valid JSON")
 }
 
-fn json_map(req: &Req) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn json_map(req: &Req) -> Result<Map<String, Value>, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -120,7 +123,8 @@ pub fn handle(
         }
         // As if 15 days had passed for every deletion made so far.
         ("POST", ["deleted", "expire"]) => {
-            let before: usize = super::schema::TYPES
+            let before: usize = sf
+                .types()
                 .iter()
                 .map(|t| sf.store(t).delete_log().len())
                 .sum();
@@ -129,9 +133,17 @@ pub fn handle(
             ok(json!({ "expired": before }))
         }
         (method, [type_name, rest @ ..]) => {
-            let t = sobject(type_name).ok_or_else(not_found)?;
+            let t = sf.sobject(type_name).ok_or_else(not_found)?;
+            let t = &t;
             match (method, rest) {
+                (_, ["fields", rest @ ..]) => schema_admin::handle(sf, t, req, rest, now),
                 ("POST", ["seed"]) => {
+                    if t.key_prefix.is_none() {
+                        return Err(ApiError::invalid(format!(
+                            "{} has no records of its own to seed",
+                            t.name
+                        )));
+                    }
                     let count =
                         integer(query, "count")?.ok_or_else(|| ApiError::missing_param("count"))?;
                     if !(0..=MAX_SEED).contains(&count) {
@@ -199,20 +211,20 @@ pub fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::salesforce::schema::CONTACT;
 
     #[test]
     fn seeding_is_fast_unique_and_spaced() {
         let mut sf = SalesforceState::new("sk_test_s");
+        let contact = sf.sobject("Contact").unwrap();
         let started = std::time::Instant::now();
-        seed(&mut sf, &CONTACT, 50_000, 10_000_000, 1);
+        seed(&mut sf, &contact, 50_000, 10_000_000, 1);
         assert!(
             started.elapsed().as_secs_f64() < 5.0,
             "{:?}",
             started.elapsed()
         );
-        seed(&mut sf, &CONTACT, 2, 20_000_000, 0);
-        let s = sf.store(&CONTACT);
+        seed(&mut sf, &contact, 2, 20_000_000, 0);
+        let s = sf.store(&contact);
         assert_eq!(s.len(), 50_002);
         let first = s.by_modstamp(None).next().unwrap();
         assert_eq!(first.modstamp_ms, 10_000_000 - 49_999);
@@ -224,7 +236,7 @@ mod tests {
         let body = json!({"Title":"CTO"});
         ops::update(
             &mut sf,
-            &CONTACT,
+            &contact,
             &id,
             body.as_object().unwrap(),
             30_000_000,

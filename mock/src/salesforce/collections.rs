@@ -10,10 +10,12 @@
 //! A body that doesn't parse (unknown type or field, wrong JSON type) fails
 //! the whole request with 400 and an error array, as Salesforce's parser does.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::errors::SfError;
-use super::schema::{sobject, sobject_of_id, SObject};
+use super::schema::SObject;
 use super::store::Undo;
 use super::{json_object, ops, sfid, SalesforceState};
 use crate::http::{Reply, Req};
@@ -30,18 +32,18 @@ fn too_many() -> SfError {
 }
 
 enum Action {
-    Create(&'static SObject, Map<String, Value>),
-    Update(&'static SObject, String, Map<String, Value>),
+    Create(Arc<SObject>, Map<String, Value>),
+    Update(Arc<SObject>, String, Map<String, Value>),
     Delete(String),
     /// Fails without trying (e.g. an update without an id).
     Fail(Option<String>, SfError),
 }
 
 /// A collection's records with their types.
-type Records = Vec<(&'static SObject, Map<String, Value>)>;
+type Records = Vec<(Arc<SObject>, Map<String, Value>)>;
 
 /// `{"allOrNone","records"}` → (allOrNone, records).
-fn parse_body(req: &Req) -> Result<(bool, Records), SfError> {
+fn parse_body(sf: &SalesforceState, req: &Req) -> Result<(bool, Records), SfError> {
     let body = json_object(req)?;
     let all_or_none = match body.get("allOrNone") {
         None | Some(Value::Null) => false,
@@ -82,7 +84,7 @@ fn parse_body(req: &Req) -> Result<(bool, Records), SfError> {
                     "Must send a concrete entity type.",
                 ))
             }
-            Some(name) => sobject(name).ok_or_else(|| {
+            Some(name) => sf.sobject(name).ok_or_else(|| {
                 SfError::new(
                     400,
                     "INVALID_TYPE",
@@ -90,7 +92,7 @@ fn parse_body(req: &Req) -> Result<(bool, Records), SfError> {
                 )
             })?,
         };
-        ops::check_shape(t, r)?;
+        ops::check_shape(&t, r)?;
         out.push((t, r.clone()));
     }
     Ok((all_or_none, out))
@@ -106,10 +108,10 @@ fn process(
 ) -> Vec<Value> {
     let mut outcomes: Vec<(Option<String>, Result<(), SfError>)> =
         Vec::with_capacity(actions.len());
-    let mut undo: Vec<(&'static SObject, Undo)> = Vec::new();
+    let mut undo: Vec<(Arc<SObject>, Undo)> = Vec::new();
     for action in actions {
         let outcome = match action {
-            Action::Create(t, body) => match ops::create(sf, t, &body, now) {
+            Action::Create(t, body) => match ops::create(sf, &t, &body, now) {
                 Ok((id, u)) => {
                     undo.push((t, u));
                     (Some(id), Ok(()))
@@ -117,17 +119,17 @@ fn process(
                 Err(e) => (None, Err(e)),
             },
             Action::Update(t, id, body) => {
-                let r = ops::update(sf, t, &id, &body, now, false).map(|u| undo.push((t, u)));
+                let r = ops::update(sf, &t, &id, &body, now, false).map(|u| undo.push((t, u)));
                 (Some(id), r)
             }
             Action::Delete(id) => {
-                let r = match sfid::normalize(&id).and_then(|n| sobject_of_id(&n)) {
+                let r = match sfid::normalize(&id).and_then(|n| sf.sobject_of_id(&n)) {
                     None => Err(SfError::record(
                         "MALFORMED_ID",
                         format!("malformed id {id}"),
                         &[],
                     )),
-                    Some(t) => ops::delete(sf, t, &id, now, false).map(|u| undo.push((t, u))),
+                    Some(t) => ops::delete(sf, &t, &id, now, false).map(|u| undo.push((t, u))),
                 };
                 (Some(id), r)
             }
@@ -138,7 +140,7 @@ fn process(
     let rolled_back = all_or_none && outcomes.iter().any(|(_, r)| r.is_err());
     if rolled_back {
         for (t, u) in undo.into_iter().rev() {
-            sf.store_mut(t).undo(u);
+            sf.store_mut(&t).undo(u);
         }
     }
     outcomes
@@ -168,7 +170,7 @@ fn process(
 }
 
 pub fn create(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, SfError> {
-    let (all_or_none, records) = parse_body(req)?;
+    let (all_or_none, records) = parse_body(sf, req)?;
     let actions = records
         .into_iter()
         .map(|(t, r)| Action::Create(t, r))
@@ -180,7 +182,7 @@ pub fn create(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, Sf
 }
 
 pub fn update(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, SfError> {
-    let (all_or_none, records) = parse_body(req)?;
+    let (all_or_none, records) = parse_body(sf, req)?;
     let actions = records
         .into_iter()
         .map(|(t, r)| {
@@ -245,7 +247,6 @@ pub fn delete(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, Sf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::salesforce::schema::{ACCOUNT, CONTACT};
 
     fn req(method: &str, query: &str, body: Value) -> Req {
         Req {
@@ -269,11 +270,12 @@ mod tests {
     #[test]
     fn all_or_none_takes_everything_back() {
         let mut sf = SalesforceState::new("sk_test_c");
+        let contact_type = sf.sobject("Contact").unwrap();
         let mut records: Vec<Value> = (0..200)
             .map(|i| contact(&format!("C{i}"), &format!("c{i}@x.io")))
             .collect();
         records[57] = contact("Bad", "andrea__invalid");
-        let before = sf.store(&CONTACT).next_id();
+        let before = sf.store(&contact_type).next_id();
         let out = results(create(
             &mut sf,
             &req(
@@ -293,9 +295,9 @@ mod tests {
             out[199]["errors"][0]["statusCode"],
             "ALL_OR_NONE_OPERATION_ROLLED_BACK"
         );
-        assert!(sf.store(&CONTACT).is_empty());
+        assert!(sf.store(&contact_type).is_empty());
         assert_eq!(
-            sf.store(&CONTACT).next_id(),
+            sf.store(&contact_type).next_id(),
             before,
             "ids are given back too"
         );
@@ -306,7 +308,7 @@ mod tests {
             &req("POST", "", json!({"records":records})),
             1,
         ));
-        assert_eq!(sf.store(&CONTACT).len(), 199);
+        assert_eq!(sf.store(&contact_type).len(), 199);
         assert_eq!(out[0]["success"], true);
         assert!(out[0]["id"].as_str().unwrap().starts_with("003"));
         assert!(out[57].get("id").is_none());
@@ -333,8 +335,10 @@ mod tests {
     #[test]
     fn updates_deletes_and_limits() {
         let mut sf = SalesforceState::new("sk_test_u");
+        let account = sf.sobject("Account").unwrap();
+        let contact_type = sf.sobject("Contact").unwrap();
         let mk = |sf: &mut SalesforceState, name: &str| {
-            ops::create(sf, &ACCOUNT, json!({"Name": name}).as_object().unwrap(), 1)
+            ops::create(sf, &account, json!({"Name": name}).as_object().unwrap(), 1)
                 .unwrap()
                 .0
         };
@@ -348,9 +352,15 @@ mod tests {
             json!({"id":a,"success":false,"errors":[SfError::rolled_back().result_error()]})
         );
         assert_eq!(out[1]["errors"][0]["statusCode"], "REQUIRED_FIELD_MISSING");
-        let name = ACCOUNT.field_index("Name").unwrap();
-        assert_eq!(sf.store(&ACCOUNT).get(&a).unwrap().values[name], "A");
-        assert_eq!(sf.store(&ACCOUNT).get(&a).unwrap().modstamp_ms, 1);
+        let name = account.field_index("Name").unwrap();
+        assert_eq!(
+            sf.store(&account)
+                .get(&a)
+                .unwrap()
+                .get(&account, name, "v60.0"),
+            "A"
+        );
+        assert_eq!(sf.store(&account).get(&a).unwrap().modstamp_ms, 1);
         let body = json!({"records":[{"attributes":{"type":"Account"},"Name":"no id"}]});
         let out = results(update(&mut sf, &req("PATCH", "", body), 2));
         assert_eq!(out[0]["errors"][0]["statusCode"], "MISSING_ARGUMENT");
@@ -369,7 +379,7 @@ mod tests {
             out[0]["errors"][0]["statusCode"],
             "ALL_OR_NONE_OPERATION_ROLLED_BACK"
         );
-        assert_eq!(sf.store(&ACCOUNT).len(), 2);
+        assert_eq!(sf.store(&account).len(), 2);
         let out = results(delete(
             &mut sf,
             &req("DELETE", &format!("ids={a},{b}"), Value::Null),
@@ -382,7 +392,7 @@ mod tests {
                 json!({"id":b,"success":true,"errors":[]})
             ]
         );
-        assert!(sf.store(&ACCOUNT).is_empty());
+        assert!(sf.store(&account).is_empty());
 
         let many: Vec<Value> = (0..201)
             .map(|i| contact(&format!("C{i}"), &format!("c{i}@x.io")))
@@ -407,6 +417,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "INVALID_TYPE");
-        assert!(sf.store(&CONTACT).is_empty());
+        assert!(sf.store(&contact_type).is_empty());
     }
 }

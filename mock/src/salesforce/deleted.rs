@@ -25,12 +25,7 @@ fn truncate(ms: i64, precision: i64) -> i64 {
     }
 }
 
-pub fn list(
-    sf: &mut SalesforceState,
-    t: &'static SObject,
-    req: &Req,
-    now: i64,
-) -> Result<Reply, SfError> {
+pub fn list(sf: &mut SalesforceState, t: &SObject, req: &Req, now: i64) -> Result<Reply, SfError> {
     let params = form::pairs(&req.query);
     let param = |name: &str| -> Result<i64, SfError> {
         let v = params
@@ -89,7 +84,6 @@ pub fn list(
 mod tests {
     use super::*;
     use crate::salesforce::ops;
-    use crate::salesforce::schema::CONTACT;
     use serde_json::Value;
 
     fn get(sf: &mut SalesforceState, start: i64, end: i64, now: i64) -> Result<Value, SfError> {
@@ -99,7 +93,8 @@ mod tests {
             query: format!("start={}&end={}", f(start), f(end)),
             ..Req::default()
         };
-        list(sf, &CONTACT, &req, now).map(|r| serde_json::from_slice(&r.body).unwrap())
+        let contact = sf.sobject("Contact").unwrap();
+        list(sf, &contact, &req, now).map(|r| serde_json::from_slice(&r.body).unwrap())
     }
 
     #[test]
@@ -107,22 +102,23 @@ mod tests {
         let now = time::parse_datetime("2026-03-01T12:00:30Z").unwrap();
         let min = 60_000;
         let mut sf = SalesforceState::new("sk_test_d");
+        let contact = sf.sobject("Contact").unwrap();
         let (a, _) = ops::create(
             &mut sf,
-            &CONTACT,
+            &contact,
             json!({"LastName":"A"}).as_object().unwrap(),
             now - 10 * min,
         )
         .unwrap();
         let (b, _) = ops::create(
             &mut sf,
-            &CONTACT,
+            &contact,
             json!({"LastName":"B"}).as_object().unwrap(),
             now - 10 * min,
         )
         .unwrap();
-        ops::delete(&mut sf, &CONTACT, &a, now - 5 * min, true).unwrap();
-        ops::delete(&mut sf, &CONTACT, &b, now - 10_000, true).unwrap(); // in the current minute
+        ops::delete(&mut sf, &contact, &a, now - 5 * min, true).unwrap();
+        ops::delete(&mut sf, &contact, &b, now - 10_000, true).unwrap(); // in the current minute
 
         let r = get(&mut sf, now - 60 * min, now + 60 * min, now).unwrap();
         assert_eq!(
@@ -155,7 +151,7 @@ mod tests {
         assert_eq!(r["deletedRecords"], json!([]));
         // Purged for good: deleting again is NOT_FOUND-ish, not ENTITY_IS_DELETED.
         assert_eq!(
-            ops::delete(&mut sf, &CONTACT, &a, now, true)
+            ops::delete(&mut sf, &contact, &a, now, true)
                 .unwrap_err()
                 .code,
             "NOT_FOUND"

@@ -1,23 +1,31 @@
 //! The Salesforce subset: the OAuth refresh-token endpoint, SOQL queries
 //! (the shapes a sync sends) with query locators, the deleted-records
-//! endpoint, single-record CRUD and sObject Collections for the types in
-//! `schema::TYPES` (Account, Contact, Lead, Opportunity), the daily API
+//! endpoint, single-record CRUD, sObject Collections (writes and retrieve),
+//! describeGlobal and describe, for the types of each account's own schema
+//! (`default_org.rs` to start with, changed by the admin), the daily API
 //! request limit with `Sforce-Limit-Info`. State lives per account; a
 //! request's account is that of its access token (see crate::oauth).
 
 pub mod admin;
 pub mod collections;
+pub mod default_org;
 pub mod deleted;
+pub mod describe;
 pub mod errors;
 pub mod ops;
 pub mod query;
 pub mod records;
+pub mod retrieve;
 pub mod schema;
+pub mod schema_admin;
 pub mod sfid;
 pub mod soql;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod typed_values;
+
+use std::sync::Arc;
 
 use hyper::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -28,7 +36,7 @@ use crate::ids;
 use crate::state::{lock, App};
 use crate::stripe::form;
 use errors::SfError;
-use schema::{SObject, TYPES};
+use schema::SObject;
 use store::TypeStore;
 
 pub use token::TOKEN_PATH;
@@ -62,6 +70,10 @@ impl Default for Settings {
 /// One account's Salesforce org.
 pub struct SalesforceState {
     key: String,
+    /// The org's schema. A change replaces a type's `Arc`, so a query
+    /// locator keeps the schema its records were read with.
+    types: Vec<Arc<SObject>>,
+    /// One per type, in the same order.
     stores: Vec<TypeStore>,
     pub cursors: query::Cursors,
     pub settings: Settings,
@@ -73,12 +85,17 @@ pub struct SalesforceState {
 
 impl SalesforceState {
     pub fn new(key: &str) -> SalesforceState {
+        let types: Vec<Arc<SObject>> = default_org::types(time::now_ms())
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         SalesforceState {
             key: key.to_string(),
-            stores: TYPES
+            stores: types
                 .iter()
-                .map(|t| TypeStore::new(t, ids::salt(key, t.key_prefix)))
+                .map(|t| TypeStore::new(t, ids::salt(key, t.key_prefix.as_deref().unwrap_or(""))))
                 .collect(),
+            types,
             cursors: query::Cursors::new(key),
             settings: Settings::default(),
             api_usage: 0,
@@ -87,19 +104,47 @@ impl SalesforceState {
         }
     }
 
-    fn type_index(t: &SObject) -> usize {
-        TYPES
+    fn type_index(&self, t: &SObject) -> usize {
+        self.types
             .iter()
             .position(|x| x.name == t.name)
             .expect("a store per type")
     }
 
+    /// Every type of the org, in describeGlobal's order.
+    pub fn types(&self) -> &[Arc<SObject>] {
+        &self.types
+    }
+
+    /// By name, case-insensitively (as the API accepts them).
+    pub fn sobject(&self, name: &str) -> Option<Arc<SObject>> {
+        self.types
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+            .cloned()
+    }
+
+    /// The type an 18-character id belongs to, by its key prefix.
+    pub fn sobject_of_id(&self, id: &str) -> Option<Arc<SObject>> {
+        self.types
+            .iter()
+            .find(|t| t.key_prefix.as_deref().is_some_and(|p| id.starts_with(p)))
+            .cloned()
+    }
+
+    /// Puts a changed version of a type in place of the old one.
+    pub fn replace_type(&mut self, t: SObject) {
+        let i = self.type_index(&t);
+        self.types[i] = Arc::new(t);
+    }
+
     pub fn store(&self, t: &SObject) -> &TypeStore {
-        &self.stores[Self::type_index(t)]
+        &self.stores[self.type_index(t)]
     }
 
     pub fn store_mut(&mut self, t: &SObject) -> &mut TypeStore {
-        &mut self.stores[Self::type_index(t)]
+        let i = self.type_index(t);
+        &mut self.stores[i]
     }
 
     /// The org id (`00D…`) and user id (`005…`) tokens are issued for.
@@ -210,7 +255,8 @@ fn route(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, SfError
         return Err(SfError::not_found());
     }
     let method = req.method.as_str();
-    let sobject = |name: &str| schema::sobject(name).ok_or_else(SfError::not_found);
+    let sobject =
+        |sf: &SalesforceState, name: &str| sf.sobject(name).ok_or_else(SfError::not_found);
     match segments {
         ["query"] => match method {
             "GET" => query::run(sf, req, version, now),
@@ -220,26 +266,37 @@ fn route(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, SfError
             "GET" => query::more(sf, locator, version),
             m => Err(method_not_allowed(m, "GET")),
         },
+        ["sobjects"] => match method {
+            "GET" => Ok(describe::global(sf, version)),
+            m => Err(method_not_allowed(m, "GET")),
+        },
         ["sobjects", name] => {
-            let t = sobject(name)?;
+            let t = sobject(sf, name)?;
             match method {
-                "POST" => records::create(sf, t, req, now),
+                "POST" => records::create(sf, &t, req, now),
                 m => Err(method_not_allowed(m, "POST")),
             }
         }
-        ["sobjects", name, "deleted"] => {
-            let t = sobject(name)?;
+        ["sobjects", name, "describe"] => {
+            let t = sobject(sf, name)?;
             match method {
-                "GET" => deleted::list(sf, t, req, now),
+                "GET" => describe::describe(&t, req, version),
+                m => Err(method_not_allowed(m, "GET")),
+            }
+        }
+        ["sobjects", name, "deleted"] => {
+            let t = sobject(sf, name)?;
+            match method {
+                "GET" => deleted::list(sf, &t, req, now),
                 m => Err(method_not_allowed(m, "GET")),
             }
         }
         ["sobjects", name, id] => {
-            let t = sobject(name)?;
+            let t = sobject(sf, name)?;
             match method {
-                "GET" => records::retrieve(sf, t, id, req, version),
-                "PATCH" => records::update(sf, t, id, req, now),
-                "DELETE" => records::delete(sf, t, id, now),
+                "GET" => records::retrieve(sf, &t, id, req, version),
+                "PATCH" => records::update(sf, &t, id, req, now),
+                "DELETE" => records::delete(sf, &t, id, now),
                 m => Err(method_not_allowed(m, "GET,PATCH,DELETE")),
             }
         }
@@ -249,6 +306,13 @@ fn route(sf: &mut SalesforceState, req: &Req, now: i64) -> Result<Reply, SfError
             "DELETE" => collections::delete(sf, req, now),
             m => Err(method_not_allowed(m, "POST,PATCH,DELETE")),
         },
+        ["composite", "sobjects", name] => {
+            let t = sobject(sf, name)?;
+            match method {
+                "GET" | "POST" => retrieve::records(sf, &t, req, version),
+                m => Err(method_not_allowed(m, "GET,POST")),
+            }
+        }
         _ => Err(SfError::not_found()),
     }
 }
@@ -279,7 +343,7 @@ pub fn route_name(method: &str, path: &str) -> String {
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match segments.as_slice() {
         [v, "query", _] => format!("{method} {DATA_PREFIX}{v}/query/{{locator}}"),
-        [v, "sobjects", t, id] if *id != "deleted" => {
+        [v, "sobjects", t, id] if *id != "deleted" && *id != "describe" => {
             format!("{method} {DATA_PREFIX}{v}/sobjects/{t}/{{id}}")
         }
         _ => format!("{method} {}", path.trim_end_matches('/')),

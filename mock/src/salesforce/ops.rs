@@ -6,39 +6,14 @@
 //! wrong JSON type) fails the whole request, as Salesforce's JSON parser
 //! does; the rest (`check_shape` passed) are errors about one record.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::errors::SfError;
-use super::schema::{sobject, Kind, SObject};
+use super::schema::{FieldType, SObject};
 use super::store::{Lookup, Record, Undo};
-use super::{sfid, SalesforceState};
-use crate::stripe::customers::valid_email;
-
-const EMAIL_MAX: usize = 80;
-
-fn json_token(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "VALUE_STRING",
-        Value::Number(n) if n.is_f64() => "VALUE_NUMBER_FLOAT",
-        Value::Number(_) => "VALUE_NUMBER_INT",
-        Value::Bool(true) => "VALUE_TRUE",
-        Value::Bool(false) => "VALUE_FALSE",
-        Value::Array(_) => "START_ARRAY",
-        Value::Object(_) => "START_OBJECT",
-        Value::Null => "VALUE_NULL",
-    }
-}
-
-fn cannot_deserialize(kind: &str, v: &Value) -> SfError {
-    let shown = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    SfError::json_parser(format!(
-        "Cannot deserialize instance of {kind} from {} value {shown} or request may be missing a required field",
-        json_token(v)
-    ))
-}
+use super::{sfid, typed_values, SalesforceState};
 
 pub fn no_such_column(t: &SObject, name: &str) -> SfError {
     SfError::new(
@@ -48,58 +23,81 @@ pub fn no_such_column(t: &SObject, name: &str) -> SfError {
     )
 }
 
-/// Every key is a field of `t` (or `attributes`) and every value has a JSON
-/// type the field can take.
+/// Every key is a field of `t` (or `attributes`) and every value parses as
+/// its field's type.
 pub fn check_shape(t: &SObject, body: &Map<String, Value>) -> Result<(), SfError> {
     for (key, v) in body {
         if key == "attributes" {
             continue;
         }
         let i = t.field_index(key).ok_or_else(|| no_such_column(t, key))?;
-        if v.is_null() {
-            continue;
-        }
-        let ok = match t.fields[i].kind {
-            Kind::Number => v.is_number(),
-            Kind::Date => v
-                .as_str()
-                .is_some_and(|s| s.is_empty() || super::time::parse_date(s).is_some()),
-            Kind::IsDeleted => v.is_boolean(),
-            _ => v.is_string(),
-        };
-        if !ok {
-            let kind = match t.fields[i].kind {
-                Kind::Number => "double",
-                Kind::Date => "date",
-                Kind::IsDeleted => "boolean",
-                Kind::Reference(_) | Kind::Id => "reference",
-                k if k.is_datetime() => "datetime",
-                _ => "string",
-            };
-            return Err(cannot_deserialize(kind, v));
-        }
+        typed_values::parse(&t.fields[i], v)?;
     }
     Ok(())
+}
+
+fn not_writable(name: &str) -> SfError {
+    SfError::record(
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        format!("Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."),
+        &[name],
+    )
+}
+
+/// A reference's value: the 18-character id of a live record of its type.
+fn reference(
+    state: &SalesforceState,
+    label: &str,
+    name: &str,
+    target: &str,
+    s: &str,
+) -> Result<Value, SfError> {
+    let target = state.sobject(target);
+    let id = sfid::normalize(s)
+        .filter(|id| {
+            target
+                .as_ref()
+                .and_then(|t| t.key_prefix.as_deref())
+                .is_some_and(|p| id.starts_with(p))
+        })
+        .ok_or_else(|| {
+            SfError::record(
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("{label}: id value of incorrect type: {s}"),
+                &[name],
+            )
+        })?;
+    let target = target.expect("the id matched its prefix");
+    if !matches!(state.store(&target).lookup(&id), Lookup::Live(_)) {
+        return Err(SfError::record(
+            "INVALID_CROSS_REFERENCE_KEY",
+            "invalid cross reference id",
+            &[],
+        ));
+    }
+    Ok(Value::String(id))
 }
 
 /// Applies `body` to `record` (a copy) and checks the result: field by
 /// field, then required fields, then the duplicate rule.
 fn apply(
     state: &SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     record: &mut Record,
     body: &Map<String, Value>,
     creating: bool,
     existing: Option<&Record>,
 ) -> Result<(), SfError> {
     check_shape(t, body)?;
+    record
+        .values
+        .resize(t.slots().max(record.values.len()), Value::Null);
     for (key, v) in body {
         if key == "attributes" {
             continue;
         }
-        let i = t.field_index(key).expect("check_shape");
-        let field = &t.fields[i];
-        if field.kind == Kind::Id {
+        let field = &t.fields[t.field_index(key).expect("check_shape")];
+        if field.ftype == FieldType::Id {
             if creating {
                 return Err(SfError::record(
                     "INVALID_FIELD",
@@ -109,70 +107,29 @@ fn apply(
             }
             continue; // the update's target, given again
         }
-        if !field.kind.writable() {
-            return Err(SfError::record(
-                "INVALID_FIELD_FOR_INSERT_UPDATE",
-                format!("Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", field.name),
-                &[field.name],
-            ));
+        let allowed = if creating {
+            field.createable
+        } else {
+            field.updateable
+        };
+        let slot = match field.slot() {
+            Some(slot) if allowed => slot,
+            _ => return Err(not_writable(&field.name)),
+        };
+        let mut value = typed_values::parse(field, v)?;
+        if let Value::String(s) = &value {
+            typed_values::check(field, &value)?;
+            if let Some(target) = &field.reference_to {
+                value = reference(state, &field.label, &field.name, target, s)?;
+            }
         }
-        // Salesforce stores an empty string as null.
-        let value = match v {
-            Value::String(s) if s.is_empty() => Value::Null,
-            other => other.clone(),
-        };
-        let value = match (field.kind, &value) {
-            (_, Value::Null) => Value::Null,
-            (Kind::Text(max), Value::String(s)) => {
-                if s.chars().count() > max {
-                    return Err(too_long(field.label, field.name, s, max));
-                }
-                value
-            }
-            (Kind::Email, Value::String(s)) => {
-                if s.chars().count() > EMAIL_MAX {
-                    return Err(too_long(field.label, field.name, s, EMAIL_MAX));
-                }
-                if !valid_email(s) {
-                    return Err(SfError::record(
-                        "INVALID_EMAIL_ADDRESS",
-                        format!("{}: invalid email address: {s}", field.label),
-                        &[field.name],
-                    ));
-                }
-                value
-            }
-            (Kind::Number, Value::Number(n)) => Value::from(n.as_f64().unwrap_or(0.0)),
-            (Kind::Reference(target), Value::String(s)) => {
-                let target = sobject(target).expect("references name a known type");
-                let id = sfid::normalize(s)
-                    .filter(|id| id.starts_with(target.key_prefix))
-                    .ok_or_else(|| {
-                        SfError::record(
-                            "FIELD_INTEGRITY_EXCEPTION",
-                            format!("{}: id value of incorrect type: {s}", field.label),
-                            &[field.name],
-                        )
-                    })?;
-                if !matches!(state.store(target).lookup(&id), Lookup::Live(_)) {
-                    return Err(SfError::record(
-                        "INVALID_CROSS_REFERENCE_KEY",
-                        "invalid cross reference id",
-                        &[],
-                    ));
-                }
-                Value::String(id)
-            }
-            _ => value,
-        };
-        record.values[i] = value;
+        record.values[slot] = value;
     }
     let missing: Vec<&str> = t
         .fields
         .iter()
-        .enumerate()
-        .filter(|(i, f)| f.required && record.values[*i].is_null())
-        .map(|(_, f)| f.name)
+        .filter(|f| !f.nillable && f.slot().is_some_and(|slot| record.values[slot].is_null()))
+        .map(|f| f.name.as_str())
         .collect();
     if !missing.is_empty() {
         return Err(SfError::record(
@@ -181,42 +138,50 @@ fn apply(
             &missing,
         ));
     }
-    if t.unique_email {
-        if let Some(email) = record.email(t) {
-            if state.store(t).email_taken(&email, existing) {
-                return Err(SfError::record(
-                    "DUPLICATES_DETECTED",
-                    "Use one of these records?",
-                    &[],
-                ));
-            }
+    if let Some(email) = record.email(t.unique_email_slot()) {
+        if state.store(t).email_taken(&email, existing) {
+            return Err(SfError::record(
+                "DUPLICATES_DETECTED",
+                "Use one of these records?",
+                &[],
+            ));
         }
     }
     Ok(())
 }
 
-fn too_long(label: &str, name: &str, value: &str, max: usize) -> SfError {
+/// A new record's values: the fields' defaults, null elsewhere.
+pub fn initial_values(t: &SObject) -> Vec<Value> {
+    let mut values = vec![Value::Null; t.slots()];
+    for f in &t.fields {
+        if let (Some(slot), Some(v)) = (f.slot(), &f.default) {
+            values[slot] = v.clone();
+        }
+    }
+    values
+}
+
+fn not_supported(t: &SObject, operation: &str) -> SfError {
     SfError::record(
-        "STRING_TOO_LONG",
-        format!("{label}: data value too large: {value} (max length={max})"),
-        &[name],
+        "INVALID_TYPE_FOR_OPERATION",
+        format!("entity type {} does not support {operation}", t.name),
+        &[],
     )
 }
 
 /// A new record of `t` from `body`; returns its id.
 pub fn create(
     state: &mut SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     body: &Map<String, Value>,
     now_ms: i64,
 ) -> Result<(String, Undo), SfError> {
+    if !t.writable {
+        return Err(not_supported(t, "insert"));
+    }
     let mut record = Record {
         id: state.store(t).next_id(),
-        values: t
-            .fields
-            .iter()
-            .map(|f| f.default.map_or(Value::Null, Value::from))
-            .collect(),
+        values: initial_values(t),
         created_ms: now_ms,
         modified_ms: now_ms,
         modstamp_ms: now_ms,
@@ -231,11 +196,12 @@ pub fn create(
 /// single-record endpoints answer; else as a collection result).
 fn target(
     state: &SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     id: &str,
     single: bool,
-) -> Result<std::sync::Arc<Record>, SfError> {
-    let normalized = sfid::normalize(id).filter(|n| n.starts_with(t.key_prefix));
+) -> Result<Arc<Record>, SfError> {
+    let normalized =
+        sfid::normalize(id).filter(|n| t.key_prefix.as_deref().is_some_and(|p| n.starts_with(p)));
     let Some(id18) = normalized else {
         return Err(if single {
             SfError::not_found()
@@ -263,11 +229,7 @@ fn target(
 }
 
 /// The live record with this (15- or 18-character) id.
-pub fn find(
-    state: &SalesforceState,
-    t: &'static SObject,
-    id: &str,
-) -> Option<std::sync::Arc<Record>> {
+pub fn find(state: &SalesforceState, t: &SObject, id: &str) -> Option<Arc<Record>> {
     let id18 = sfid::normalize(id)?;
     state.store(t).get(&id18)
 }
@@ -276,7 +238,7 @@ pub fn find(
 /// when nothing else does.
 pub fn update(
     state: &mut SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     id: &str,
     body: &Map<String, Value>,
     now_ms: i64,
@@ -292,7 +254,7 @@ pub fn update(
 
 pub fn delete(
     state: &mut SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     id: &str,
     now_ms: i64,
     single: bool,
@@ -306,7 +268,10 @@ pub fn delete(
 
 #[cfg(test)]
 mod tests {
-    use super::super::schema::{ACCOUNT, CONTACT, LEAD, OPPORTUNITY};
+    /// A type of the default org (types compare by name, so any org's will do).
+    fn ty(name: &str) -> Arc<SObject> {
+        SalesforceState::new("sk_test_types").sobject(name).unwrap()
+    }
     use super::*;
     use serde_json::json;
 
@@ -321,12 +286,12 @@ mod tests {
     #[test]
     fn validation_rules() {
         let mut s = SalesforceState::new("sk_test_v");
-        let c = |s: &mut SalesforceState, v: Value| code(create(s, &CONTACT, &obj(v), 1));
+        let c = |s: &mut SalesforceState, v: Value| code(create(s, &ty("Contact"), &obj(v), 1));
         assert_eq!(
             c(&mut s, json!({"FirstName":"A"})),
             "REQUIRED_FIELD_MISSING"
         );
-        let e = create(&mut s, &LEAD, &obj(json!({"FirstName":"A"})), 1).unwrap_err();
+        let e = create(&mut s, &ty("Lead"), &obj(json!({"FirstName":"A"})), 1).unwrap_err();
         assert_eq!(
             e.message,
             "Required fields are missing: [LastName, Company]"
@@ -334,7 +299,7 @@ mod tests {
         assert_eq!(e.fields, Some(vec!["LastName".into(), "Company".into()]));
         let e = create(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &obj(json!({"LastName":"A","Email":"andrea__invalid"})),
             1,
         )
@@ -364,12 +329,12 @@ mod tests {
             c(&mut s, json!({"LastName":"A","AccountId":"nope"})),
             "FIELD_INTEGRITY_EXCEPTION"
         );
-        let missing_account = s.store(&ACCOUNT).next_id();
+        let missing_account = s.store(&ty("Account")).next_id();
         assert_eq!(
             c(&mut s, json!({"LastName":"A","AccountId":missing_account})),
             "INVALID_CROSS_REFERENCE_KEY"
         );
-        let (acct, _) = create(&mut s, &ACCOUNT, &obj(json!({"Name":"Acme"})), 1).unwrap();
+        let (acct, _) = create(&mut s, &ty("Account"), &obj(json!({"Name":"Acme"})), 1).unwrap();
         assert_eq!(
             c(
                 &mut s,
@@ -378,11 +343,10 @@ mod tests {
             "OK"
         );
         // Stored with the 18-character id; an email may be used once (any case).
-        let all = s.store(&CONTACT).all();
-        assert_eq!(
-            all[0].values[CONTACT.field_index("AccountId").unwrap()],
-            json!(acct)
-        );
+        let all = s.store(&ty("Contact")).all();
+        let contact = ty("Contact");
+        let account_id = contact.field_index("AccountId").unwrap();
+        assert_eq!(all[0].get(&contact, account_id, "v60.0"), json!(acct));
         assert_eq!(
             c(&mut s, json!({"LastName":"B","Email":"A@X.io"})),
             "DUPLICATES_DETECTED"
@@ -391,7 +355,7 @@ mod tests {
         assert_eq!(
             code(create(
                 &mut s,
-                &LEAD,
+                &ty("Lead"),
                 &obj(json!({"LastName":"B","Company":"C","Email":"a@x.io"})),
                 1
             )),
@@ -400,7 +364,7 @@ mod tests {
         assert_eq!(
             code(create(
                 &mut s,
-                &OPPORTUNITY,
+                &ty("Opportunity"),
                 &obj(json!({"Name":"O","StageName":"Prospecting","CloseDate":"2026-02-30"})),
                 1
             )),
@@ -408,16 +372,19 @@ mod tests {
         );
         let (opp, _) = create(
             &mut s,
-            &OPPORTUNITY,
+            &ty("Opportunity"),
             &obj(
                 json!({"Name":"O","StageName":"Prospecting","CloseDate":"2026-02-28","Amount":100}),
             ),
             1,
         )
         .unwrap();
+        let opportunity = ty("Opportunity");
+        let amount = opportunity.field_index("Amount").unwrap();
         assert_eq!(
-            find(&s, &OPPORTUNITY, &opp).unwrap().values
-                [OPPORTUNITY.field_index("Amount").unwrap()],
+            find(&s, &opportunity, &opp)
+                .unwrap()
+                .get(&opportunity, amount, "v60.0"),
             json!(100.0)
         );
     }
@@ -427,14 +394,14 @@ mod tests {
         let mut s = SalesforceState::new("sk_test_u");
         let (id, _) = create(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &obj(json!({"LastName":"A","Email":"a@x.io"})),
             10,
         )
         .unwrap();
         create(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &obj(json!({"LastName":"B","Email":"b@x.io"})),
             10,
         )
@@ -442,7 +409,7 @@ mod tests {
         // Keeping one's own email is no duplicate; taking another's is.
         update(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &id,
             &obj(json!({"Email":"A@x.io","Title":"CEO"})),
             20,
@@ -451,7 +418,7 @@ mod tests {
         .unwrap();
         let e = update(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &id,
             &obj(json!({"Email":"b@x.io"})),
             30,
@@ -461,7 +428,7 @@ mod tests {
         assert_eq!(e.code, "DUPLICATES_DETECTED");
         let e = update(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &id,
             &obj(json!({"LastName":null})),
             30,
@@ -469,42 +436,52 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "REQUIRED_FIELD_MISSING");
-        let r = find(&s, &CONTACT, &id).unwrap();
+        let r = find(&s, &ty("Contact"), &id).unwrap();
         assert_eq!((r.created_ms, r.modstamp_ms), (10, 20));
         assert_eq!(
-            r.get(&CONTACT, CONTACT.field_index("Name").unwrap()),
+            r.get(
+                &ty("Contact"),
+                ty("Contact").field_index("Name").unwrap(),
+                "v60.0"
+            ),
             json!("A")
         );
-        delete(&mut s, &CONTACT, &id, 40, true).unwrap();
+        delete(&mut s, &ty("Contact"), &id, 40, true).unwrap();
         assert_eq!(
-            delete(&mut s, &CONTACT, &id, 41, true).unwrap_err().code,
+            delete(&mut s, &ty("Contact"), &id, 41, true)
+                .unwrap_err()
+                .code,
             "ENTITY_IS_DELETED"
         );
         assert_eq!(
-            delete(&mut s, &CONTACT, &id, 41, false).unwrap_err().code,
+            delete(&mut s, &ty("Contact"), &id, 41, false)
+                .unwrap_err()
+                .code,
             "ENTITY_IS_DELETED"
         );
-        let unknown = s.store(&CONTACT).next_id();
+        let unknown = s.store(&ty("Contact")).next_id();
         assert_eq!(
-            update(&mut s, &CONTACT, &unknown, &Map::new(), 1, true)
+            update(&mut s, &ty("Contact"), &unknown, &Map::new(), 1, true)
                 .unwrap_err()
                 .code,
             "NOT_FOUND"
         );
         assert_eq!(
-            delete(&mut s, &CONTACT, &unknown, 1, false)
+            delete(&mut s, &ty("Contact"), &unknown, 1, false)
                 .unwrap_err()
                 .code,
             "INVALID_CROSS_REFERENCE_KEY"
         );
         assert_eq!(
-            delete(&mut s, &CONTACT, "xyz", 1, false).unwrap_err().code,
+            delete(&mut s, &ty("Contact"), "xyz", 1, false)
+                .unwrap_err()
+                .code,
             "MALFORMED_ID"
         );
         // The deleted contact's email is free again.
         create(
             &mut s,
-            &CONTACT,
+            &ty("Contact"),
             &obj(json!({"LastName":"C","Email":"a@x.io"})),
             50,
         )

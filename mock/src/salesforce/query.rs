@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::errors::SfError;
 use super::records::render;
-use super::schema::{Kind, SObject};
+use super::schema::{SObject, Source};
 use super::soql::{self, Op, Query};
 use super::store::Record;
 use super::{sfid, SalesforceState};
@@ -23,7 +23,9 @@ pub const MAX_BATCH: usize = 2000;
 const MIN_BATCH: usize = 200;
 
 struct Cursor {
-    sobject: &'static SObject,
+    /// The schema the records were read with: a field removed since then
+    /// still renders on the remaining pages.
+    sobject: Arc<SObject>,
     fields: Vec<usize>,
     records: Vec<Arc<Record>>,
     batch: usize,
@@ -85,34 +87,41 @@ fn batch_size(req: &Req) -> usize {
 
 /// The records a query selects, in its order.
 pub fn execute(sf: &SalesforceState, q: &Query) -> Vec<Arc<Record>> {
-    let t = q.sobject;
+    let t = &q.sobject;
     let store = sf.store(t);
-    let modstamp = t.index_of_kind(Kind::SystemModstamp).expect("system field");
-    let id = t.index_of_kind(Kind::Id).expect("system field");
+    let modstamp = t.index_of(&Source::SystemModstamp).expect("system field");
+    let id = t.index_of(&Source::Id).expect("system field");
     let natural = q.order.is_empty()
         || q.order == [(modstamp, false)]
         || q.order == [(modstamp, false), (id, false)];
-    let from = match q.filter {
-        Some((Kind::SystemModstamp, Op::Gt, ms)) => Some((ms, false)),
-        Some((Kind::SystemModstamp, Op::Ge | Op::Eq, ms)) => Some((ms, true)),
+    let from = match &q.filter {
+        Some((Source::SystemModstamp, Op::Gt, ms)) => Some((*ms, false)),
+        Some((Source::SystemModstamp, Op::Ge | Op::Eq, ms)) => Some((*ms, true)),
         _ => None,
     };
     let matches = |r: &Record| {
-        q.filter
-            .is_none_or(|(kind, op, ms)| op.test(r.datetime(kind).expect("a datetime field"), ms))
+        q.filter.as_ref().is_none_or(|(source, op, ms)| {
+            op.test(r.datetime(source).expect("a datetime field"), *ms)
+        })
     };
-    let asked = |r: &Record| q.ids.as_ref().is_none_or(|ids| ids.iter().any(|id| sfid_matches(id, &r.id)));
-    let candidates = store.by_modstamp(from).filter(|r| matches(r) && asked(r)).cloned();
+    let asked = |r: &Record| {
+        q.ids
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|id| sfid_matches(id, &r.id)))
+    };
+    let candidates = store
+        .by_modstamp(from)
+        .filter(|r| matches(r) && asked(r))
+        .cloned();
     if natural {
         return candidates.take(q.limit.unwrap_or(usize::MAX)).collect();
     }
     let mut rows: Vec<Arc<Record>> = candidates.collect();
     rows.sort_by(|a, b| {
         for &(i, desc) in &q.order {
-            let kind = t.fields[i].kind;
-            let ord = match kind {
-                Kind::Id => a.id.cmp(&b.id),
-                k => a.datetime(k).cmp(&b.datetime(k)),
+            let ord = match &t.fields[i].source {
+                Source::Id => a.id.cmp(&b.id),
+                s => a.datetime(s).cmp(&b.datetime(s)),
             };
             let ord = if desc { ord.reverse() } else { ord };
             if ord != Ordering::Equal {
@@ -140,7 +149,7 @@ fn page(cursor: &Cursor, offset: usize, locator: Option<&str>, version: &str) ->
         if n > 0 {
             body.push(',');
         }
-        body.push_str(&render(cursor.sobject, r, &cursor.fields, version));
+        body.push_str(&render(&cursor.sobject, r, &cursor.fields, version));
     }
     body.push_str("]}");
     Reply::raw(200, body)
@@ -160,9 +169,9 @@ pub fn run(
         .map(|(_, v)| v)
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| SfError::malformed_query("A query string has to be specified"))?;
-    let query = soql::parse(&q)?;
+    let query = soql::parse(&q, sf.types())?;
     let cursor = Cursor {
-        sobject: query.sobject,
+        sobject: query.sobject.clone(),
         fields: query.fields.clone(),
         records: execute(sf, &query),
         batch: batch_size(req),
@@ -187,10 +196,14 @@ pub fn more(sf: &mut SalesforceState, locator: &str, version: &str) -> Result<Re
     Ok(page(cursor, offset, Some(id), version))
 }
 
+/// An id as a query names it (15 or 18 characters) against a record's.
+fn sfid_matches(asked: &str, id: &str) -> bool {
+    asked == id || (asked.len() == 15 && id.starts_with(asked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::salesforce::schema::CONTACT;
     use crate::salesforce::{admin, ops};
     use serde_json::{json, Value};
 
@@ -220,7 +233,8 @@ mod tests {
     #[test]
     fn pages_are_a_snapshot() {
         let mut sf = SalesforceState::new("sk_test_q");
-        admin::seed(&mut sf, &CONTACT, 4500, 1_000_000, 0);
+        let contact = sf.sobject("Contact").unwrap();
+        admin::seed(&mut sf, &contact, 4500, 1_000_000, 0);
         let first = get(
             &mut sf,
             "SELECT Id, LastName FROM Contact ORDER BY SystemModstamp, Id",
@@ -241,7 +255,7 @@ mod tests {
         assert_eq!(first["records"][0]["LastName"], "Contact 0");
         // A change now doesn't move the rest of the pages.
         let victim = first["records"][1999]["Id"].as_str().unwrap().to_string();
-        ops::delete(&mut sf, &CONTACT, &victim, 2_000_000, true).unwrap();
+        ops::delete(&mut sf, &contact, &victim, 2_000_000, true).unwrap();
         let second = next(&mut sf, &first["nextRecordsUrl"]);
         assert_eq!(second["records"][0]["LastName"], "Contact 2000");
         assert_eq!(second["totalSize"], 4500);
@@ -272,10 +286,11 @@ mod tests {
     #[test]
     fn filters_ties_order_and_limit() {
         let mut sf = SalesforceState::new("sk_test_f");
+        let contact = sf.sobject("Contact").unwrap();
         // Ten records, two per millisecond: 1000,1000,1001,1001,…
         for i in 0..10 {
             let body = json!({"LastName": format!("L{i}")});
-            ops::create(&mut sf, &CONTACT, body.as_object().unwrap(), 1000 + i / 2).unwrap();
+            ops::create(&mut sf, &contact, body.as_object().unwrap(), 1000 + i / 2).unwrap();
         }
         let t = crate::salesforce::time::format_datetime;
         let names = |v: &Value| -> Vec<String> {
@@ -322,9 +337,4 @@ mod tests {
             "INVALID_FIELD"
         );
     }
-}
-
-/// An id as a query names it (15 or 18 characters) against a record's.
-fn sfid_matches(asked: &str, id: &str) -> bool {
-    asked == id || (asked.len() == 15 && id.starts_with(asked))
 }

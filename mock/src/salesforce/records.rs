@@ -22,7 +22,7 @@ pub fn render(t: &SObject, r: &Record, fields: &[usize], version: &str) -> Strin
         out.push_str(&format!(
             ",\"{}\":{}",
             t.fields[i].name,
-            serde_json::to_string(&r.get(t, i)).expect("JSON values serialize")
+            serde_json::to_string(&r.get(t, i, version)).expect("JSON values serialize")
         ));
     }
     out.push('}');
@@ -36,7 +36,7 @@ pub fn all_fields(t: &SObject) -> Vec<usize> {
 
 pub fn create(
     sf: &mut SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     req: &Req,
     now: i64,
 ) -> Result<Reply, SfError> {
@@ -50,7 +50,7 @@ pub fn create(
 
 pub fn retrieve(
     sf: &SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     id: &str,
     req: &Req,
     version: &str,
@@ -77,7 +77,7 @@ pub fn retrieve(
 
 pub fn update(
     sf: &mut SalesforceState,
-    t: &'static SObject,
+    t: &SObject,
     id: &str,
     req: &Req,
     now: i64,
@@ -87,12 +87,7 @@ pub fn update(
     Ok(Reply::raw(204, ""))
 }
 
-pub fn delete(
-    sf: &mut SalesforceState,
-    t: &'static SObject,
-    id: &str,
-    now: i64,
-) -> Result<Reply, SfError> {
+pub fn delete(sf: &mut SalesforceState, t: &SObject, id: &str, now: i64) -> Result<Reply, SfError> {
     ops::delete(sf, t, id, now, true)?;
     Ok(Reply::raw(204, ""))
 }

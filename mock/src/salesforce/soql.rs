@@ -10,11 +10,14 @@
 //!
 //! Keywords and names are case-insensitive. The datetime fields are
 //! CreatedDate, LastModifiedDate and SystemModstamp; ORDER BY takes those and
-//! Id. Anything else is `MALFORMED_QUERY`; an unknown field `INVALID_FIELD`,
-//! an unknown type `INVALID_TYPE`.
+//! Id. Any field of the type may be selected, custom and compound ones
+//! too. Anything else is `MALFORMED_QUERY`; an unknown field
+//! `INVALID_FIELD`, an unknown or non-queryable type `INVALID_TYPE`.
+
+use std::sync::Arc;
 
 use super::errors::SfError;
-use super::schema::{self, Kind, SObject};
+use super::schema::{FieldType, SObject, Source};
 use super::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,11 +43,11 @@ impl Op {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
-    pub sobject: &'static SObject,
+    pub sobject: Arc<SObject>,
     /// Indexes into the type's fields, in SELECT order.
     pub fields: Vec<usize>,
-    /// (datetime field kind, op, unix ms)
-    pub filter: Option<(Kind, Op, i64)>,
+    /// (system datetime field, op, unix ms)
+    pub filter: Option<(Source, Op, i64)>,
     /// `WHERE Id IN (…)`: the ids asked for (how a writer reads back what
     /// it wrote).
     pub ids: Option<Vec<String>>,
@@ -80,7 +83,9 @@ fn tokenize(q: &str) -> Result<Vec<Token>, SfError> {
             i += 1;
         } else if c == '\'' {
             let start = i + 1;
-            let end = (start..chars.len()).find(|&j| chars[j] == '\'').ok_or_else(|| unexpected("'"))?;
+            let end = (start..chars.len())
+                .find(|&j| chars[j] == '\'')
+                .ok_or_else(|| unexpected("'"))?;
             out.push(Token::Text(chars[start..end].iter().collect()));
             i = end + 1;
         } else if matches!(c, '>' | '<' | '=' | '!') {
@@ -207,7 +212,8 @@ fn id_list(c: &mut Cursor) -> Result<Vec<String>, SfError> {
 
 const KEYWORDS: [&str; 6] = ["select", "from", "where", "order", "by", "limit"];
 
-pub fn parse(q: &str) -> Result<Query, SfError> {
+/// `types`: the org's schema.
+pub fn parse(q: &str, types: &[Arc<SObject>]) -> Result<Query, SfError> {
     let mut c = Cursor {
         tokens: tokenize(q)?,
         at: 0,
@@ -220,13 +226,25 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
     }
     c.keyword("FROM")?;
     let type_name = c.word()?;
-    let t = schema::sobject(&type_name).ok_or_else(|| {
-        SfError::new(
+    let t = types
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(&type_name))
+        .cloned()
+        .ok_or_else(|| {
+            SfError::new(
+                400,
+                "INVALID_TYPE",
+                format!("sObject type '{type_name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."),
+            )
+        })?;
+    if !t.queryable {
+        return Err(SfError::new(
             400,
             "INVALID_TYPE",
-            format!("sObject type '{type_name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."),
-        )
-    })?;
+            format!("sObject type '{}' is not supported.", t.name),
+        ));
+    }
+    let t = &t;
     let mut fields = Vec::new();
     for name in &names {
         if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) {
@@ -251,11 +269,11 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
     if c.is_keyword("WHERE") {
         c.at += 1;
         let i = field(&mut c)?;
-        let kind = t.fields[i].kind;
-        if kind == Kind::Id && c.is_keyword("IN") {
+        let source = t.fields[i].source.clone();
+        if t.fields[i].ftype == FieldType::Id && c.is_keyword("IN") {
             c.at += 1;
             ids = Some(id_list(&mut c)?);
-        } else if !kind.is_datetime() {
+        } else if !source.is_system_datetime() {
             return Err(SfError::malformed_query(format!(
                 "sequin-mock only filters on CreatedDate, LastModifiedDate or SystemModstamp, or Id IN (…), not {}",
                 t.fields[i].name
@@ -276,7 +294,7 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
                     format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", t.fields[i].name),
                 )
             })?;
-            filter = Some((kind, op, ms));
+            filter = Some((source, op, ms));
         }
     }
 
@@ -286,8 +304,8 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
         c.keyword("BY")?;
         loop {
             let i = field(&mut c)?;
-            let kind = t.fields[i].kind;
-            if !(kind.is_datetime() || kind == Kind::Id) {
+            let source = &t.fields[i].source;
+            if !(source.is_system_datetime() || *source == Source::Id) {
                 return Err(SfError::malformed_query(format!(
                     "sequin-mock only orders by Id, CreatedDate, LastModifiedDate or SystemModstamp, not {}",
                     t.fields[i].name
@@ -322,7 +340,7 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
     }
     Ok(Query {
         ids,
-        sobject: t,
+        sobject: t.clone(),
         fields,
         filter,
         order,
@@ -333,7 +351,11 @@ pub fn parse(q: &str) -> Result<Query, SfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::salesforce::schema::CONTACT;
+    use crate::salesforce::SalesforceState;
+
+    fn parse(q: &str) -> Result<Query, SfError> {
+        super::parse(q, SalesforceState::new("sk_test_soql").types())
+    }
 
     fn code(q: &str) -> &'static str {
         parse(q).map(|_| "OK").unwrap_or_else(|e| e.code)
@@ -353,7 +375,7 @@ mod tests {
     fn parses_the_sync_shapes() {
         let q = parse("SELECT Id, LastName,SystemModstamp FROM Contact WHERE SystemModstamp > 2026-01-01T00:00:00Z ORDER BY SystemModstamp, Id LIMIT 500").unwrap();
         assert_eq!(q.sobject.name, "Contact");
-        let idx = |n| CONTACT.field_index(n).unwrap();
+        let idx = |n| q.sobject.field_index(n).unwrap();
         assert_eq!(
             q.fields,
             vec![idx("Id"), idx("LastName"), idx("SystemModstamp")]
@@ -361,7 +383,7 @@ mod tests {
         assert_eq!(
             q.filter,
             Some((
-                Kind::SystemModstamp,
+                Source::SystemModstamp,
                 Op::Gt,
                 time::parse_datetime("2026-01-01T00:00:00Z").unwrap()
             ))
@@ -391,6 +413,21 @@ mod tests {
             .message
             .starts_with("No such column 'Foo' on entity 'Contact'"));
         assert_eq!(code("SELECT Id FROM Widget"), "INVALID_TYPE");
+        assert_eq!(
+            parse("SELECT Id FROM noteandattachment")
+                .unwrap_err()
+                .message,
+            "sObject type 'NoteAndAttachment' is not supported."
+        );
+        assert!(parse("SELECT Id, Foo__c FROM Invoice__c")
+            .unwrap_err()
+            .message
+            .starts_with("No such column 'Foo__c' on entity 'Invoice__c'"));
+        assert_eq!(
+            code("SELECT Id, BillingAddress, Location__c, Total__c FROM Account"),
+            "INVALID_FIELD"
+        );
+        assert_eq!(code("SELECT Id, BillingAddress FROM Account"), "OK");
         assert_eq!(code("SELECT FROM Contact"), "MALFORMED_QUERY");
         assert_eq!(code("SELECT Id Contact"), "MALFORMED_QUERY");
         assert_eq!(code("SELECT Id, Id FROM Contact"), "MALFORMED_QUERY");

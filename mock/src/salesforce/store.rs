@@ -8,15 +8,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::schema::{Kind, SObject};
+use super::schema::{FieldType, SObject, Source};
 use super::{sfid, time};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub id: String,
-    /// One per field of the type; Null for the system fields (kept below).
+    /// One per stored field of the type, by slot (see schema::Source).
     pub values: Vec<Value>,
     pub created_ms: i64,
     pub modified_ms: i64,
@@ -24,41 +24,104 @@ pub struct Record {
 }
 
 impl Record {
-    /// A field's value as the API shows it.
-    pub fn get(&self, t: &SObject, field: usize) -> Value {
-        match t.fields[field].kind {
-            Kind::Id => Value::String(self.id.clone()),
-            Kind::CreatedDate => time::format_datetime(self.created_ms).into(),
-            Kind::LastModifiedDate => time::format_datetime(self.modified_ms).into(),
-            Kind::SystemModstamp => time::format_datetime(self.modstamp_ms).into(),
-            Kind::IsDeleted => Value::Bool(false),
-            Kind::FullName => {
+    /// A field's value as the API shows it (`version` for a base64 field's
+    /// URL).
+    pub fn get(&self, t: &SObject, field: usize, version: &str) -> Value {
+        let f = &t.fields[field];
+        match &f.source {
+            Source::Id => Value::String(self.id.clone()),
+            Source::CreatedDate => time::format_datetime(self.created_ms).into(),
+            Source::LastModifiedDate => time::format_datetime(self.modified_ms).into(),
+            Source::SystemModstamp => time::format_datetime(self.modstamp_ms).into(),
+            Source::IsDeleted => Value::Bool(false),
+            Source::FullName => {
                 let part = |name: &str| {
                     t.field_index(name)
-                        .and_then(|i| self.values[i].as_str())
-                        .unwrap_or("")
-                        .to_string()
+                        .map(|i| self.get(t, i, version))
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
                 };
                 let full = format!("{} {}", part("FirstName"), part("LastName"));
                 Value::String(full.trim().to_string())
             }
-            _ => self.values[field].clone(),
+            Source::Product(a, b) => {
+                let number = |name: &str| {
+                    t.field_index(name)
+                        .and_then(|i| self.get(t, i, version).as_f64())
+                };
+                match (number(a), number(b)) {
+                    (Some(a), Some(b)) => Value::from(a * b),
+                    _ => Value::Null,
+                }
+            }
+            Source::Compound => self.compound(t, f.ftype, &f.name, version),
+            Source::Stored(slot) => {
+                let v = self.values.get(*slot).cloned().unwrap_or(Value::Null);
+                // As in a query's results: where to fetch the blob, not the blob.
+                if f.ftype == FieldType::Base64 && !v.is_null() {
+                    format!(
+                        "/services/data/{version}/sobjects/{}/{}/{}",
+                        t.name, self.id, f.name
+                    )
+                    .into()
+                } else {
+                    v
+                }
+            }
         }
     }
 
-    /// Milliseconds of a datetime field (CreatedDate, LastModifiedDate, SystemModstamp).
-    pub fn datetime(&self, kind: Kind) -> Option<i64> {
-        match kind {
-            Kind::CreatedDate => Some(self.created_ms),
-            Kind::LastModifiedDate => Some(self.modified_ms),
-            Kind::SystemModstamp => Some(self.modstamp_ms),
+    /// An address (`{"city",…,"street"}`, every key present) or a location
+    /// (`{"latitude","longitude"}`) from its components.
+    fn compound(&self, t: &SObject, ftype: FieldType, name: &str, version: &str) -> Value {
+        let keys: &[&str] = if ftype == FieldType::Address {
+            &[
+                "city",
+                "country",
+                "geocodeAccuracy",
+                "latitude",
+                "longitude",
+                "postalCode",
+                "state",
+                "street",
+            ]
+        } else {
+            &["latitude", "longitude"]
+        };
+        let mut out: Map<String, Value> =
+            keys.iter().map(|k| (k.to_string(), Value::Null)).collect();
+        for (i, c) in t.components(name) {
+            let bare = c.name.trim_end_matches("__s").to_ascii_lowercase();
+            if let Some(key) = keys
+                .iter()
+                .find(|k| bare.ends_with(&k.to_ascii_lowercase()))
+            {
+                out.insert(key.to_string(), self.get(t, i, version));
+            }
+        }
+        if out.values().all(Value::is_null) {
+            Value::Null
+        } else {
+            Value::Object(out)
+        }
+    }
+
+    /// Milliseconds of a system datetime field.
+    pub fn datetime(&self, source: &Source) -> Option<i64> {
+        match source {
+            Source::CreatedDate => Some(self.created_ms),
+            Source::LastModifiedDate => Some(self.modified_ms),
+            Source::SystemModstamp => Some(self.modstamp_ms),
             _ => None,
         }
     }
 
-    pub fn email(&self, t: &SObject) -> Option<String> {
-        let i = t.index_of_kind(Kind::Email)?;
-        self.values[i].as_str().map(str::to_ascii_lowercase)
+    /// The lowercased value of the slot duplicates are checked on.
+    pub fn email(&self, email_slot: Option<usize>) -> Option<String> {
+        self.values
+            .get(email_slot?)?
+            .as_str()
+            .map(str::to_ascii_lowercase)
     }
 }
 
@@ -80,7 +143,9 @@ pub enum Lookup {
 }
 
 pub struct TypeStore {
-    pub sobject: &'static SObject,
+    key_prefix: String,
+    /// Where the Email of types with unique emails is kept.
+    email_slot: Option<usize>,
     salt: u64,
     minted: u64,
     live: HashMap<String, Arc<Record>>,
@@ -93,9 +158,10 @@ pub struct TypeStore {
 }
 
 impl TypeStore {
-    pub fn new(sobject: &'static SObject, salt: u64) -> TypeStore {
+    pub fn new(t: &SObject, salt: u64) -> TypeStore {
         TypeStore {
-            sobject,
+            key_prefix: t.key_prefix.clone().unwrap_or_default(),
+            email_slot: t.unique_email_slot(),
             salt,
             minted: 0,
             live: HashMap::new(),
@@ -107,7 +173,7 @@ impl TypeStore {
     }
 
     pub fn next_id(&self) -> String {
-        sfid::make(self.sobject.key_prefix, self.salt, self.minted)
+        sfid::make(&self.key_prefix, self.salt, self.minted)
     }
 
     /// How many ids have been handed out (seeded names count from here).
@@ -139,17 +205,15 @@ impl TypeStore {
 
     /// Another live record than `except` has this (lowercased) email.
     pub fn email_taken(&self, email: &str, except: Option<&Record>) -> bool {
-        let mine = except.and_then(|r| r.email(self.sobject)).as_deref() == Some(email);
+        let mine = except.and_then(|r| r.email(self.email_slot)).as_deref() == Some(email);
         let n = self.emails.get(email).copied().unwrap_or(0);
         n > u32::from(mine)
     }
 
     fn index(&mut self, r: &Arc<Record>) {
         self.order.insert((r.modstamp_ms, r.id.clone()));
-        if self.sobject.unique_email {
-            if let Some(e) = r.email(self.sobject) {
-                *self.emails.entry(e).or_insert(0) += 1;
-            }
+        if let Some(e) = r.email(self.email_slot) {
+            *self.emails.entry(e).or_insert(0) += 1;
         }
         self.live.insert(r.id.clone(), r.clone());
     }
@@ -157,7 +221,7 @@ impl TypeStore {
     fn unindex(&mut self, id: &str) -> Option<Arc<Record>> {
         let r = self.live.remove(id)?;
         self.order.remove(&(r.modstamp_ms, r.id.clone()));
-        if let Some(e) = r.email(self.sobject) {
+        if let Some(e) = r.email(self.email_slot) {
             if let Some(n) = self.emails.get_mut(&e) {
                 *n -= 1;
                 if *n == 0 {
@@ -259,6 +323,19 @@ impl TypeStore {
         purged.len()
     }
 
+    /// Sets one slot of every live record (a field added with its default, or
+    /// removed); records stay as they were otherwise, SystemModstamp too.
+    pub fn set_slot_everywhere(&mut self, slot: usize, value: &Value) {
+        for r in self.live.values_mut() {
+            let mut changed = (**r).clone();
+            if changed.values.len() <= slot {
+                changed.values.resize(slot + 1, Value::Null);
+            }
+            changed.values[slot] = value.clone();
+            *r = Arc::new(changed);
+        }
+    }
+
     /// Every live record, by id.
     pub fn all(&self) -> Vec<Arc<Record>> {
         let mut v: Vec<Arc<Record>> = self.live.values().cloned().collect();
@@ -269,14 +346,26 @@ impl TypeStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::schema::CONTACT;
+    use super::super::default_org;
     use super::*;
     use serde_json::json;
 
+    fn contact_type() -> SObject {
+        default_org::types(0)
+            .into_iter()
+            .find(|t| t.name == "Contact")
+            .unwrap()
+    }
+
+    fn slot(name: &str) -> usize {
+        let t = contact_type();
+        t.fields[t.field_index(name).unwrap()].slot().unwrap()
+    }
+
     fn contact(s: &TypeStore, email: &str, ms: i64) -> Record {
-        let mut values = vec![Value::Null; CONTACT.fields.len()];
-        values[CONTACT.field_index("LastName").unwrap()] = json!("X");
-        values[CONTACT.field_index("Email").unwrap()] = json!(email);
+        let mut values = vec![Value::Null; contact_type().slots()];
+        values[slot("LastName")] = json!("X");
+        values[slot("Email")] = json!(email);
         Record {
             id: s.next_id(),
             values,
@@ -288,7 +377,7 @@ mod tests {
 
     #[test]
     fn index_order_emails_and_undo() {
-        let mut s = TypeStore::new(&CONTACT, 7);
+        let mut s = TypeStore::new(&contact_type(), 7);
         let a = contact(&s, "a@x.io", 5);
         let a_id = a.id.clone();
         s.insert(a);
@@ -308,7 +397,7 @@ mod tests {
 
         // Update, then delete, then take both back.
         let mut a2 = (*a_rec).clone();
-        a2.values[CONTACT.field_index("Email").unwrap()] = json!("z@x.io");
+        a2.values[slot("Email")] = json!("z@x.io");
         a2.modstamp_ms = 9;
         let u1 = s.replace(a2);
         assert!(!s.email_taken("a@x.io", None));

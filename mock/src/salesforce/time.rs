@@ -1,6 +1,6 @@
 //! Salesforce's date and time formats, without a date library: datetimes
 //! are written `2026-01-01T00:00:00.000+0000` (UTC, milliseconds), dates
-//! `2026-01-01`. Parsing takes what SOQL literals and the deleted endpoint
+//! `2026-01-01`, times of day `09:30:00.000Z`. Parsing takes what SOQL literals and the deleted endpoint
 //! accept: `YYYY-MM-DDThh:mm:ss[.fff](Z|±hh:mm|±hhmm)`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -127,6 +127,41 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     Some(days * DAY_MS + h * 3_600_000 + mi * 60_000 + sec * 1000 + milli - offset_min * 60_000)
 }
 
+/// `hh:mm[:ss[.fff]][Z]` → milliseconds since midnight.
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.strip_suffix(['Z', 'z']).unwrap_or(s);
+    let (hms, frac) = match s.split_once('.') {
+        Some((hms, frac)) => (hms, Some(frac)),
+        None => (s, None),
+    };
+    let mut parts = hms.split(':');
+    let h = digits(parts.next()?, 2)?;
+    let mi = digits(parts.next()?, 2)?;
+    let sec = parts.next().map_or(Some(0), |p| digits(p, 2))?;
+    if parts.next().is_some() || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let milli = match frac {
+        None => 0,
+        Some(f) if !f.is_empty() && f.len() <= 3 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{f:0<3}").parse().ok()?
+        }
+        Some(_) => return None,
+    };
+    Some(h * 3_600_000 + mi * 60_000 + sec * 1000 + milli)
+}
+
+/// `09:30:00.000Z`
+pub fn format_time(ms: i64) -> String {
+    format!(
+        "{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +189,15 @@ mod tests {
             assert_eq!(parse_datetime(bad), None, "{bad}");
         }
         assert_eq!(parse_date("2023-02-29"), None);
+        assert_eq!(
+            parse_time("09:30:05.5Z").map(format_time).as_deref(),
+            Some("09:30:05.500Z")
+        );
+        assert_eq!(
+            parse_time("23:59").map(format_time).as_deref(),
+            Some("23:59:00.000Z")
+        );
+        assert_eq!(parse_time("9:30"), None);
         assert_eq!(parse_date("2026-1-01"), None);
     }
 }
