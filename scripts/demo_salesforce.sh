@@ -2,7 +2,9 @@
 # The Salesforce walkthrough against the local stack (`make demo-salesforce`
 # starts it first): Contacts in sequin-mock's Salesforce become a table over
 # OAuth; a multi-row statement is one all-or-nothing API request, and a
-# rejected 200-row batch changes nothing anywhere.
+# rejected 200-row batch changes nothing anywhere; a custom object and a
+# custom field come from describe, are written, and a field added upstream
+# becomes a column with sequin.refresh_schema().
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # target/stack18.env with `make demo PG=18`.
@@ -35,7 +37,7 @@ psql -Xq -c "CREATE USER MAPPING FOR PUBLIC SERVER salesforce
   OPTIONS (client_id 'demo-app', client_secret 'demo-secret', refresh_token '$refresh_token');"
 echo "  > CREATE USER MAPPING FOR PUBLIC SERVER salesforce OPTIONS (client_id 'demo-app', client_secret '…', refresh_token '…');"
 sql "CREATE SCHEMA sf;"
-sql "IMPORT FOREIGN SCHEMA salesforce FROM SERVER salesforce INTO sf;"
+sql "IMPORT FOREIGN SCHEMA salesforce LIMIT TO (contacts, invoice__c) FROM SERVER salesforce INTO sf;"
 
 step "The sync worker backfills (SOQL pages of 2,000)"
 for _ in $(seq 300); do
@@ -75,6 +77,24 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 echo "  arrived after $(( ($(date +%s%N) - start) / 1000000 )) ms"
+
+step "A custom object from describe: Invoice__c, its custom fields typed and named in snake_case"
+sql "SELECT column_name, data_type, (SELECT option_value FROM pg_options_to_table(a.attfdwoptions) WHERE option_name = 'field') AS field
+  FROM information_schema.columns c JOIN pg_attribute a ON a.attrelid = 'sf.invoice__c'::regclass AND a.attname = c.column_name
+  WHERE c.table_schema = 'sf' AND c.table_name = 'invoice__c' AND c.column_name LIKE '%\_\_c' ORDER BY c.ordinal_position LIMIT 8;"
+
+step "Write the custom object and a custom field of Contact (Score__c)"
+sql "INSERT INTO sf.invoice__c (name, amount__c, quantity__c, tags__c, status__c)
+  VALUES ('INV-42', 120, 3, '{Urgent,Export}', 'Sent') RETURNING name, total__c, tags__c, status__c;"
+sql "UPDATE sf.contacts SET score__c = 97.5 WHERE id = '$first' RETURNING first_name, last_name, score__c;"
+echo "  in the API: $(curl -s "$MOCK_URL/_admin/salesforce/Contact/$first?account=$account" | python3 -c 'import json,sys; print("Score__c =", json.load(sys.stdin)["Score__c"])')"
+sql_may_fail "UPDATE sf.invoice__c SET total__c = 1 WHERE name = 'INV-42';"
+
+step "An admin adds a field in Salesforce: it reaches raw, then sequin.refresh_schema() adds the column"
+curl -s -X POST "$MOCK_URL/_admin/salesforce/Invoice__c/fields?account=$account" -H 'content-type: application/json' \
+  -d '{"name": "Region__c", "type": "string", "length": 40, "createable": true, "updateable": true, "nillable": true}' -o /dev/null
+sql "SELECT sequin.refresh_schema('sf.invoice__c');"
+sql "UPDATE sf.invoice__c SET region__c = 'EMEA' WHERE name = 'INV-42' RETURNING name, region__c;"
 
 step "What every sync is doing"
 sql "SELECT server, \"table\", phase, rows, backfill, lag, last_error FROM sequin.sync_status WHERE server = 'salesforce';"

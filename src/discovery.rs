@@ -60,6 +60,15 @@ pub async fn collection(
             unknown_collection(server, option, &names)
         });
     }
+    // The API's name, asked for directly (one request); else the name of
+    // a table (`contacts`), found in the list.
+    if let Some(request) = provider.describe_request(option) {
+        match upstream::send(server, credentials, &request, priority).await {
+            Ok(response) => return upstream::parse(server, &request, provider.describe_response(option, &response)),
+            Err(error) if error.kind == ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
     let listed = list(server, credentials, priority).await?;
     let found = listed
         .iter()
@@ -213,6 +222,7 @@ pub fn refresh(foreign_table: pg_sys::Oid) -> Result<Vec<String>> {
     let Some(schema) = &collection.schema else { return Ok(Vec::new()) };
     let mut taken: Vec<String> = collection.columns.iter().map(|c| c.name.clone()).collect();
     let imported = schema::import_columns(schema);
+    let mut additions = Vec::new();
     let mut added = Vec::new();
     for field in schema::new_fields(schema, &collection.spec, &collection.mismatches) {
         let base = imported.iter().find(|(_, f)| f.name == field.name).map_or_else(|| schema::column_name(&field.name), |(n, _)| n.clone());
@@ -223,18 +233,19 @@ pub fn refresh(foreign_table: pg_sys::Oid) -> Result<Vec<String>> {
             name = format!("{base}_{n}");
         }
         taken.push(name.clone());
-        added.push(format!(
+        additions.push(format!(
             "ADD COLUMN {} {} OPTIONS (field {})",
             crate::sql::ident(&name),
             field.sql_type.as_deref().unwrap_or("text"),
             crate::sql::literal(&field.name)
         ));
+        added.push(name);
     }
-    if !added.is_empty() {
+    if !additions.is_empty() {
         let table = &collection.shadow.feed_name;
-        pgrx::Spi::run(&format!("ALTER FOREIGN TABLE {table} {}", added.join(", ")))
+        pgrx::Spi::run(&format!("ALTER FOREIGN TABLE {table} {}", additions.join(", ")))
             .map_err(|e| SequinError::internal(format!("adding columns failed: {e}")))?;
     }
     catalog::store_schema(foreign_table, &catalog::load_collection(foreign_table)?.with_schema(schema.clone()))?;
-    Ok(added.iter().filter_map(|a| a.strip_prefix("ADD COLUMN ")).map(|a| a.split(' ').next().unwrap_or_default().to_string()).collect())
+    Ok(added)
 }

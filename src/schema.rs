@@ -36,11 +36,12 @@ pub fn snake_case(name: &str) -> String {
 
 /// The column IMPORT names after a field: snake_case, cut to an identifier.
 pub fn column_name(field: &str) -> String {
-    cut_identifier(&snake_case(field))
+    cut(&snake_case(field), MAX_IDENTIFIER)
 }
 
-fn cut_identifier(name: &str) -> String {
-    let mut end = name.len().min(MAX_IDENTIFIER);
+/// `name` cut to at most `max` bytes, on a character boundary.
+fn cut(name: &str, max: usize) -> String {
+    let mut end = name.len().min(max);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
@@ -60,7 +61,7 @@ pub fn import_columns(schema: &CollectionSchema) -> Vec<(String, &FieldSpec)> {
         while is_standard_field(&name) || taken.contains(&name) {
             n += 1;
             let suffix = format!("_{n}");
-            name = format!("{}{suffix}", cut_identifier(&base[..base.len().min(MAX_IDENTIFIER - suffix.len())]));
+            name = format!("{}{suffix}", cut(&base, MAX_IDENTIFIER - suffix.len()));
         }
         taken.push(name.clone());
         columns.push((name, field));
@@ -159,7 +160,19 @@ pub fn bind(schema: &CollectionSchema, columns: &[TableColumn]) -> Bound {
         };
         let Some(field) = field.filter(|f| f.sql_type.is_some()) else {
             let field = column.field.clone().unwrap_or_else(|| column.name.clone());
-            mismatches.push(Mismatch::UnknownField { column: column.name.clone(), field });
+            if schema.open && schema.field(&field).is_none() {
+                // A field of the records the schema does not list: read-only,
+                // its values as they come.
+                bound.push(ColumnSpec {
+                    name: column.name.clone(),
+                    field,
+                    sql_type: column.sql_type.clone(),
+                    api_type: String::new(),
+                    writable: crate::providers::Writable::Never,
+                });
+            } else {
+                mismatches.push(Mismatch::UnknownField { column: column.name.clone(), field });
+            }
             continue;
         };
         let natural = field.sql_type.as_deref().unwrap_or("text");
@@ -282,6 +295,7 @@ mod tests {
             ],
             writes: WriteOp::ALL.to_vec(),
             writes_hint: None,
+            open: false,
         }
     }
 
@@ -311,6 +325,14 @@ mod tests {
         let long = format!("{}__c", "A".repeat(80));
         assert_eq!(column_name(&long).len(), 63);
         assert_eq!(column_name(&"é".repeat(40)).len(), 62);
+    }
+
+    #[test]
+    fn long_names_made_unique_stay_identifiers() {
+        let mut schema = invoice();
+        schema.fields = vec![field(&"é".repeat(40), "string", Some("text")), field(&"É".repeat(40), "string", Some("text"))];
+        let names: Vec<String> = import_columns(&schema).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["é".repeat(31), format!("{}_2", "é".repeat(30))]);
     }
 
     #[test]
@@ -357,6 +379,19 @@ mod tests {
         assert!(matches!(&bound.mismatches[1], Mismatch::UnknownField { field, .. } if field == "nickname"));
         let text = bound.mismatches[4].describe("Invoice__c");
         assert_eq!(text, "column \"score\" is integer, which cannot hold field \"Score__c\" (percent)");
+    }
+
+    #[test]
+    fn an_open_schema_takes_any_field_read_only() {
+        let mut schema = invoice();
+        schema.open = true;
+        let bound = bind(&schema, &[column("livemode", "boolean", None), column("prefix", "text", Some("invoice_prefix"))]);
+        assert_eq!(bound.mismatches, []);
+        let columns: Vec<(&str, &str, Writable)> =
+            bound.spec.columns.iter().map(|c| (c.name.as_str(), c.field.as_str(), c.writable)).collect();
+        assert_eq!(columns, [("livemode", "livemode", Writable::Never), ("prefix", "invoice_prefix", Writable::Never)]);
+        // A listed field keeps its type check.
+        assert_eq!(bind(&schema, &[column("quantity__c", "boolean", None)]).mismatches.len(), 1);
     }
 
     #[test]

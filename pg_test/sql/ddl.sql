@@ -29,6 +29,15 @@ SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers ALTER COLUMN
 SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers DROP COLUMN id$$);
 SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers RENAME COLUMN name TO full_name$$);
 SELECT pg_temp.error_of($$ALTER TABLE regress_ddl.customers RENAME COLUMN name TO full_name$$);
+-- A column that names its field can be renamed: it keeps its values.
+ALTER FOREIGN TABLE regress_ddl.customers ALTER COLUMN name OPTIONS (ADD field 'name');
+ALTER FOREIGN TABLE regress_ddl.customers RENAME COLUMN name TO full_name;
+SELECT count(*) FILTER (WHERE full_name IS NOT NULL) AS named, count(*) FILTER (WHERE full_name IS DISTINCT FROM raw->>'name') AS differing
+  FROM regress_ddl.customers;
+ALTER FOREIGN TABLE regress_ddl.customers RENAME COLUMN full_name TO name;
+ALTER FOREIGN TABLE regress_ddl.customers ALTER COLUMN name OPTIONS (DROP field);
+-- A field option naming a field the API does not have is refused.
+SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers ADD COLUMN nickname text OPTIONS (field 'nickname')$$);
 SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers OPTIONS (SET collection 'products')$$);
 SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_ddl.customers ADD COLUMN shout text GENERATED ALWAYS AS (upper(email)) STORED$$);
 CREATE DOMAIN regress_ddl.positive AS bigint CHECK (VALUE > 0);

@@ -239,7 +239,7 @@ SELECT title, department FROM regress_req.contacts WHERE id = :'c1';
 \! curl -s -X PATCH "$MOCK_URL/_admin/salesforce/Contact/$C2?account=$SF_ACCOUNT" -H 'content-type: application/json' -d '{"Title": "VP"}' -o /dev/null
 SELECT status, jsonb_array_length(body->'records') AS records
   FROM sequin.request('regress_req_sf', 'GET',
-                      '/services/data/v60.0/query?q=SELECT+Id,FirstName,LastName,Name,Email,Phone,Title,Department,AccountId,MailingCity,LeadSource,IsDeleted,CreatedDate,LastModifiedDate,SystemModstamp+FROM+Contact');
+                      '/services/data/v60.0/query?q=SELECT+Id,FirstName,LastName,Name,Email,Phone,Title,Department,AccountId,MailingCity,LeadSource,Score__c,IsDeleted,CreatedDate,LastModifiedDate,SystemModstamp+FROM+Contact');
 SELECT title FROM regress_req.contacts WHERE id = :'c2';
 SELECT status, body FROM sequin.request('regress_req_sf', 'PATCH', '/services/data/v60.0/sobjects/Contact/' || :'c2', '{"Title": "CEO"}');
 SELECT pg_temp.wait_for(format($$SELECT title = 'CEO' FROM regress_req.contacts WHERE id = %L$$, :'c2'), 5) AS reread;

@@ -17,7 +17,7 @@ CREATE SERVER regress_sf FOREIGN DATA WRAPPER sequin_fdw
 CREATE USER MAPPING FOR PUBLIC SERVER regress_sf
   OPTIONS (client_id 'regress-cid', client_secret 'regress-secret', refresh_token :'refresh_token');
 CREATE SCHEMA regress_sf;
-IMPORT FOREIGN SCHEMA salesforce FROM SERVER regress_sf INTO regress_sf;
+IMPORT FOREIGN SCHEMA salesforce LIMIT TO (accounts, contacts, leads, opportunities) FROM SERVER regress_sf INTO regress_sf;
 \d regress_sf.contacts
 
 -- The backfill: 50,000 Contacts in pages of 2,000, equal to the API.

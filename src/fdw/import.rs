@@ -24,7 +24,7 @@ fn column_sql(name: &str, sql_type: &str, assigned_by_api: bool, field: Option<&
         (true, _) => format!(" DEFAULT sequin.assigned_by_api()::{sql_type}"),
     };
     let options = field.map(|f| format!(" OPTIONS (field {})", quote_literal(f))).unwrap_or_default();
-    format!("{} {sql_type}{default}{options}", quote_identifier(name))
+    format!("{} {sql_type}{options}{default}", quote_identifier(name))
 }
 
 /// A table of every field that can be a column, with a `field` option where
@@ -141,9 +141,10 @@ mod tests {
             ],
             writes: WriteOp::ALL.to_vec(),
             writes_hint: None,
+            open: false,
         };
         let sql = create_foreign_table_sql(&schema, "sf");
-        assert!(sql.starts_with("CREATE FOREIGN TABLE \"invoice__c\" (\"id\" text DEFAULT sequin.assigned_by_api(), \"score__c\" numeric OPTIONS (field 'Score__c'), \"system_modstamp\" timestamptz DEFAULT sequin.assigned_by_api()::timestamptz OPTIONS (field 'SystemModstamp'), \"deleted\""), "{sql}");
+        assert!(sql.starts_with("CREATE FOREIGN TABLE \"invoice__c\" (\"id\" text DEFAULT sequin.assigned_by_api(), \"score__c\" numeric OPTIONS (field 'Score__c'), \"system_modstamp\" timestamptz OPTIONS (field 'SystemModstamp') DEFAULT sequin.assigned_by_api()::timestamptz, \"deleted\""), "{sql}");
         assert!(!sql.contains("Attachment"));
         assert!(sql.ends_with("SERVER \"sf\" OPTIONS (collection 'Invoice__c')"));
     }

@@ -2,7 +2,6 @@
 //! (see `write.rs`); the API's reply is applied to the shadow table and
 //! fills RETURNING.
 
-use super::options::load_foreign_table;
 use super::tuple::{attribute_name, attributes, fill_slot_from_json, positional_row, slot_row};
 use crate::catalog;
 use crate::error::{ErrorKind, OrRaise, SequinError};

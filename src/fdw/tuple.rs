@@ -94,11 +94,48 @@ fn format_type(type_oid: pg_sys::Oid, typmod: i32) -> String {
     unsafe { CStr::from_ptr(pg_sys::format_type_with_typemod(type_oid, typmod)).to_string_lossy().into_owned() }
 }
 
+/// Postgres' epoch (2000-01-01) in Unix microseconds.
+const POSTGRES_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// A date, timestamp or time datum in ISO 8601 (`2026-12-31`,
+/// `2026-12-31T10:00:00.000000Z`, `10:30:00.000000`); None for other types.
+/// A timestamp without time zone is taken as UTC.
+fn iso_datetime(datum: pg_sys::Datum, type_oid: pg_sys::Oid) -> Option<String> {
+    let infinite = |positive: bool| Some(if positive { "infinity" } else { "-infinity" }.to_string());
+    match type_oid {
+        pg_sys::DATEOID => {
+            let days = datum.value() as i32;
+            let date = jiff::civil::date(2000, 1, 1).checked_add(jiff::Span::new().days(i64::from(days)));
+            match date {
+                Ok(date) => Some(date.strftime("%Y-%m-%d").to_string()),
+                Err(_) => infinite(days > 0),
+            }
+        }
+        pg_sys::TIMESTAMPTZOID | pg_sys::TIMESTAMPOID => {
+            let us = datum.value() as i64;
+            match us.checked_add(POSTGRES_EPOCH_US) {
+                Some(unix) => Some(crate::time::iso8601_from_us(unix)),
+                None => infinite(us > 0),
+            }
+        }
+        pg_sys::TIMEOID => {
+            let us = datum.value() as i64;
+            let (secs, micros) = (us.div_euclid(1_000_000), us.rem_euclid(1_000_000));
+            Some(format!("{:02}:{:02}:{:02}.{micros:06}", secs / 3600, secs / 60 % 60, secs % 60))
+        }
+        _ => None,
+    }
+}
+
 /// A datum as the value a provider sends: JSON for json/jsonb, booleans and
 /// numbers, the type's text form for everything else.
 pub unsafe fn write_value(datum: pg_sys::Datum, is_null: bool, type_oid: pg_sys::Oid) -> Result<WriteValue> {
     if is_null {
         return Ok(WriteValue::Null);
+    }
+    // Dates and times in ISO 8601, whatever the session's DateStyle.
+    if let Some(text) = iso_datetime(datum, type_oid) {
+        return Ok(WriteValue::Text(text));
     }
     // A list (text[]) is sent as a JSON array of its elements.
     if type_oid == pg_sys::TEXTARRAYOID || type_oid == pg_sys::VARCHARARRAYOID {

@@ -228,6 +228,10 @@ pub struct CollectionSchema {
     pub writes: Vec<WriteOp>,
     /// The HINT for a statement not in `writes`: what to do instead.
     pub writes_hint: Option<String>,
+    /// The API's records carry fields besides these (Stripe's objects have
+    /// more keys than are compiled in): a column may name any of them, and
+    /// holds it read-only.
+    pub open: bool,
 }
 
 impl CollectionSchema {
@@ -254,6 +258,7 @@ impl CollectionSchema {
             "fields": fields,
             "writes": self.writes.iter().map(|w| w.as_sql()).collect::<Vec<_>>(),
             "writes_hint": self.writes_hint,
+            "open": self.open,
         })
     }
 
@@ -281,11 +286,13 @@ impl CollectionSchema {
             fields,
             writes,
             writes_hint: text(value, "writes_hint"),
+            open: flag(value, "open").unwrap_or(false),
         })
     }
 }
 
-/// A collection's schema compiled into the provider (Stripe's, GitHub's).
+/// A collection's schema compiled into the provider (Stripe's, GitHub's):
+/// the fields its tables get, of objects that have more (`open`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompiledCollection {
     pub name: &'static str,
@@ -323,6 +330,7 @@ impl CompiledCollection {
                 .collect(),
             writes: self.writes.to_vec(),
             writes_hint: self.writes_hint.map(str::to_string),
+            open: true,
         }
     }
 }

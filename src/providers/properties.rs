@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "param", "records", "done", "nextRecordsUrl", "SystemModstamp", "attributes", "errors", "statusCode",
     "errorCode", "fields", "success", "deletedRecords", "deletedDate", "latestDateCovered", "error_description",
     "FirstName", "LastName", "Amount", "CloseDate", "NumberOfEmployees", "metadata", "items", "status",
+    "sobjects", "name", "custom", "queryable", "replicateable", "createable", "updateable", "deletable", "nillable",
 ];
 
 /// Strings the parsers compare against.
@@ -30,6 +31,7 @@ const TEXTS: &[&str] = &[
     "invoice.paid", "invoice.finalized", "idempotency_error", "resource_missing", "REQUEST_LIMIT_EXCEEDED",
     "ALL_OR_NONE_OPERATION_ROLLED_BACK", "DUPLICATES_DETECTED", "ENTITY_IS_DELETED", "INVALID_FIELD",
     "INVALID_REPLICATION_DATE", "2026-01-01T00:00:00.000+0000", "2026-01-01T00:00:00Z", "", " ", "é",
+    "Contact", "Invoice__c", "SystemModstamp", "string", "double", "datetime", "multipicklist", "base64", "address",
 ];
 
 fn text() -> BoxedStrategy<String> {
@@ -125,6 +127,21 @@ fn salesforce_error() -> BoxedStrategy<Value> {
     ])
 }
 
+/// A describe's field, or a describeGlobal's sObject: names, types and flags.
+fn salesforce_schema_entry() -> BoxedStrategy<Value> {
+    let flag = || prop_oneof![3 => any::<bool>().prop_map(Value::Bool), 1 => json_value()].boxed();
+    object_with(vec![
+        ("name", text_value()),
+        ("type", text_value()),
+        ("custom", flag()),
+        ("queryable", flag()),
+        ("replicateable", flag()),
+        ("createable", flag()),
+        ("updateable", flag()),
+        ("nillable", flag()),
+    ])
+}
+
 /// JSON shaped like the replies the providers parse.
 fn shaped_reply() -> BoxedStrategy<Value> {
     let list = |item: BoxedStrategy<Value>| prop::collection::vec(item, 0..4).prop_map(Value::Array).boxed();
@@ -146,6 +163,8 @@ fn shaped_reply() -> BoxedStrategy<Value> {
         )]),
         object_with(vec![("id", text_value()), ("created", number_value()), ("deleted", json_value())]),
         salesforce_record(),
+        list(salesforce_schema_entry()).prop_map(|sobjects| json!({"sobjects": sobjects})),
+        (text_value(), list(salesforce_schema_entry())).prop_map(|(name, fields)| json!({"name": name, "fields": fields})),
     ]
     .boxed()
 }
@@ -264,6 +283,27 @@ proptest! {
                 }
             }
         }
+    }
+
+    #[test]
+    fn schema_replies_never_panic_and_name_tables_as_identifiers(response in response()) {
+        for provider in providers() {
+            let listed = provider.list_collections_response(&response).map(|l| l.into_iter().map(|l| l.schema).collect());
+            let described = provider.describe_response("Contact", &response).map(|s| vec![s]);
+            for schema in listed.into_iter().chain(described).flatten() {
+                // What the catalog keeps reads back the same.
+                prop_assert_eq!(CollectionSchema::from_json(&schema.to_json()), Some(schema.clone()));
+                for (column, _) in crate::schema::import_columns(&schema) {
+                    prop_assert!(!column.is_empty() || schema.fields.iter().any(|f| f.name.is_empty()));
+                    prop_assert!(column.len() <= 63);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kept_schemas_never_panic(value in json_value()) {
+        let _ = CollectionSchema::from_json(&value);
     }
 
     #[test]

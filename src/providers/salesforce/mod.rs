@@ -50,7 +50,7 @@ mod write;
 use super::*;
 use errors::first_refusal;
 use serde_json::json;
-use sync::{cursor_str, modstamp, query_request, record_from_sobject};
+use sync::{cursor_str, modstamp, record_from_sobject};
 use write::{batch_records, row_id, sobject_fields};
 
 pub struct Salesforce;

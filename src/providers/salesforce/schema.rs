@@ -80,6 +80,7 @@ pub fn list_response(response: &ApiResponse) -> Result<Vec<Listed>, ApiError> {
             fields: Vec::new(),
             writes: writes(sobject),
             writes_hint: None,
+            open: false,
         };
         listed.push(Listed { schema, described: false });
     }
@@ -122,6 +123,7 @@ pub fn describe_response(response: &ApiResponse) -> Result<CollectionSchema, Api
         fields,
         writes: writes(&body),
         writes_hint: None,
+        open: false,
     })
 }
 

@@ -317,9 +317,12 @@ fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, de
     let mut columns = Map::new();
     for column in &spec.columns {
         let Some(value) = fields.get(&column.field) else { continue };
-        let value = match (column.api_type.as_str(), value.as_i64()) {
-            // Saturating: the API's number, however large, never panics.
-            ("timestamp", Some(seconds)) => Value::String(iso8601_from_us(seconds.saturating_mul(1_000_000))),
+        // Stripe's times are unix seconds (a field it lists as a timestamp,
+        // or one a timestamp column names). Saturating: the API's number,
+        // however large, never panics.
+        let is_time = column.api_type == "timestamp" || column.sql_type.starts_with("timestamp");
+        let value = match (is_time, value.as_i64()) {
+            (true, Some(seconds)) => Value::String(iso8601_from_us(seconds.saturating_mul(1_000_000))),
             _ => value.clone(),
         };
         columns.insert(column.name.clone(), value);
@@ -549,7 +552,6 @@ impl Provider for Stripe {
         response: &ApiResponse,
         now_us: i64,
     ) -> Result<SyncPage, ApiError> {
-        let collection = stripe_collection(spec);
         let (data, has_more) = list_data(response)?;
         let malformed = || unparseable(response, "object without id");
         match cursor_str(cursor, "phase") {
