@@ -219,6 +219,8 @@ pub fn refresh(foreign_table: pg_sys::Oid) -> Result<Vec<String>> {
     let credentials = load_credentials(config.server_oid, &config.server.name, user)?;
     let schema = collection_now(&config.server, &credentials, &config.table.collection)?;
     let collection = collection.with_schema(schema);
+    // Kept first: the columns added below are checked against it.
+    catalog::store_schema(foreign_table, &collection)?;
     let Some(schema) = &collection.schema else { return Ok(Vec::new()) };
     let mut taken: Vec<String> = collection.columns.iter().map(|c| c.name.clone()).collect();
     let imported = schema::import_columns(schema);

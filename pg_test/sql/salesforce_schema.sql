@@ -102,6 +102,14 @@ SELECT split_part(:'after', ' ', 1)::int - split_part(:'before', ' ', 1)::int AS
 SELECT sequin.resume('regress_sfs');
 SELECT name, region__c FROM regress_sfs.invoice__c WHERE region__c IS NOT NULL;
 SELECT sequin.refresh_schema('regress_sfs.invoice__c') AS again;
+-- It asks the API itself: a field the sync has not seen yet is added too.
+ALTER SYSTEM RESET sequin.schema_check_interval;
+SELECT pg_reload_conf();
+\! curl -s -X POST "$MOCK_URL/_admin/salesforce/Invoice__c/fields?account=$ACCOUNT" -H 'content-type: application/json' -d '{"name": "Zone__c", "type": "int", "createable": true, "updateable": true, "nillable": true}' -o /dev/null
+SELECT sequin.refresh_schema('regress_sfs.invoice__c') AS at_once;
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'regress_sfs.invoice__c'::regclass AND attname = 'zone__c';
+ALTER SYSTEM SET sequin.schema_check_interval = '1s';
+SELECT pg_reload_conf();
 SELECT schema_drift FROM sequin.sync_status WHERE "table" = 'regress_sfs.invoice__c'::regclass;
 UPDATE regress_sfs.invoice__c SET region__c = 'APAC' WHERE name = 'INV-1' RETURNING region__c;
 
