@@ -271,6 +271,41 @@ def salesforce_batch():
 
 # 3. Sync -------------------------------------------------------------------
 
+def wide_objects():
+    """The cost per record of an 800-field sObject (its SOQL does not fit a
+    URL: a query of the fields that fit, plus one collections retrieve per
+    page) against a 50-field one, backfilled the same way."""
+    account = "sk_test_bench_wide"
+    count = 2_000 if QUICK else 10_000
+    mock("POST", "/_admin/reset", account)
+    grant = mock("POST", "/_admin/oauth/grants", account, {"client_id": "bench", "client_secret": "bench-secret"})
+    costs = {}
+    for sobject in ("Narrow__c", "Wide__c"):
+        mock("POST", f"/_admin/salesforce/{sobject}/seed?count={count}&step_ms=1", account)
+        table = sobject.lower()
+        psql(f"""DROP SCHEMA IF EXISTS bench_wide CASCADE; DROP SERVER IF EXISTS bench_wide CASCADE;
+                 CREATE SERVER bench_wide FOREIGN DATA WRAPPER sequin_fdw
+                   OPTIONS (provider 'salesforce', base_url '{MOCK}', token_url '{MOCK}/services/oauth2/token');
+                 CREATE USER MAPPING FOR PUBLIC SERVER bench_wide
+                   OPTIONS (client_id 'bench', client_secret 'bench-secret', refresh_token '{grant["refresh_token"]}');
+                 CREATE SCHEMA bench_wide;""")
+        before = requests_of(account)
+        psql(f"IMPORT FOREIGN SCHEMA salesforce LIMIT TO ({table}) FROM SERVER bench_wide INTO bench_wide")
+        backfilled("bench_wide", table, 600)
+        seconds = float(psql("SELECT extract(epoch FROM backfill_finished_at - backfill_started_at) FROM sequin.collections "
+                             f"WHERE foreign_table = 'bench_wide.{table}'::regclass"))
+        fields = int(psql(f"SELECT count(*) FROM pg_attribute a, pg_options_to_table(a.attfdwoptions) o "
+                          f"WHERE a.attrelid = 'bench_wide.{table}'::regclass AND o.option_name = 'field'"))
+        costs[sobject] = (seconds / count * 1e6, (requests_of(account) - before) / count * 1000, fields)
+    (narrow_us, narrow_req, narrow_fields), (wide_us, wide_req, wide_fields) = costs["Narrow__c"], costs["Wide__c"]
+    report("sync", f"Salesforce backfill per record: {wide_fields}-field / {narrow_fields}-field sObject",
+           f"{wide_us:.0f} / {narrow_us:.0f} µs = {wide_us / narrow_us:.1f}", "(ratio; fields ×16)",
+           f"{count:,} records each")
+    report("sync", "… API requests per 1,000 records, wide / narrow", f"{wide_req:.1f} / {narrow_req:.1f}",
+           "(2,000-record pages)", f"{count:,} records each")
+    drop("bench_wide")
+
+
 def backfill_rate():
     account = "sk_test_bench_backfill"
     mock("POST", "/_admin/reset", account)
@@ -421,7 +456,7 @@ def machine():
 def main():
     started = time.monotonic()
     print(f"{'section':<11} {'what':<58} {'figure':<26} {'goal':<22} sample", flush=True)
-    for section in (reads, writes, backfill_rate, latency_bound_share, freshness, rate_limit, idle):
+    for section in (reads, writes, backfill_rate, wide_objects, latency_bound_share, freshness, rate_limit, idle):
         section()
     elapsed = time.monotonic() - started
     lines = [

@@ -58,6 +58,9 @@ DATABASE = "app"
 FRESH = "fresh"
 ADMIN, READER = "upgrade_admin", "upgrade_reader"
 LIVE_KEY, HELD_KEY = "sk_test_upgrade_live", "sk_test_upgrade_held"
+# A Salesforce org: 0.1.0 imported contacts with columns that name no
+# field; 0.2.0 binds them to describe's fields.
+SF_KEY = "sk_test_upgrade_salesforce"
 
 timings = []
 started = {}
@@ -467,9 +470,22 @@ def sync_status(cluster, server):
                         f"FROM sequin.sync_status WHERE server = '{server}'")
 
 
+def salesforce_sql(mock):
+    return f"""
+        CREATE SERVER sf FOREIGN DATA WRAPPER sequin_fdw
+          OPTIONS (provider 'salesforce', base_url '{mock.url}', token_url '{mock.url}/services/oauth2/token',
+                   poll_interval '300ms');
+        CREATE USER MAPPING FOR PUBLIC SERVER sf
+          OPTIONS (client_id 'upgrade-cid', client_secret 'upgrade-secret', refresh_token '{state["sf_token"]}');
+    """
+
+
 def make_state(cluster, mock):
-    for key in (LIVE_KEY, HELD_KEY):
+    for key in (LIVE_KEY, HELD_KEY, SF_KEY):
         mock("POST", "/_admin/reset", key)
+    mock("POST", "/_admin/salesforce/Contact/seed?count=5", SF_KEY)
+    state["sf_token"] = mock("POST", "/_admin/oauth/grants", SF_KEY,
+                             {"client_id": "upgrade-cid", "client_secret": "upgrade-secret"})["refresh_token"]
     mock("POST", "/_admin/stripe/customers/seed?count=40", LIVE_KEY)
     mock("POST", "/_admin/stripe/products/seed?count=5", LIVE_KEY)
     mock("POST", "/_admin/stripe/customers/seed?count=10", HELD_KEY)
@@ -493,9 +509,13 @@ def make_state(cluster, mock):
         CREATE USER MAPPING FOR PUBLIC SERVER held OPTIONS (api_key '{HELD_KEY}');
         CREATE SCHEMA held;
         IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER held INTO held;
+    """ + salesforce_sql(mock) + """
+        CREATE SCHEMA sf;
+        IMPORT FOREIGN SCHEMA salesforce LIMIT TO (contacts) FROM SERVER sf INTO sf;
     """, user=ADMIN)
     backfilled = wait_for(lambda: sync_status(cluster, "live") == "stripe.customers incremental 40, "
-                          "stripe.products incremental 5" and sync_status(cluster, "held") == "held.customers incremental 10", 60)
+                          "stripe.products incremental 5" and sync_status(cluster, "held") == "held.customers incremental 10"
+                          and sync_status(cluster, "sf") == "sf.contacts incremental 5", 60)
     check(f"backfill at {OLD}", backfilled, f"live: {sync_status(cluster, 'live')}; held: {sync_status(cluster, 'held')}")
     written = cluster.psql("INSERT INTO stripe.customers (email, name) VALUES ('before@example.com', 'Written at 0.1.0') "
                            "RETURNING id")
@@ -550,10 +570,20 @@ def update_and_check(cluster, mock):
           and mock("GET", f"/_admin/stripe/customers/{state['written']}", LIVE_KEY).get("name") == "Renamed at 0.2.0"
           and cluster.psql(f"SELECT name FROM stripe.customers WHERE id = '{state['written']}'") == "Renamed at 0.2.0",
           written)
+    contact = sorted(c["Id"] for c in mock("GET", "/_admin/salesforce/Contact", SF_KEY)["records"])[0]
+    mock("PATCH", f"/_admin/salesforce/Contact/{contact}", SF_KEY, {"Title": "Changed upstream"})
+    check(f"a Salesforce table of {OLD} syncs on: an outside change shows up", wait_for(lambda: cluster.psql(
+        f"SELECT title FROM sf.contacts WHERE id = '{contact}'") == "Changed upstream", 15))
+    cluster.psql(f"UPDATE sf.contacts SET last_name = 'Renamed at 0.2.0' WHERE id = '{contact}'")
+    check(f"… and writes through it reach the API", mock("GET", f"/_admin/salesforce/Contact/{contact}", SF_KEY)
+          .get("LastName") == "Renamed at 0.2.0")
+    refused = cluster.psql(f"UPDATE sf.contacts SET created_date = now() WHERE id = '{contact}'", check=False)
+    check(f"… and its columns follow describe (a field Salesforce sets is refused)",
+          refused.returncode != 0 and "not updateable" in refused.stderr, refused.stderr.strip())
     status = cluster.psql("SELECT string_agg(concat_ws(' ', \"table\", phase, rows, backfill, sweep, quarantined_records, "
                           "last_error), '; ' ORDER BY 1) FROM sequin.sync_status")
-    check("sequin.sync_status works", status == "held.customers paused 10 done off 0; stripe.customers incremental 43 "
-          "done off 0; stripe.products incremental 5 done off 0", status)
+    check("sequin.sync_status works", status == "held.customers paused 10 done off 0; stripe.customers incremental 43 done off 0; "
+          "stripe.products incremental 5 done off 0; sf.contacts incremental 5 done off 0", status)
     check("the paused server stays paused", cluster.psql(
         f"SELECT name FROM held.customers WHERE id = '{state['held_target']}'") != "changed while paused")
     cluster.psql("SELECT sequin.resume('held')")
@@ -592,9 +622,9 @@ def compare_with_fresh(cluster, mock):
         CREATE SERVER held FOREIGN DATA WRAPPER sequin_fdw
           OPTIONS (provider 'stripe', base_url '{mock.url}', poll_interval '300ms');
         CREATE USER MAPPING FOR PUBLIC SERVER held OPTIONS (api_key '{HELD_KEY}');
-    """, db=FRESH, user=ADMIN)
+    """ + salesforce_sql(mock), db=FRESH, user=ADMIN)
     tables = run([cluster.bindir / "pg_dump", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-                  "--schema-only", "-n", "stripe", "-n", "held", DATABASE])
+                  "--schema-only", "-n", "stripe", "-n", "held", "-n", "sf", DATABASE])
     replay = subprocess.run([cluster.bindir / "psql", "-Xq", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
                              str(cluster.port), "-U", "postgres", "-d", FRESH], input=tables, capture_output=True, text=True)
     if replay.returncode != 0:
@@ -605,7 +635,7 @@ def compare_with_fresh(cluster, mock):
 
     # Without the user's objects, the whole schema of both databases.
     for db in (DATABASE, FRESH):
-        cluster.psql("DROP SCHEMA stripe, held CASCADE; DROP SERVER live, held CASCADE", db=db)
+        cluster.psql("DROP SCHEMA stripe, held, sf CASCADE; DROP SERVER live, held, sf CASCADE", db=db)
     compare(f"pg_dump --binary-upgrade --schema-only: the updated database equals a fresh {NEW} one",
             f"{DATABASE} (updated from {OLD})", normalized_dump(cluster, DATABASE),
             f"{FRESH} (created at {NEW})", normalized_dump(cluster, FRESH))
