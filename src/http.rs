@@ -322,21 +322,19 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Form-encoding keeps these as they are (the WHATWG form set); a space
+/// becomes `+`.
+const FORM_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'*').remove(b' ');
+/// Keys keep their brackets readable (`metadata[plan]`).
+const FORM_KEY: &percent_encoding::AsciiSet = &FORM_VALUE.remove(b'[').remove(b']');
+
 /// `application/x-www-form-urlencoded`, keys with brackets kept readable.
 pub fn encode_form(pairs: &[(String, String)]) -> String {
-    let encode = |text: &str, keep: &[u8]| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
-                b' ' => "+".to_string(),
-                _ if keep.contains(&b) => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
+    let encode = |text: &str, set| percent_encoding::utf8_percent_encode(text, set).to_string().replace(' ', "+");
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k, b"[]"), encode(v, b"")))
+        .map(|(k, v)| format!("{}={}", encode(k, FORM_KEY), encode(v, FORM_VALUE)))
         .collect::<Vec<_>>()
         .join("&")
 }
