@@ -475,10 +475,13 @@ impl Collection {
                     columns: Vec::new(),
                     writes: crate::providers::WriteOp::ALL.to_vec(),
                     writes_hint: None,
+                    settings: Vec::new(),
                 },
                 Vec::new(),
             ),
         };
+        let mut spec = spec;
+        spec.settings = config.server.settings.iter().chain(&config.table.settings).cloned().collect();
         Collection { config, spec, schema, columns, mismatches, shadow, shadow_owner }
     }
 

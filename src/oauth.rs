@@ -244,11 +244,15 @@ async fn refresh(server: &ServerConfig, grant: &OAuthGrant, refresh_token: &str)
         headers: Vec::new(),
     };
     let route = format!("POST {}", token_url.split('?').next().unwrap_or(token_url));
-    let response = http::send(token_url, &[], &request, server.timeout)
+    // GitHub answers form-encoded unless asked for JSON.
+    let accept = [("Accept".to_string(), "application/json".to_string())];
+    let response = http::send(token_url, &accept, &request, server.timeout)
         .await
         .map_err(|e| e.into_error(label, &request))?;
     let body = response.json();
-    if !response.is_success() {
+    // GitHub refuses a refresh with a 200 whose body is an `error`.
+    let refused_in_body = body.as_ref().is_some_and(|b| b.get("error").is_some() && b.get("access_token").is_none());
+    if !response.is_success() || refused_in_body {
         let text = |key: &str| body.as_ref().and_then(|b| b.get(key)).and_then(Value::as_str).map(str::to_string);
         let why = text("message").or_else(|| text("error_description")).or_else(|| text("error")).map(|w| crate::providers::cut_api_text(&w));
         let kind = if response.status >= 500 { ErrorKind::Upstream } else { ErrorKind::Unauthorized };

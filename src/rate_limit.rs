@@ -36,6 +36,9 @@ struct Bucket {
     tokens: f64,
     refilled_us: i64,
     paused_until_us: i64,
+    /// When the last writing request of a provider that spaces them
+    /// (`Provider::write_spacing`) was let through.
+    last_write_us: i64,
     writers_waiting: u32,
     /// Per second (index = unix second % WINDOW): the second, writes, syncs.
     seconds: [(i64, u32, u32); WINDOW],
@@ -215,14 +218,18 @@ impl Drop for WaitingWriter {
 }
 
 /// Waits for a request slot on `server`'s budget until `deadline_us`.
-/// `rate` None means no local limit (upstream pauses still hold).
+/// `rate` None means no local limit (upstream pauses still hold). A writing
+/// request with `spacing` also waits until that long after the server's
+/// last one.
 pub async fn acquire(
     server: pg_sys::Oid,
     rate: Option<f64>,
     burst: f64,
     priority: Priority,
+    spacing: Option<Duration>,
     deadline_us: i64,
 ) -> Result<(), TooLate> {
+    let spacing_us = spacing.map(|s| i64::try_from(s.as_micros()).unwrap_or(i64::MAX));
     let started = now_us();
     let mut waiting = WaitingWriter { server, counted: false };
     loop {
@@ -230,8 +237,11 @@ pub async fn acquire(
         // Ok(None): granted; Ok(Some(t)): free again at t.
         let step = with_bucket(server, |bucket| {
             bucket.refill(rate.unwrap_or(0.0), burst, now);
+            let spaced_until = spacing_us.map_or(0, |s| bucket.last_write_us.saturating_add(s));
             let free_at = if bucket.paused_until_us > now {
                 Some(bucket.paused_until_us)
+            } else if spaced_until > now {
+                Some(spaced_until)
             } else if priority == Priority::Sync && bucket.writers_waiting > 0 {
                 Some(now + TICK.as_micros() as i64)
             } else if rate.is_none() || bucket.tokens >= 1.0 {
@@ -247,6 +257,9 @@ pub async fn acquire(
                         bucket.tokens -= 1.0;
                     }
                     bucket.count(priority, now);
+                    if spacing_us.is_some() {
+                        bucket.last_write_us = now;
+                    }
                     bucket.waited_us += (now - started).max(0) as u64;
                     if waiting.counted {
                         bucket.writers_waiting = bucket.writers_waiting.saturating_sub(1);

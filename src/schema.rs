@@ -91,6 +91,7 @@ fn spec_with(schema: &CollectionSchema, columns: Vec<ColumnSpec>) -> CollectionS
         columns,
         writes: schema.writes.clone(),
         writes_hint: schema.writes_hint.clone(),
+        settings: Vec::new(),
     }
 }
 

@@ -23,6 +23,12 @@ fn retry_safe(request: &ApiRequest) -> bool {
     matches!(request.method, Method::Get | Method::Put | Method::Delete) || request.idempotency_key.is_some()
 }
 
+/// A 304 to a conditional request (`If-None-Match`): nothing changed, a
+/// reply the provider reads like a 2xx.
+fn not_modified(request: &ApiRequest, response: &ApiResponse) -> bool {
+    response.status == 304 && request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("if-none-match"))
+}
+
 /// Sends `request` and returns the 2xx reply, blocking the backend; gives
 /// up when `interrupted` (cancel, statement timeout, shutdown) says so.
 pub fn call(
@@ -59,7 +65,7 @@ pub async fn send(
     priority: Priority,
 ) -> Result<ApiResponse> {
     let reply = send_for_reply(server, credentials, request, priority).await?;
-    match reply.response.is_success() {
+    match reply.response.is_success() || not_modified(request, &reply.response) {
         true => Ok(reply.response),
         false => Err(refused(server, request, &reply)),
     }
@@ -112,9 +118,11 @@ pub async fn send_for_reply(
             Credentials::ApiKey(key) => key.clone(),
             Credentials::OAuth(grant) => oauth::access_token(server, grant).await?,
         };
-        let headers = provider.auth_headers(&secret);
+        let mut headers = provider.fixed_headers();
+        headers.extend(provider.auth_headers(&secret));
+        let spacing = (request.method != Method::Get).then(|| provider.write_spacing()).flatten();
         if let Err(TooLate { until_us }) =
-            rate_limit::acquire(server.oid, server.rate_limit, server.burst, priority, deadline_us).await
+            rate_limit::acquire(server.oid, server.rate_limit, server.burst, priority, spacing, deadline_us).await
         {
             return Err(no_slot(server, request, until_us));
         }
@@ -124,7 +132,9 @@ pub async fn send_for_reply(
             rate_limit::pause(server.oid, now_us().saturating_add(micros(pause)));
         }
         let error = match sent {
-            Ok(response) if response.is_success() => return Ok(Reply { response, attempts: attempt }),
+            Ok(response) if response.is_success() || not_modified(request, &response) => {
+                return Ok(Reply { response, attempts: attempt })
+            }
             Ok(response) if response.status == 401 && !refreshed_after_401 && matches!(credentials, Credentials::OAuth(_)) => {
                 // An access token can expire or be revoked early: get a new
                 // one and try once more.
@@ -136,7 +146,10 @@ pub async fn send_for_reply(
             }
             Ok(response) => {
                 let refusal = provider.error(&response);
-                let transient = response.status == 429 || response.status >= 500;
+                // A limit the API says when it lifts (GitHub's 403 with its
+                // reset or retry-after) is waited out like a 429.
+                let limited_until = refusal.kind == ErrorKind::RateLimited && refusal.retry_after.is_some();
+                let transient = response.status == 429 || response.status >= 500 || limited_until;
                 if !transient || !can_retry(request, refusal.kind, refusal.retry_after, attempt, deadline) {
                     return Ok(Reply { response, attempts: attempt });
                 }

@@ -42,6 +42,28 @@ impl RequestLog {
     }
 }
 
+/// Takes a pending query cancel (a cancel request or a statement timeout,
+/// not a shutdown) as Postgres' ProcessInterrupts would, and returns its
+/// message; None when there is none.
+fn consume_cancel() -> Option<&'static str> {
+    unsafe {
+        let die = std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0;
+        let cancel = std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0;
+        if die || !cancel || pg_sys::QueryCancelHoldoffCount != 0 {
+            return None;
+        }
+        std::ptr::write_volatile(&raw mut pg_sys::QueryCancelPending, 0);
+        // (timeout.h's indicator is not in pgrx's bindings: the statement
+        // has run for its statement_timeout, or it was a cancel request.)
+        let timeout_ms = i64::from(pg_sys::StatementTimeout);
+        let ran_ms = (pg_sys::GetCurrentTimestamp() - pg_sys::GetCurrentStatementStartTimestamp()) / 1000;
+        match timeout_ms > 0 && ran_ms >= timeout_ms {
+            true => Some("canceling statement due to statement timeout"),
+            false => Some("canceling statement due to user request"),
+        }
+    }
+}
+
 /// True while Postgres wants the running statement to stop.
 pub(crate) fn cancel_pending() -> bool {
     unsafe {
@@ -76,7 +98,8 @@ impl Writer {
 
     pub fn delete(&self, id: &str) -> Result<Record> {
         let provider = self.collection.config.server.provider;
-        let request = provider.delete_request(&self.collection.spec, id);
+        let raw = crate::catalog::shadow_raw(&self.collection, id)?;
+        let request = provider.delete_request(&self.collection.spec, id, raw.as_ref());
         self.send(&request, Some(id))
     }
 
@@ -155,12 +178,18 @@ impl Writer {
             _ => request.route().to_string(),
         };
         self.requests.borrow_mut().add(format!("{} {route}", request.method.as_str()), started.elapsed());
-        let response = response.inspect_err(|_| {
-            // The request was abandoned for a cancel, a statement timeout or
-            // a shutdown: Postgres raises its own error for it (and clears
-            // the pending interrupt), now that we are back on its stack.
-            if cancel_pending() {
-                pgrx::check_for_interrupts!();
+        let response = response.map_err(|error| match consume_cancel() {
+            // A cancel or statement timeout ends the statement as Postgres
+            // would, but through the write path's error, whose DETAIL lists
+            // the rows this statement already wrote upstream.
+            Some(message) => SequinError::new(ErrorKind::Timeout, message),
+            None => {
+                // A shutdown: Postgres ends the session its own way, now
+                // that we are back on its stack.
+                if cancel_pending() {
+                    pgrx::check_for_interrupts!();
+                }
+                error
             }
         })?;
         Ok((response, sent_at))

@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub token_url: Option<String>,
     pub external_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    /// The provider's own options (GitHub's `repository`), checked by it.
+    pub settings: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub struct TableConfig {
     /// The shadow table, as registration recorded it (`sequin_shadow.x`):
     /// a dump carries it, so a restore finds the restored shadow table.
     pub shadow_table: Option<String>,
+    /// Options of one provider (GitHub's `close_reason`): checked against
+    /// the server's provider when the table is loaded.
+    pub settings: Vec<(String, String)>,
 }
 
 /// How often a table is compared in full with the API (a reconciliation
@@ -225,6 +230,9 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
             _ => return Err(invalid_value("metadata", text, "Use a JSON object, e.g. '{\"team\":\"billing\"}'.")),
         },
     };
+    let settings: Vec<(String, String)> =
+        options.iter().filter(|(name, _)| provider.server_options().contains(&name.as_str())).cloned().collect();
+    provider.check_settings(&settings, true)?;
     Ok(ServerConfig {
         oid: pg_sys::InvalidOid,
         name: name.to_string(),
@@ -237,6 +245,7 @@ pub fn parse_server(name: &str, options: &[(String, String)]) -> Result<ServerCo
         token_url: get(options, "token_url").map(str::to_string),
         external_id: get(options, "external_id").map(str::to_string),
         metadata,
+        settings,
     })
 }
 
@@ -268,7 +277,8 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
         )?),
     };
     let shadow_table = get(options, "shadow_table").map(str::to_string);
-    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement, sweep_interval, shadow_table })
+    let settings = options.iter().filter(|(name, _)| !TABLE_OPTIONS.contains(&name.as_str())).cloned().collect();
+    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement, sweep_interval, shadow_table, settings })
 }
 
 pub fn parse_credentials(server: &str, mapping: pg_sys::Oid, options: &[(String, String)]) -> Result<Credentials> {
@@ -298,12 +308,26 @@ pub fn parse_credentials(server: &str, mapping: pg_sys::Oid, options: &[(String,
     }
 }
 
+/// The options a server takes: the common ones and its provider's.
+fn server_options(options: &[(String, String)]) -> Vec<&'static str> {
+    let provider = get(options, "provider").and_then(providers::by_name);
+    SERVER_OPTIONS.iter().copied().chain(provider.map_or(&[][..], |p| p.server_options()).iter().copied()).collect()
+}
+
+/// The options a foreign table takes: the common ones and every provider's
+/// (the validator does not know the table's server; its provider checks
+/// them when the table is loaded).
+fn table_options() -> Vec<&'static str> {
+    let providers = providers::PROVIDER_NAMES.iter().filter_map(|name| providers::by_name(name));
+    TABLE_OPTIONS.iter().copied().chain(providers.flat_map(|p| p.table_options().iter().copied())).collect()
+}
+
 /// Checks the options of one catalog object; raised by the validator.
 fn validate(options: &[(String, String)], catalog: pg_sys::Oid) -> Result<()> {
     let (valid, context): (&[&str], &str) = match catalog {
-        pg_sys::ForeignServerRelationId => (SERVER_OPTIONS, "server"),
+        pg_sys::ForeignServerRelationId => (&server_options(options)[..], "server"),
         pg_sys::UserMappingRelationId => (USER_MAPPING_OPTIONS, "user mapping"),
-        pg_sys::ForeignTableRelationId => (TABLE_OPTIONS, "foreign table"),
+        pg_sys::ForeignTableRelationId => (&table_options()[..], "foreign table"),
         pg_sys::AttributeRelationId => (COLUMN_OPTIONS, "column"),
         _ => (&[], "foreign-data wrapper"),
     };
@@ -587,12 +611,9 @@ pub fn load_foreign_table(relid: pg_sys::Oid) -> Result<ForeignTableConfig> {
     unsafe {
         let table = pg_sys::GetForeignTable(relid);
         let (server, server_owner) = load_server((*table).serverid)?;
-        Ok(ForeignTableConfig {
-            server_oid: server.oid,
-            server_owner,
-            server,
-            table: parse_table(&options_from_list((*table).options))?,
-        })
+        let table = parse_table(&options_from_list((*table).options))?;
+        server.provider.check_settings(&table.settings, false)?;
+        Ok(ForeignTableConfig { server_oid: server.oid, server_owner, server, table })
     }
 }
 

@@ -3,6 +3,7 @@
 //! the only code that knows its API's URLs and JSON; it never does I/O, so it
 //! is unit-tested without a server.
 
+pub mod github;
 pub mod salesforce;
 pub mod stripe;
 #[cfg(test)]
@@ -368,9 +369,16 @@ pub struct CollectionSpec {
     /// table is read-only. Others fail before any request.
     pub writes: Vec<WriteOp>,
     pub writes_hint: Option<String>,
+    /// The provider's own options of the server and the table (GitHub's
+    /// `repository`, `close_reason`).
+    pub settings: Vec<(String, String)>,
 }
 
 impl CollectionSpec {
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -459,6 +467,38 @@ pub trait Provider: Sync {
     fn label(&self) -> &'static str;
     fn default_base_url(&self) -> &'static str;
 
+    /// Server options of this provider besides the common ones (GitHub's
+    /// `repository`).
+    fn server_options(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Table options of this provider besides the common ones (GitHub's
+    /// `close_reason`).
+    fn table_options(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Checks this provider's options of a server (`server` true: all of
+    /// them, required ones included) or of a foreign table.
+    fn check_settings(&self, settings: &[(String, String)], _server: bool) -> Result<(), SequinError> {
+        match settings.first() {
+            Some((name, _)) => Err(SequinError::new(
+                ErrorKind::InvalidOptionName,
+                format!("invalid option \"{name}\" for a {} table", self.label()),
+            )),
+            None => Ok(()),
+        }
+    }
+    /// Headers every request carries besides authentication (GitHub's
+    /// `User-Agent`, `X-GitHub-Api-Version`, `Accept`).
+    fn fixed_headers(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// The least time between two writing requests to one server (GitHub
+    /// asks for a second), shared by every session and the sync.
+    fn write_spacing(&self) -> Option<Duration> {
+        None
+    }
+
     /// The collections compiled into the provider, for an API whose schema
     /// is fixed (Stripe); empty for one that describes itself at run time.
     fn compiled_collections(&self) -> Vec<CollectionSchema> {
@@ -510,7 +550,9 @@ pub trait Provider: Sync {
         row: &WriteRow,
         old_raw: Option<&Value>,
     ) -> Result<ApiRequest, SequinError>;
-    fn delete_request(&self, collection: &CollectionSpec, id: &str) -> ApiRequest;
+    /// `raw` is the record as last synced, for APIs that address records
+    /// by another key than the id (GitHub's issue number).
+    fn delete_request(&self, collection: &CollectionSpec, id: &str, raw: Option<&Value>) -> ApiRequest;
     /// Interprets a successful write reply as the record to apply locally.
     fn write_response(
         &self,
@@ -524,8 +566,9 @@ pub trait Provider: Sync {
     /// may lower it.
     fn statement_limit(&self, op: WriteOp) -> usize;
 
-    /// A request for the current state of one record.
-    fn fetch_request(&self, collection: &CollectionSpec, id: &str) -> ApiRequest;
+    /// A request for the current state of one record (`raw`: as last
+    /// synced, see `delete_request`).
+    fn fetch_request(&self, collection: &CollectionSpec, id: &str, raw: Option<&Value>) -> ApiRequest;
     /// Interprets a successful fetch; a record the API no longer has comes
     /// back as a 404 and is handled by the caller.
     fn fetch_response(
@@ -776,12 +819,13 @@ pub struct BatchRefusal {
     pub error: ApiError,
 }
 
-pub const PROVIDER_NAMES: &[&str] = &["stripe", "salesforce"];
+pub const PROVIDER_NAMES: &[&str] = &["stripe", "salesforce", "github"];
 
 pub fn by_name(name: &str) -> Option<&'static dyn Provider> {
     match name {
         "stripe" => Some(&stripe::Stripe),
         "salesforce" => Some(&salesforce::Salesforce),
+        "github" => Some(&github::Github),
         _ => None,
     }
 }

@@ -48,9 +48,12 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
         // Dropped since: nothing to repair.
         Err(_) => return Ok(()),
     };
+    // The records as last synced, for APIs that address them by another key.
+    let raws: Vec<Option<serde_json::Value>> =
+        in_transaction(|| ids.iter().map(|id| catalog::shadow_raw(&target.collection, id)).collect())?;
     let mut records = Vec::with_capacity(ids.len());
-    for id in ids {
-        match fetch(&target, id).await {
+    for (id, raw) in ids.iter().zip(&raws) {
+        match fetch(&target, id, raw.as_ref()).await {
             Ok(record) => records.push(record),
             // One record failing must not cost the others their re-read.
             Err(error) => log!(
@@ -67,10 +70,10 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
     Ok(())
 }
 
-async fn fetch(target: &Target, id: &str) -> Result<Record> {
+async fn fetch(target: &Target, id: &str, raw: Option<&serde_json::Value>) -> Result<Record> {
     let server = &target.collection.config.server;
     let spec = &target.collection.spec;
-    let request = server.provider.fetch_request(spec, id);
+    let request = server.provider.fetch_request(spec, id, raw);
     let sent_at = now_us();
     match upstream::send(server, &target.credentials, &request, Priority::Sync).await {
         Ok(response) => upstream::parse(server, &request, server.provider.fetch_response(spec, id, &response, sent_at)),

@@ -120,7 +120,7 @@ impl Provider for Salesforce {
         let Some(kind) = object.get("attributes").and_then(|a| a.get("type")).and_then(Value::as_str) else {
             return ReplyObject::Other;
         };
-        let no_columns = CollectionSpec { name: kind.to_string(), fields: Vec::new(), columns: Vec::new(), writes: Vec::new(), writes_hint: None };
+        let no_columns = CollectionSpec { name: kind.to_string(), fields: Vec::new(), columns: Vec::new(), writes: Vec::new(), writes_hint: None, settings: Vec::new() };
         match modstamp(object).and_then(|stamp| record_from_sobject(&no_columns, object, stamp)) {
             Some(record) => ReplyObject::Record(kind.to_string(), record),
             None => ReplyObject::Other,
@@ -214,7 +214,7 @@ impl Provider for Salesforce {
 
     /// Salesforce's single-record DELETE (204, no body), which is how
     /// `write_response` tells a deletion from an update.
-    fn delete_request(&self, spec: &CollectionSpec, id: &str) -> ApiRequest {
+    fn delete_request(&self, spec: &CollectionSpec, id: &str, _raw: Option<&Value>) -> ApiRequest {
         ApiRequest {
             method: Method::Delete,
             path: format!("{API}/sobjects/{}/{}", encode_path_segment(&spec.name), encode_path_segment(id)),
@@ -259,7 +259,7 @@ impl Provider for Salesforce {
         BATCH_LIMIT
     }
 
-    fn fetch_request(&self, spec: &CollectionSpec, id: &str) -> ApiRequest {
+    fn fetch_request(&self, spec: &CollectionSpec, id: &str, _raw: Option<&Value>) -> ApiRequest {
         sync::fetch_request(spec, id)
     }
 

@@ -349,7 +349,7 @@ fn contacts() -> CollectionSpec {
         assert_eq!(invalid.message, "Email: invalid email address: andrea__invalid");
         assert_eq!(invalid.code.as_deref(), Some("INVALID_EMAIL_ADDRESS"));
         assert_eq!(invalid.field.as_deref(), Some("Email"));
-        let request = Salesforce.fetch_request(&contacts(), "003A");
+        let request = Salesforce.fetch_request(&contacts(), "003A", None);
         let user_error = invalid.into_error("Salesforce", &request);
         assert_eq!(user_error.message, "[Salesforce]: Email: invalid email address: andrea__invalid");
         assert_eq!(
@@ -524,7 +524,7 @@ fn contacts() -> CollectionSpec {
         assert_eq!(update.method, Method::Patch);
         let refused = json!([{"success": false, "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}]}]);
         assert_eq!(Salesforce.write_response(spec, Some("003A"), &reply(200, refused), 5).unwrap_err().kind, ErrorKind::NotFound);
-        let delete = Salesforce.delete_request(spec, "003A");
+        let delete = Salesforce.delete_request(spec, "003A", None);
         assert_eq!((delete.method, delete.path.as_str()), (Method::Delete, "/services/data/v60.0/sobjects/Contact/003A"));
         let gone = Salesforce.write_response(spec, Some("003A"), &ApiResponse { status: 204, headers: vec![], body: vec![] }, 5).unwrap();
         assert_eq!(gone, Record::gone("003A", 5));
@@ -546,7 +546,7 @@ fn contacts() -> CollectionSpec {
 
     #[test]
     fn fetch_reads_one_record_with_the_synced_fields() {
-        let request = Salesforce.fetch_request(&contacts(), "003A");
+        let request = Salesforce.fetch_request(&contacts(), "003A", None);
         assert_eq!(request.path, format!("/services/data/v60.0/sobjects/Contact/003A?fields={CONTACT_FIELDS}"));
         let record = Salesforce.fetch_response(&contacts(), "003A", &reply(200, contact("003A", "2026-01-02T00:00:00.000+0000")), 0).unwrap();
         assert_eq!(record.version_us, at("2026-01-02T00:00:00Z"));

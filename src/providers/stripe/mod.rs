@@ -111,7 +111,7 @@ impl Provider for Stripe {
         write::update_request(spec, id, row, old_raw)
     }
 
-    fn delete_request(&self, spec: &CollectionSpec, id: &str) -> ApiRequest {
+    fn delete_request(&self, spec: &CollectionSpec, id: &str, _raw: Option<&Value>) -> ApiRequest {
         write::delete_request(spec, id)
     }
 
@@ -131,7 +131,7 @@ impl Provider for Stripe {
         STATEMENT_LIMIT
     }
 
-    fn fetch_request(&self, spec: &CollectionSpec, id: &str) -> ApiRequest {
+    fn fetch_request(&self, spec: &CollectionSpec, id: &str, _raw: Option<&Value>) -> ApiRequest {
         sync::fetch_request(spec, id)
     }
 

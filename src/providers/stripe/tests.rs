@@ -289,7 +289,7 @@ fn a_canceled_subscription_is_a_row_with_status_canceled() {
 
     // DELETE answers the same object: the same record.
     let spec = collection("subscriptions");
-    let request = Stripe.delete_request(spec, "sub_1");
+    let request = Stripe.delete_request(spec, "sub_1", None);
     assert_eq!((request.method, request.path.as_str()), (Method::Delete, "/v1/subscriptions/sub_1"));
     let record = Stripe.write_response(spec, Some("sub_1"), &reply(200, canceled), 12_300_000).unwrap();
     assert!(!record.deleted);
