@@ -271,6 +271,30 @@ def salesforce_batch():
 
 # 3. Sync -------------------------------------------------------------------
 
+def github_backfill():
+    """GitHub issues: pages of 100 (the API's most), by the Link header."""
+    account = "ghp_bench_github"
+    count = 2_000 if QUICK else 10_000
+    mock("POST", "/_admin/reset", account)
+    mock("POST", "/_admin/github/repos", account, {"full_name": "bench/repo"})
+    mock("POST", "/_admin/github/repos/bench/repo/seed", account, {"issues": count, "step_s": 1})
+    psql(f"""DROP SCHEMA IF EXISTS bench_gh CASCADE; DROP SERVER IF EXISTS bench_gh CASCADE;
+             CREATE SERVER bench_gh FOREIGN DATA WRAPPER sequin_fdw
+               OPTIONS (provider 'github', base_url '{MOCK}', repository 'bench/repo', poll_interval '1s');
+             CREATE USER MAPPING FOR PUBLIC SERVER bench_gh OPTIONS (api_key '{account}');
+             CREATE SCHEMA bench_gh;""")
+    before = requests_of(account)
+    psql("IMPORT FOREIGN SCHEMA github LIMIT TO (issues) FROM SERVER bench_gh INTO bench_gh")
+    backfilled("bench_gh", "issues", 600)
+    seconds = float(psql("SELECT extract(epoch FROM backfill_finished_at - backfill_started_at) FROM sequin.collections "
+                         "WHERE foreign_table = 'bench_gh.issues'::regclass"))
+    rows = int(psql("SELECT count(*) FROM bench_gh.issues"))
+    report("sync", "GitHub issues backfill, zero-latency mock: rows per second",
+           f"{rows / seconds:,.0f} rows/s ({seconds:.1f} s)", "(pages of 100)",
+           f"{rows:,} issues, {requests_of(account) - before} requests")
+    drop("bench_gh")
+
+
 def wide_objects():
     """The cost per record of an 800-field sObject (its SOQL does not fit a
     URL: a query of the fields that fit, plus one collections retrieve per
@@ -456,7 +480,7 @@ def machine():
 def main():
     started = time.monotonic()
     print(f"{'section':<11} {'what':<58} {'figure':<26} {'goal':<22} sample", flush=True)
-    for section in (reads, writes, backfill_rate, wide_objects, latency_bound_share, freshness, rate_limit, idle):
+    for section in (reads, writes, backfill_rate, wide_objects, github_backfill, latency_bound_share, freshness, rate_limit, idle):
         section()
     elapsed = time.monotonic() - started
     lines = [
