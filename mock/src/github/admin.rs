@@ -58,13 +58,14 @@ fn update_settings(gh: &mut GithubState, req: &Req) -> Result<Value, ApiError> {
     }
     gh.limits.settings = settings;
     let now = time::now_s();
-    gh.limits.roll(now);
     if let Some(v) = reset_in_s {
         let s = v
             .as_i64()
             .ok_or_else(|| ApiError::invalid("reset_in_s must be an integer"))?;
         gh.limits.set_reset_in(now, s);
     }
+    // A window that has ended (perhaps just now) starts over before `remaining` applies.
+    gh.limits.roll(now);
     if let Some(v) = remaining {
         let n = v
             .as_u64()
