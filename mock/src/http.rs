@@ -217,9 +217,9 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
 }
 
 /// The account (API key) a request is counted and faulted under: the
-/// presented key; for an `oat_` access token the account it was issued for
-/// (expired or not; None if unknown); for the token endpoint the account of
-/// the refresh token's grant (None if unknown).
+/// presented key; for an `oat_` access token (or GitHub's `ghu_`) the account
+/// it was issued for (expired or not; None if unknown); for a token endpoint
+/// the account of the refresh token's grant (None if unknown).
 fn request_account(app: &App, req: &Req, key: Option<&str>) -> Option<String> {
     if req.path == oauth::TOKEN_PATH
         || req.path == salesforce::TOKEN_PATH
