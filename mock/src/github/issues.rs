@@ -3,7 +3,7 @@
 //! GitHub's 422s. Create and update also serve the admin's changes "from
 //! outside", with another user as `actor`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::errors::GhError;
 use super::paging::{self, Page};
@@ -67,11 +67,7 @@ pub fn list(
 /// The `since` parameter: an ISO 8601 timestamp, or 422.
 pub fn since(query: &[(String, String)]) -> Result<Option<i64>, GhError> {
     paging::param(query, "since")
-        .map(|v| {
-            time::parse(v).ok_or_else(|| {
-                GhError::invalid_field(super::errors::DOCS, "Issue", "since", &json!(v))
-            })
-        })
+        .map(|v| time::parse(v).ok_or_else(|| paging::invalid_param("since", v)))
         .transpose()
 }
 
@@ -305,10 +301,10 @@ pub fn update(
         IssueGone::Error(GhError::invalid_field(UPDATE_DOCS, "Issue", field, v))
     };
     let title = string_field(body, "title", UPDATE_DOCS).map_err(IssueGone::Error)?;
-    if matches!(&title, Some(None))
-        || title
-            .as_ref()
-            .is_some_and(|t| t.as_ref().is_some_and(|t| t.trim().is_empty()))
+    // A title may change, not go away.
+    if title
+        .as_ref()
+        .is_some_and(|t| t.as_deref().is_none_or(|t| t.trim().is_empty()))
     {
         return Err(IssueGone::Error(GhError::missing_field(
             UPDATE_DOCS,

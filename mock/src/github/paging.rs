@@ -31,13 +31,16 @@ pub fn choice<'a>(
     match param(query, name) {
         None => Ok(default),
         Some(v) if allowed.contains(&v) => Ok(v),
-        Some(v) => Err(GhError::invalid_field(
-            super::errors::DOCS,
-            "Search",
-            name,
-            &serde_json::json!(v),
-        )),
+        Some(v) => Err(invalid_param(name, v)),
     }
+}
+
+/// 422 for a query parameter out of its range (no `resource`: it names none).
+pub fn invalid_param(name: &str, value: &str) -> GhError {
+    GhError::validation(
+        super::errors::DOCS,
+        serde_json::json!({ "field": name, "code": "invalid", "value": value }),
+    )
 }
 
 pub struct Page {
