@@ -910,3 +910,33 @@ fn app_user_token_refresh_rotation_and_expiry() {
         (401, json!("Bad credentials"))
     );
 }
+
+#[test]
+fn faults_apply_with_github_shaped_bodies() {
+    let mock = Mock::start();
+    let key = "ghp_faults";
+    mock.account(key);
+    let r = mock.admin(
+        "POST",
+        "/_admin/faults",
+        json!({"account":key,"path_prefix":"/repos/","kind":"status","status":502}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = mock.gh(key, "GET", ISSUES, Value::Null);
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            502,
+            json!({"message":"Bad Gateway","documentation_url":"https://docs.github.com/rest","status":"502"})
+        )
+    );
+    assert_eq!(mock.gh(key, "GET", ISSUES, Value::Null).status, 200);
+    let log = mock
+        .admin(
+            "GET",
+            &format!("/_admin/requests/log?account={key}"),
+            Value::Null,
+        )
+        .json();
+    assert_eq!(log["requests"][0]["fault"], "status");
+}
