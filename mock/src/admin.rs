@@ -1,6 +1,6 @@
 //! `/_admin/…`: no auth, JSON in and out. Resets, faults, config, request
 //! counts and account revocation here; each provider's data under its own
-//! prefix (`/_admin/stripe/…`, `/_admin/salesforce/…`), OAuth grants under
+//! prefix (`/_admin/stripe/…`, `/_admin/salesforce/…`, `/_admin/github/…`), OAuth grants under
 //! `/_admin/oauth/…`. Admin
 //! requests are never faulted or counted.
 
@@ -12,7 +12,10 @@ use crate::http::{Reply, Req};
 use crate::state::{lock, App, Config};
 use crate::stripe::errors::ApiError;
 use crate::stripe::{self, auth, form};
-use crate::{oauth, salesforce};
+use crate::{github, oauth, salesforce};
+
+/// `/_admin/requests/recent` without `limit`.
+const RECENT_DEFAULT_LIMIT: usize = 100;
 
 pub fn handle(app: &App, req: &Req) -> Reply {
     route(app, req).unwrap_or_else(|e| e.reply(None))
@@ -22,10 +25,10 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let query = form::decode(&req.query)?;
     let account = match query.get("account").and_then(Value::as_str) {
         None | Some("") => None,
-        Some(key) if auth::is_valid_key(key) => Some(key),
+        Some(key) if auth::is_valid_key(key) || github::auth::is_account_key(key) => Some(key),
         Some(_) => {
             return Err(ApiError::invalid(
-                "account must be an API key starting with sk_test_ or sk_live_",
+                "account must be an API key starting with sk_test_ or sk_live_, or a GitHub token (ghp_, github_pat_, ghu_)",
             )
             .param("account"))
         }
@@ -83,6 +86,16 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
         }
         ("GET", ["requests"]) => ok(app.requests().summary(account)),
         ("GET", ["requests", "log"]) => ok(app.requests().log(account)),
+        ("GET", ["requests", "recent"]) => {
+            let limit = match query.get("limit") {
+                None => RECENT_DEFAULT_LIMIT,
+                Some(v) => v
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| ApiError::invalid_integer("limit", &v.to_string()))?,
+            };
+            ok(app.requests().recent(account, limit))
+        }
         ("POST", ["requests", "reset"]) => {
             app.requests().clear(account);
             ok(json!({ "reset": true }))
@@ -91,6 +104,7 @@ fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
         (_, ["stripe", rest @ ..]) => {
             stripe::admin::handle(app, req, rest, require_account()?, &query)
         }
+        (_, ["github", rest @ ..]) => github::admin::handle(app, req, rest, require_account()?),
         (_, ["salesforce", rest @ ..]) => {
             salesforce::admin::handle(app, req, rest, require_account()?, &query)
         }

@@ -1,5 +1,5 @@
 //! One request from arrival to answer: admin requests go straight to the admin
-//! interface; API requests (the Stripe and Salesforce routes and the OAuth
+//! interface; API requests (the Stripe, Salesforce and GitHub routes and the OAuth
 //! token endpoints) get
 //! the configured latency, then either an injected fault or the real handler,
 //! and are counted in the request log.
@@ -14,9 +14,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::faults::{FaultKind, Injected};
-use crate::reqlog::{unix_ms, Entry};
+use crate::reqlog::{self, unix_ms, Entry};
 use crate::state::App;
-use crate::{admin, oauth, salesforce, stripe, target_limit};
+use crate::{admin, github, oauth, salesforce, stripe, target_limit};
 
 /// A request with its body read.
 #[derive(Debug, Clone, Default)]
@@ -205,6 +205,7 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
         status: reply.map(|r| r.status),
         idempotency_key: req.header("Idempotency-Key").map(str::to_string),
         request_id,
+        headers: reqlog::recorded_headers(&req.headers),
         fault: fault.map(|f| f.kind),
         replayed: reply.is_some_and(|r| r.header("Idempotent-Replayed").is_some()),
     };
@@ -216,12 +217,18 @@ pub async fn api(app: &App, req: &Req) -> Outcome {
 }
 
 /// The account (API key) a request is counted and faulted under: the
-/// presented key; for an `oat_` access token the account it was issued for
-/// (expired or not; None if unknown); for the token endpoint the account of
-/// the refresh token's grant (None if unknown).
+/// presented key; for an `oat_` access token (or GitHub's `ghu_`) the account
+/// it was issued for (expired or not; None if unknown); for a token endpoint
+/// the account of the refresh token's grant (None if unknown).
 fn request_account(app: &App, req: &Req, key: Option<&str>) -> Option<String> {
-    if req.path == oauth::TOKEN_PATH || req.path == salesforce::TOKEN_PATH {
+    if req.path == oauth::TOKEN_PATH
+        || req.path == salesforce::TOKEN_PATH
+        || req.path == github::TOKEN_PATH
+    {
         return oauth::account_of_token_request(app, req);
+    }
+    if github::is_github_path(&req.path) {
+        return github::auth::account_of_request(app, &req.headers);
     }
     if salesforce::is_salesforce_path(&req.path) {
         let token = salesforce::access_token(&req.headers)?;
@@ -238,17 +245,21 @@ fn request_account(app: &App, req: &Req, key: Option<&str>) -> Option<String> {
 fn route_name(method: &str, path: &str) -> String {
     if salesforce::is_salesforce_path(path) {
         salesforce::route_name(method, path)
+    } else if github::is_github_path(path) {
+        github::route_name(method, path)
     } else {
         stripe::route_name(method, path)
     }
 }
 
-/// The real answer: an OAuth token endpoint, the Salesforce API or the Stripe API.
+/// The real answer: an OAuth token endpoint, the Salesforce, GitHub or Stripe API.
 fn handle(app: &App, req: &Req, request_id: &str) -> Reply {
     if req.path == oauth::TOKEN_PATH {
         oauth::token_endpoint(app, req)
     } else if salesforce::is_salesforce_path(&req.path) {
         salesforce::handle(app, req)
+    } else if github::is_github_path(&req.path) {
+        github::handle(app, req, request_id)
     } else {
         stripe::handle(app, req, request_id)
     }
@@ -292,6 +303,9 @@ async fn inject(
             let body = match &fault.body {
                 None if salesforce::is_salesforce_path(&req.path) => {
                     salesforce::errors::default_body(fault.status)
+                }
+                None if github::is_github_path(&req.path) => {
+                    github::errors::default_body(fault.status)
                 }
                 _ => fault.body_for(key),
             };

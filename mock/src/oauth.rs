@@ -27,6 +27,19 @@ use crate::stripe::form;
 pub const TOKEN_PATH: &str = "/oauth/v1/token";
 pub const ACCESS_TOKEN_PREFIX: &str = "oat_";
 pub const REFRESH_TOKEN_PREFIX: &str = "ort_";
+/// The prefixes of the tokens a grant issues: `oat_`/`ort_` unless a
+/// provider's own look is wanted (GitHub's `ghu_`/`ghr_`).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPrefixes {
+    pub access: &'static str,
+    pub refresh: &'static str,
+}
+
+pub const DEFAULT_PREFIXES: TokenPrefixes = TokenPrefixes {
+    access: ACCESS_TOKEN_PREFIX,
+    refresh: REFRESH_TOKEN_PREFIX,
+};
+
 /// HubSpot's access tokens live 30 minutes.
 const DEFAULT_EXPIRES_IN: u64 = 1800;
 
@@ -54,6 +67,7 @@ struct Grant {
     /// The one refresh token that works now.
     refresh_token: String,
     revoked: bool,
+    prefixes: TokenPrefixes,
 }
 
 struct AccessToken {
@@ -136,9 +150,19 @@ impl Default for OAuth {
 impl OAuth {
     /// A new grant for `account`; returns its first refresh token.
     pub fn create_grant(&mut self, account: &str, spec: GrantSpec) -> String {
+        self.create_grant_with(account, spec, DEFAULT_PREFIXES)
+    }
+
+    /// A new grant whose tokens carry these prefixes; returns its first refresh token.
+    pub fn create_grant_with(
+        &mut self,
+        account: &str,
+        spec: GrantSpec,
+        prefixes: TokenPrefixes,
+    ) -> String {
         let id = self.next_grant;
         self.next_grant += 1;
-        let refresh_token = self.tokens.next(REFRESH_TOKEN_PREFIX);
+        let refresh_token = self.tokens.next(prefixes.refresh);
         self.refresh_tokens.insert(refresh_token.clone(), id);
         self.grants.insert(
             id,
@@ -147,6 +171,7 @@ impl OAuth {
                 spec,
                 refresh_token: refresh_token.clone(),
                 revoked: false,
+                prefixes,
             },
         );
         refresh_token
@@ -258,10 +283,10 @@ impl OAuth {
             return Err(TokenError::BadRefreshToken);
         }
         if grant.spec.rotate {
-            grant.refresh_token = self.tokens.next(REFRESH_TOKEN_PREFIX);
+            grant.refresh_token = self.tokens.next(grant.prefixes.refresh);
             self.refresh_tokens.insert(grant.refresh_token.clone(), id);
         }
-        let access_token = self.tokens.next(ACCESS_TOKEN_PREFIX);
+        let access_token = self.tokens.next(grant.prefixes.access);
         let expires_in = grant.spec.expires_in;
         self.access_tokens.insert(
             access_token.clone(),

@@ -4,9 +4,19 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use hyper::HeaderMap;
+use serde_json::{json, Map, Value};
 
 use crate::faults::FaultKind;
+
+/// Request headers a test may want to assert (what the client sent, not
+/// its credentials): kept per entry, shown by `recent`.
+const RECORDED_HEADERS: [&str; 4] = [
+    "accept",
+    "x-github-api-version",
+    "user-agent",
+    "if-none-match",
+];
 
 /// The log keeps the most recent entries only; counts are never dropped.
 const MAX_ENTRIES: usize = 200_000;
@@ -16,6 +26,17 @@ pub fn unix_ms() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1000.0)
         .unwrap_or(0.0)
+}
+
+/// The recorded headers of a request, in `RECORDED_HEADERS` order.
+pub fn recorded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    RECORDED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +52,8 @@ pub struct Entry {
     pub status: Option<u16>,
     pub idempotency_key: Option<String>,
     pub request_id: String,
+    /// Those of `RECORDED_HEADERS` the request carried, lowercase names.
+    pub headers: Vec<(String, String)>,
     pub fault: Option<FaultKind>,
     pub replayed: bool,
 }
@@ -91,6 +114,34 @@ impl RequestLog {
         json!({ "requests": requests })
     }
 
+    /// `[{"method","path","query","status","headers":{…}}]`: the last `limit`
+    /// requests (of one account or all), oldest first.
+    pub fn recent(&self, account: Option<&str>, limit: usize) -> Value {
+        let mut recent: Vec<Value> = self
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| account.is_none() || e.account.as_deref() == account)
+            .take(limit)
+            .map(|e| {
+                let headers: Map<String, Value> = e
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), Value::from(v.clone())))
+                    .collect();
+                json!({
+                    "method": e.method,
+                    "path": e.path,
+                    "query": if e.query.is_empty() { Value::Null } else { Value::from(e.query.clone()) },
+                    "status": e.status,
+                    "headers": headers,
+                })
+            })
+            .collect();
+        recent.reverse();
+        Value::Array(recent)
+    }
+
     pub fn clear(&mut self, account: Option<&str>) {
         match account {
             None => {
@@ -121,6 +172,7 @@ mod tests {
             status: Some(200),
             idempotency_key: None,
             request_id: "req_1".into(),
+            headers: vec![("accept".into(), "application/json".into())],
             fault: None,
             replayed: false,
         }
@@ -137,6 +189,11 @@ mod tests {
             json!({"total":2,"by_route":{"GET /v1/customers":2}})
         );
         assert_eq!(log.summary(None)["total"], 3);
+        let recent = log.recent(Some("sk_test_a"), 1);
+        assert_eq!(
+            recent,
+            json!([{"method":"GET","path":"/v1/customers","query":null,"status":200,"headers":{"accept":"application/json"}}])
+        );
         log.clear(Some("sk_test_a"));
         assert_eq!(log.summary(None)["total"], 1);
         assert_eq!(log.log(None)["requests"].as_array().unwrap().len(), 1);

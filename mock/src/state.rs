@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Faults;
+use crate::github::GithubState;
 use crate::ids::RequestIds;
 use crate::oauth::OAuth;
 use crate::reqlog::RequestLog;
@@ -23,6 +24,7 @@ pub struct Account {
     pub revoked: bool,
     pub stripe: StripeState,
     pub salesforce: SalesforceState,
+    pub github: GithubState,
 }
 
 impl Account {
@@ -31,6 +33,7 @@ impl Account {
             revoked: false,
             stripe: StripeState::new(key),
             salesforce: SalesforceState::new(key),
+            github: GithubState::default(),
         }
     }
 }
