@@ -65,6 +65,7 @@ test: setup
 unit-test:
 	@bash scripts/check_released_sql.sh
 	cargo test -p sequin-mock
+	@bash tests/github_openapi/run.sh
 
 
 # RUST_BACKTRACE=1: the cluster runs in the environment where a panic's
