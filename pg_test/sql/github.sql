@@ -116,5 +116,25 @@ ALTER SERVER regress_gh OPTIONS (ADD timeout '2s');
 \! curl -s -X POST "$MOCK_URL/_admin/github/settings?account=$ACCOUNT" -H 'content-type: application/json' -d '{"remaining": 0, "reset_in_s": 30, "limit_status": 429}' -o /dev/null
 SELECT pg_temp.error_of($$UPDATE regress_gh.issues SET body = 'Too soon' WHERE number = 10$$) ~ '^53400: ' AS limited;
 \! curl -s -X POST "$MOCK_URL/_admin/github/settings?account=$ACCOUNT" -H 'content-type: application/json' -d '{"remaining": 5000, "limit_status": 403}' -o /dev/null
+-- A GitHub App user token: an OAuth grant whose 8-hour access tokens are
+-- refreshed (GitHub answers JSON when asked), and whose refresh token
+-- rotates and is stored in the user mapping.
+\set app_refresh `curl -s -X POST "$MOCK_URL/_admin/github/app_grants?account=$ACCOUNT" -H 'content-type: application/json' -d '{"client_id": "Iv1.regress", "client_secret": "app-secret"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])'`
+SELECT :'mock_url' || '/login/oauth/access_token' AS app_token_url \gset
+CREATE SERVER regress_gh_app FOREIGN DATA WRAPPER sequin_fdw
+  OPTIONS (provider 'github', base_url :'mock_url', repository 'octo/hello', token_url :'app_token_url', poll_interval '1s');
+CREATE USER MAPPING FOR PUBLIC SERVER regress_gh_app
+  OPTIONS (client_id 'Iv1.regress', client_secret 'app-secret', refresh_token :'app_refresh');
+CREATE SCHEMA regress_gh_app;
+IMPORT FOREIGN SCHEMA github LIMIT TO (labels) FROM SERVER regress_gh_app INTO regress_gh_app;
+SELECT pg_temp.wait_for($$SELECT phase = 'incremental' AND rows = 1 FROM sequin.sync_status WHERE server = 'regress_gh_app'$$, 30) AS synced_with_an_app_token;
+-- Its access tokens end: the next request refreshes and goes on.
+\! curl -s -X POST "$MOCK_URL/_admin/oauth/expire?account=$ACCOUNT" -o /dev/null
+INSERT INTO regress_gh_app.labels (name, color) VALUES ('from-app', '00ff00') RETURNING name, color;
+SELECT pg_temp.wait_for($$SELECT (SELECT option_value FROM pg_options_to_table(m.umoptions) WHERE option_name = 'refresh_token') <> $$
+                        || quote_literal(:'app_refresh') || $$ FROM pg_user_mappings m WHERE m.srvname = 'regress_gh_app'$$, 15) AS rotated_token_stored;
+DROP SCHEMA regress_gh_app CASCADE;
+DROP SERVER regress_gh_app CASCADE;
+
 DROP SCHEMA regress_gh CASCADE;
 DROP SERVER regress_gh CASCADE;
