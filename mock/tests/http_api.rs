@@ -1,119 +1,16 @@
 //! Starts the real `sequin-mock` binary on 127.0.0.1:0 and talks HTTP/1.1 to it
 //! over plain TCP, the way the extension does.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-struct Mock {
-    child: Child,
-    addr: String,
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-static STARTED: AtomicUsize = AtomicUsize::new(0);
+use common::{Mock, Resp};
 
 impl Mock {
-    fn start() -> Mock {
-        let n = STARTED.fetch_add(1, Ordering::SeqCst);
-        let port_file =
-            std::env::temp_dir().join(format!("sequin-mock-test-{}-{n}.url", std::process::id()));
-        let _ = std::fs::remove_file(&port_file);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sequin-mock"))
-            .arg("--port-file")
-            .arg(&port_file)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start sequin-mock");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("sequin-mock listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        assert_eq!(std::fs::read_to_string(&port_file).unwrap(), url);
-        let _ = std::fs::remove_file(&port_file);
-        Mock {
-            child,
-            addr: url.trim_start_matches("http://").to_string(),
-        }
-    }
-
-    fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-        timeout: Duration,
-    ) -> std::io::Result<Resp> {
-        let mut stream = TcpStream::connect(&self.addr)?;
-        stream.set_read_timeout(Some(timeout))?;
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes())?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("no response: {text:?}"),
-            )
-        })?;
-        let mut lines = head.lines();
-        let status = lines.next().unwrap()[9..12].parse().unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        Ok(Resp {
-            status,
-            headers,
-            body: body.to_string(),
-        })
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-        self.raw(method, path, headers, body, Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
     /// A Stripe API call with a Bearer key and a form body.
     fn api(&self, key: &str, method: &str, path: &str, form: &str) -> Resp {
         let auth = format!("Bearer {key}");
@@ -126,22 +23,6 @@ impl Mock {
             ],
             form,
         )
-    }
-
-    fn admin(&self, method: &str, path: &str, body: Value) -> Resp {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        self.request(method, path, &[("Content-Type", "application/json")], &body)
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -156,7 +37,7 @@ fn ids(list: &Value) -> Vec<String> {
 
 #[test]
 fn exits_cleanly_on_sigterm() {
-    let mut mock = Mock::start();
+    let mut mock = Mock::start_with_port_file();
     let status = Command::new("kill")
         .args(["-TERM", &mock.child.id().to_string()])
         .status()
@@ -175,7 +56,7 @@ fn exits_cleanly_on_sigterm() {
 
 #[test]
 fn auth_keys_accounts_and_revocation() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let r = mock.request("GET", "/v1/customers", &[], "");
     assert_eq!(r.status, 401);
     assert!(r.json()["error"]["message"]
@@ -230,7 +111,7 @@ fn auth_keys_accounts_and_revocation() {
 
 #[test]
 fn customer_lifecycle_and_events() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_lifecycle";
     let r = mock.api(
         key,
@@ -329,7 +210,7 @@ fn customer_lifecycle_and_events() {
 
 #[test]
 fn validation_and_unknown_urls() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_validation";
     let cases = [
         (
@@ -406,7 +287,7 @@ fn validation_and_unknown_urls() {
 
 #[test]
 fn pagination_walks_both_ways() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_pages";
     // Created through the API: many share one created second, so ties matter.
     for i in 0..23 {
@@ -497,7 +378,7 @@ fn pagination_walks_both_ways() {
 
 #[test]
 fn products_prices_subscriptions_and_invoices() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_billing";
     let ok = |r: Resp| -> Value {
         assert_eq!(r.status, 200, "{}", r.body);
@@ -670,7 +551,7 @@ fn products_prices_subscriptions_and_invoices() {
 
 #[test]
 fn expand_replaces_ids_with_their_objects() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_expand";
     let ok = |r: Resp| -> Value {
         assert_eq!(r.status, 200, "{}", r.body);
@@ -750,7 +631,7 @@ fn expand_replaces_ids_with_their_objects() {
 
 #[test]
 fn seeding_products_prices_and_subscriptions() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_billing_seed";
     let seed = |plural: &str, count: u32| {
         mock.admin(
@@ -790,7 +671,7 @@ fn seeding_products_prices_and_subscriptions() {
 
 #[test]
 fn events_expire_after_30_days_and_stale_cursors_fail() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_expiry";
     for i in 0..3 {
         mock.api(key, "POST", "/v1/customers", &format!("name=c{i}"));
@@ -852,7 +733,7 @@ fn events_expire_after_30_days_and_stale_cursors_fail() {
 
 #[test]
 fn idempotent_posts_replay() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_idem";
     let auth = format!("Bearer {key}");
     let post = |ik: &str, form: &str| {
@@ -907,7 +788,7 @@ fn idempotent_posts_replay() {
 
 #[test]
 fn faults() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_faults";
     let add = |spec: Value| {
         let r = mock.admin("POST", "/_admin/faults", spec);
@@ -1030,7 +911,7 @@ fn faults() {
 
 #[test]
 fn applied_faults_change_state_but_lose_the_reply() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_applied";
     let auth = format!("Bearer {key}");
     let add = |spec: Value| {
@@ -1130,7 +1011,7 @@ fn applied_faults_change_state_but_lose_the_reply() {
 
 #[test]
 fn faults_without_applied_leave_state_alone() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_not_applied";
     let auth = format!("Bearer {key}");
     let add = |spec: Value| {
@@ -1181,7 +1062,7 @@ fn faults_without_applied_leave_state_alone() {
 
 #[test]
 fn admin_interface() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_admin";
     let r = mock.admin(
         "POST",
@@ -1371,7 +1252,7 @@ fn admin_interface() {
 
 #[test]
 fn ids_are_deterministic_per_account() {
-    let (a, b) = (Mock::start(), Mock::start());
+    let (a, b) = (Mock::start_with_port_file(), Mock::start_with_port_file());
     let create =
         |m: &Mock, key: &str| m.api(key, "POST", "/v1/customers", "name=x").json()["id"].clone();
     assert_eq!(create(&a, "sk_test_same"), create(&b, "sk_test_same"));
@@ -1380,7 +1261,7 @@ fn ids_are_deterministic_per_account() {
 
 #[test]
 fn large_seed_pages_fast() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_large";
     let started = Instant::now();
     let r = mock.admin(
@@ -1474,7 +1355,7 @@ fn expired_message(token: &str) -> Value {
 
 #[test]
 fn oauth_access_tokens_act_as_the_account_key() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_oauth";
     assert_eq!(
         mock.api(key, "POST", "/v1/customers", "name=Ann").status,
@@ -1625,7 +1506,7 @@ fn oauth_access_tokens_act_as_the_account_key() {
 
 #[test]
 fn oauth_rotation_revocation_and_bad_credentials() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_rotate";
     let spec = json!({"client_id":"app","client_secret":"secret","rotate":true,"expires_in":5});
     let rt1 = grant(&mock, key, spec);
@@ -1749,7 +1630,7 @@ fn oauth_rotation_revocation_and_bad_credentials() {
 
 #[test]
 fn oauth_reset_drops_grants_and_tokens() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let (a, b) = ("sk_test_oauth_a", "sk_test_oauth_b");
     let spec = json!({"client_id":"c","client_secret":"s"});
     let (rt_a, rt_b) = (grant(&mock, a, spec.clone()), grant(&mock, b, spec));
@@ -1800,7 +1681,7 @@ fn oauth_reset_drops_grants_and_tokens() {
 
 #[test]
 fn account_endpoint_names_the_account_of_the_key_or_token() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let (a, b) = ("sk_test_acct_a", "sk_test_acct_b");
     let r = mock.api(a, "GET", "/v1/account", "");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1852,7 +1733,7 @@ fn account_endpoint_names_the_account_of_the_key_or_token() {
 
 #[test]
 fn events_access_modes_and_changes_without_events() {
-    let mock = Mock::start();
+    let mock = Mock::start_with_port_file();
     let key = "sk_test_events_access";
     let created = mock.api(key, "POST", "/v1/customers", "email=a%40example.com").json();
     let id = created["id"].as_str().unwrap().to_string();

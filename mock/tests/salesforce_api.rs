@@ -1,121 +1,20 @@
 //! The Salesforce subset over real HTTP: starts the `sequin-mock` binary and
 //! talks HTTP/1.1 to it, the way the extension does.
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 
-struct Mock {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+use common::{body_text, Mock, Resp};
 
 const V: &str = "/services/data/v60.0";
 
 impl Mock {
-    fn start() -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sequin-mock"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start sequin-mock");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("sequin-mock listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Mock {
-            child,
-            addr: url.trim_start_matches("http://").to_string(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no response: {text:?}"));
-        let mut lines = head.lines();
-        let status = lines.next().unwrap()[9..12].parse().unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        Resp {
-            status,
-            headers,
-            body: body.to_string(),
-        }
-    }
-
-    fn admin(&self, method: &str, path: &str, body: Value) -> Resp {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        self.request(method, path, &[("Content-Type", "application/json")], &body)
-    }
-
     /// A Salesforce API call with a Bearer token and a JSON body.
     fn api(&self, token: &str, method: &str, path: &str, body: Value) -> Resp {
         let auth = format!("Bearer {token}");
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
         self.request(
             method,
             path,
@@ -123,7 +22,7 @@ impl Mock {
                 ("Authorization", &auth),
                 ("Content-Type", "application/json"),
             ],
-            &body,
+            &body_text(&body),
         )
     }
 
