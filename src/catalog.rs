@@ -39,18 +39,19 @@ pub struct Collection {
 /// A provider's compiled schema of the collection an option names.
 fn compiled_schema(config: &ForeignTableConfig) -> Result<Option<CollectionSchema>> {
     let provider = config.server.provider;
-    let compiled = provider.compiled_collections();
-    if compiled.is_empty() {
+    if provider.describes_itself() {
         return Ok(None);
     }
-    let names = compiled.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", ");
-    match compiled.into_iter().find(|c| c.name == config.table.collection) {
+    match provider.compiled_collection(&config.table.collection) {
         Some(schema) => Ok(Some(schema)),
         None => Err(SequinError::new(
             ErrorKind::InvalidOptionValue,
             format!("{} has no collection \"{}\"", provider.label(), config.table.collection),
         )
-        .with_hint(format!("Available collections: {names}."))),
+        .with_hint(format!(
+            "Available collections: {}.",
+            provider.compiled_collections().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -163,7 +164,7 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
         }
         let phase = if restored { "restoring" } else { "backfill" };
         // A compiled schema is not kept: the library's is always current.
-        let described = schema.as_ref().filter(|_| config.server.provider.compiled_collections().is_empty()).map(|s| JsonB(s.to_json()));
+        let described = schema.as_ref().filter(|_| config.server.provider.describes_itself()).map(|s| JsonB(s.to_json()));
         let args: [DatumWithOid; 5] = [
             foreign_table.into(),
             config.table.collection.as_str().into(),
@@ -405,6 +406,7 @@ fn shadow_table_name(
 pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
     let compiled = compiled_schema(&config)?;
+    // One query: this runs for every statement that writes.
     let (shadow_table, owner, feed_name, shadow_columns, described, columns) = run_as(catalog_owner(), || Spi::connect(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
         let table = client
@@ -413,7 +415,14 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
                         array(SELECT quote_ident(a.attname) FROM pg_attribute a
                                WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
                                  AND a.attname <> 'updated_idx' ORDER BY a.attnum),
-                        c.schema
+                        c.schema,
+                        array(SELECT f.attname::text FROM pg_attribute f
+                               WHERE f.attrelid = $1 AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum),
+                        array(SELECT format_type(f.atttypid, f.atttypmod) FROM pg_attribute f
+                               WHERE f.attrelid = $1 AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum),
+                        array(SELECT (SELECT o.option_value FROM pg_options_to_table(f.attfdwoptions) o WHERE o.option_name = 'field')
+                                FROM pg_attribute f
+                               WHERE f.attrelid = $1 AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum)
                    FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
                   WHERE c.foreign_table = $1",
                 Some(1),
@@ -424,31 +433,23 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
             return Err(not_registered(foreign_table));
         }
         let row = table.first();
-        let found = (
+        let names = row.get::<Vec<String>>(6).map_err(spi_error)?.unwrap_or_default();
+        let types = row.get::<Vec<String>>(7).map_err(spi_error)?.unwrap_or_default();
+        let fields = row.get::<Vec<Option<String>>>(8).map_err(spi_error)?.unwrap_or_default();
+        let columns = names
+            .into_iter()
+            .zip(types)
+            .zip(fields)
+            .map(|((name, sql_type), field)| TableColumn { name, sql_type, field })
+            .collect();
+        Ok((
             row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
             row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
             row.get::<String>(3).map_err(spi_error)?.unwrap_or_default(),
             row.get::<Vec<String>>(4).map_err(spi_error)?.unwrap_or_default(),
             row.get::<JsonB>(5).map_err(spi_error)?.map(|j| j.0),
-        );
-        let mut columns = Vec::new();
-        for row in client
-            .select(
-                "SELECT attname::text, format_type(atttypid, atttypmod),
-                        (SELECT option_value FROM pg_options_to_table(attfdwoptions) WHERE option_name = 'field')
-                   FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                None,
-                &args,
-            )
-            .map_err(spi_error)?
-        {
-            columns.push(TableColumn {
-                name: row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
-                sql_type: row.get::<String>(2).map_err(spi_error)?.unwrap_or_default(),
-                field: row.get::<String>(3).map_err(spi_error)?,
-            });
-        }
-        Ok((found.0, found.1, found.2, found.3, found.4, columns))
+            columns,
+        ))
     }))?;
     let schema = compiled.or_else(|| described.as_ref().and_then(CollectionSchema::from_json));
     let shadow = Shadow::new(shadow_table, shadow_columns, feed_name, config.table.delete_mode, &config.server);

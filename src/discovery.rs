@@ -53,9 +53,8 @@ pub async fn collection(
     option: &str,
 ) -> Result<CollectionSchema> {
     let provider = server.provider;
-    let compiled = provider.compiled_collections();
-    if !compiled.is_empty() {
-        return compiled.into_iter().find(|c| c.name == option).ok_or_else(|| {
+    if !provider.describes_itself() {
+        return provider.compiled_collection(option).ok_or_else(|| {
             let names: Vec<String> = provider.compiled_collections().into_iter().map(|c| c.name).collect();
             unknown_collection(server, option, &names)
         });

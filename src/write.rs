@@ -98,7 +98,10 @@ impl Writer {
 
     pub fn delete(&self, id: &str) -> Result<Record> {
         let provider = self.collection.config.server.provider;
-        let raw = crate::catalog::shadow_raw(&self.collection, id)?;
+        let raw = match provider.needs_synced_record() {
+            true => crate::catalog::shadow_raw(&self.collection, id)?,
+            false => None,
+        };
         let request = provider.delete_request(&self.collection.spec, id, raw.as_ref());
         self.send(&request, Some(id))
     }

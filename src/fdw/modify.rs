@@ -4,6 +4,7 @@
 
 use super::tuple::{attribute_name, attributes, fill_slot_from_json, positional_row, slot_row};
 use crate::catalog;
+use super::options::load_foreign_table;
 use crate::error::{ErrorKind, OrRaise, SequinError};
 use crate::providers::{BatchRow, Record, WriteOp, WriteRow, WriteValue};
 use crate::reconcile;
@@ -103,6 +104,20 @@ fn write_op(operation: pg_sys::CmdType::Type) -> Option<WriteOp> {
     }
 }
 
+/// The refusal of a statement the collection does not take, if it does not.
+fn unsupported(label: &str, name: &str, writes: &[WriteOp], hint: Option<&str>, op: WriteOp) -> Option<SequinError> {
+    if writes.contains(&op) {
+        return None;
+    }
+    let message = match writes {
+        [] => format!("[{label}]: {name} are read-only"),
+        _ => format!("[{label}]: {name} do not support {}", op.as_sql()),
+    };
+    let supported = writes.iter().map(|w| w.as_sql()).collect::<Vec<_>>().join(", ");
+    let hint = hint.map_or_else(|| format!("Supported on {name}: {supported}."), str::to_string);
+    Some(SequinError::new(ErrorKind::Unsupported, message).with_detail("No request was sent.").with_hint(hint))
+}
+
 /// Refuses, while the statement is planned (before Postgres' own check of
 /// `is_foreign_rel_updatable`, and so before any request), a statement the
 /// collection's API does not take: any write to a read-only collection, or
@@ -118,21 +133,17 @@ pub unsafe extern "C-unwind" fn plan_foreign_modify(
     let Some(op) = write_op((*plan).operation) else {
         return std::ptr::null_mut();
     };
-    // An unknown collection is reported when the statement starts.
-    let Ok(collection) = catalog::load_collection((*rte).relid) else {
+    // An unknown collection is reported when the statement starts; so is
+    // a statement a described collection does not take (its schema is in
+    // the catalog, read then).
+    let Ok(config) = load_foreign_table((*rte).relid) else {
         return std::ptr::null_mut();
     };
-    let provider = collection.config.server.provider;
-    let spec = &collection.spec;
-    if !spec.allows(op) {
-        let label = provider.label();
-        let message = match spec.writes.as_slice() {
-            [] => format!("[{label}]: {} are read-only", spec.name),
-            _ => format!("[{label}]: {} do not support {}", spec.name, op.as_sql()),
-        };
-        let supported = spec.writes.iter().map(|w| w.as_sql()).collect::<Vec<_>>().join(", ");
-        let hint = spec.writes_hint.clone().unwrap_or_else(|| format!("Supported on {}: {supported}.", spec.name));
-        SequinError::new(ErrorKind::Unsupported, message).with_detail("No request was sent.").with_hint(hint).raise();
+    let provider = config.server.provider;
+    if let Some(schema) = provider.compiled_collection(&config.table.collection) {
+        if let Some(error) = unsupported(provider.label(), &schema.name, &schema.writes, schema.writes_hint.as_deref(), op) {
+            error.raise();
+        }
     }
     std::ptr::null_mut()
 }
@@ -157,6 +168,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
     let provider_limit = collection.config.server.provider.statement_limit(op);
     let limit = collection.config.table.max_rows_per_statement.map_or(provider_limit, |n| n.min(provider_limit));
     let writer = Writer::for_current_user(foreign_table, collection).or_raise();
+    // A described collection's statements (checked here, once its schema
+    // is known; a compiled one's were checked when planned).
+    let spec = &writer.collection.spec;
+    let label = writer.collection.config.server.provider.label();
+    if let Some(error) = unsupported(label, &spec.name, &spec.writes, spec.writes_hint.as_deref(), op) {
+        error.raise();
+    }
     let subplan = (*mtstate).ps.lefttree;
     let mut row_id_attno = 0;
     let mut updated = Vec::new();
@@ -612,7 +630,10 @@ pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState,
 /// Only informs: a bad option is reported by the statement, not here.
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn is_foreign_rel_updatable(relation: pg_sys::Relation) -> i32 {
-    let writes = catalog::load_collection((*relation).rd_id).map_or_else(|_| WriteOp::ALL.to_vec(), |c| c.spec.writes);
+    let schema = load_foreign_table((*relation).rd_id)
+        .ok()
+        .and_then(|config| config.server.provider.compiled_collection(&config.table.collection));
+    let writes = schema.map_or_else(|| WriteOp::ALL.to_vec(), |s| s.writes);
     writes
         .iter()
         .map(|op| match op {

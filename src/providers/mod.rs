@@ -383,9 +383,6 @@ impl CollectionSpec {
         self.columns.iter().find(|c| c.name == name)
     }
 
-    pub fn allows(&self, op: WriteOp) -> bool {
-        self.writes.contains(&op)
-    }
 }
 
 /// One record as the API returned it, ready for the shadow table.
@@ -503,6 +500,20 @@ pub trait Provider: Sync {
     /// is fixed (Stripe); empty for one that describes itself at run time.
     fn compiled_collections(&self) -> Vec<CollectionSchema> {
         Vec::new()
+    }
+    /// One compiled collection by name (each statement asks: only it is
+    /// built).
+    fn compiled_collection(&self, name: &str) -> Option<CollectionSchema> {
+        self.compiled_collections().into_iter().find(|c| c.name == name)
+    }
+    /// The API describes its collections at run time (no compiled ones).
+    fn describes_itself(&self) -> bool {
+        self.list_collections_request().is_some()
+    }
+    /// `delete_request` and `fetch_request` need the record as last synced
+    /// (GitHub addresses issues by number, labels by name).
+    fn needs_synced_record(&self) -> bool {
+        false
     }
     /// The request listing the collections (Salesforce's describeGlobal);
     /// None when they are compiled in.

@@ -62,7 +62,7 @@ pub(super) fn load_collection(foreign_table: pg_sys::Oid, feed_refused: bool) ->
     let collection = catalog::load_collection(foreign_table)?;
     let config = &collection.config;
     let credentials = load_credentials(config.server_oid, &config.server.name, config.server_owner)?;
-    let describes_itself = config.server.provider.compiled_collections().is_empty();
+    let describes_itself = config.server.provider.describes_itself();
     let schema_due = describes_itself
         && (collection.schema.is_none() || catalog::schema_check_due(foreign_table, crate::gucs::schema_check_interval())?);
     Ok(Rc::new(Target { foreign_table, collection, credentials, feed_refused, schema_due }))

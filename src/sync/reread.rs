@@ -49,8 +49,10 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
         Err(_) => return Ok(()),
     };
     // The records as last synced, for APIs that address them by another key.
-    let raws: Vec<Option<serde_json::Value>> =
-        in_transaction(|| ids.iter().map(|id| catalog::shadow_raw(&target.collection, id)).collect())?;
+    let raws: Vec<Option<serde_json::Value>> = match target.collection.config.server.provider.needs_synced_record() {
+        true => in_transaction(|| ids.iter().map(|id| catalog::shadow_raw(&target.collection, id)).collect())?,
+        false => vec![None; ids.len()],
+    };
     let mut records = Vec::with_capacity(ids.len());
     for (id, raw) in ids.iter().zip(&raws) {
         match fetch(&target, id, raw.as_ref()).await {

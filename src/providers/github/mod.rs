@@ -108,12 +108,20 @@ impl Provider for Github {
         ]
     }
 
+    fn needs_synced_record(&self) -> bool {
+        true
+    }
+
     fn write_spacing(&self) -> Option<Duration> {
         Some(WRITE_SPACING)
     }
 
     fn compiled_collections(&self) -> Vec<CollectionSchema> {
         COLLECTIONS.iter().map(|c| c.spec.schema()).collect()
+    }
+
+    fn compiled_collection(&self, name: &str) -> Option<CollectionSchema> {
+        COLLECTIONS.iter().find(|c| c.spec.name == name).map(|c| c.spec.schema())
     }
 
     fn auth_headers(&self, token: &str) -> Vec<(String, String)> {

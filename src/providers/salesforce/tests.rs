@@ -134,7 +134,7 @@ fn contacts() -> CollectionSpec {
         for system in ["is_deleted", "created_date", "last_modified_date", "system_modstamp"] {
             assert_eq!(spec.column(system).unwrap().writable, Never, "{system}");
         }
-        assert!(WriteOp::ALL.iter().all(|op| spec.allows(*op)));
+        assert!(WriteOp::ALL.iter().all(|op| spec.writes.contains(op)));
         assert_eq!(spec.column("close_date").unwrap().field, "CloseDate");
         assert_eq!(contacts().column("name").unwrap().writable, Never);
         assert_eq!(collection("accounts").column("name").unwrap().writable, Always);

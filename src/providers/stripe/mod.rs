@@ -79,6 +79,10 @@ impl Provider for Stripe {
         COLLECTIONS.iter().map(|c| c.spec.schema()).collect()
     }
 
+    fn compiled_collection(&self, name: &str) -> Option<CollectionSchema> {
+        COLLECTIONS.iter().find(|c| c.spec.name == name).map(|c| c.spec.schema())
+    }
+
     fn auth_headers(&self, api_key: &str) -> Vec<(String, String)> {
         vec![("Authorization".into(), format!("Bearer {api_key}"))]
     }
