@@ -148,7 +148,9 @@ pub fn describe_at_create(config: &ForeignTableConfig) -> Result<Option<Collecti
         );
         Ok(None)
     };
-    let user = unsafe { pg_sys::GetUserId() };
+    // Registration runs in the DDL event trigger, as the extension's owner:
+    // the API is asked with the mapping of the role that creates the table.
+    let user = unsafe { pg_sys::GetOuterUserId() };
     let credentials = match load_credentials(config.server_oid, &config.server.name, user) {
         Ok(credentials) => credentials,
         Err(_) => return later("the current user has no user mapping for the server"),
