@@ -13,34 +13,33 @@ use super::schema::{Field, FieldType, SObject};
 use super::SalesforceState;
 use crate::http::{Reply, Req};
 
+/// What describeGlobal says of a type, and describe says first.
+fn summary(t: &SObject, version: &str) -> Value {
+    let base = format!("/services/data/{version}/sobjects/{}", t.name);
+    json!({
+        "name": t.name,
+        "label": t.label,
+        "labelPlural": t.label_plural,
+        "keyPrefix": t.key_prefix,
+        "custom": t.custom,
+        "queryable": t.queryable,
+        "retrieveable": t.queryable,
+        "createable": t.writable,
+        "updateable": t.writable,
+        "deletable": t.writable,
+        "replicateable": t.queryable,
+        "searchable": t.queryable,
+        "urls": {
+            "sobject": base,
+            "describe": format!("{base}/describe"),
+            "rowTemplate": format!("{base}/{{ID}}"),
+        },
+    })
+}
+
 /// `{"encoding","maxBatchSize","sobjects":[…]}`
 pub fn global(sf: &SalesforceState, version: &str) -> Reply {
-    let sobjects: Vec<Value> = sf
-        .types()
-        .iter()
-        .map(|t| {
-            let base = format!("/services/data/{version}/sobjects/{}", t.name);
-            json!({
-                "name": t.name,
-                "label": t.label,
-                "labelPlural": t.label_plural,
-                "keyPrefix": t.key_prefix,
-                "custom": t.custom,
-                "queryable": t.queryable,
-                "retrieveable": t.queryable,
-                "createable": t.writable,
-                "updateable": t.writable,
-                "deletable": t.writable,
-                "replicateable": t.queryable,
-                "searchable": t.queryable,
-                "urls": {
-                    "sobject": base,
-                    "describe": format!("{base}/describe"),
-                    "rowTemplate": format!("{base}/{{ID}}"),
-                },
-            })
-        })
-        .collect();
+    let sobjects: Vec<Value> = sf.types().iter().map(|t| summary(t, version)).collect();
     Reply::json(
         200,
         &json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}),
@@ -123,20 +122,8 @@ pub fn describe(t: &SObject, req: &Req, version: &str) -> Result<Reply, SfError>
     if unchanged_since(t, req) {
         return Ok(Reply::raw(304, "").with_header("Last-Modified", last_modified));
     }
-    let base = format!("/services/data/{version}/sobjects/{}", t.name);
-    let body = json!({
-        "name": t.name,
-        "label": t.label,
-        "labelPlural": t.label_plural,
-        "keyPrefix": t.key_prefix,
-        "custom": t.custom,
-        "queryable": t.queryable,
-        "createable": t.writable,
-        "updateable": t.writable,
-        "deletable": t.writable,
-        "fields": t.fields.iter().map(field_json).collect::<Vec<_>>(),
-        "urls": {"sobject": base, "describe": format!("{base}/describe")},
-    });
+    let mut body = summary(t, version);
+    body["fields"] = t.fields.iter().map(field_json).collect::<Vec<_>>().into();
     Ok(Reply::json(200, &body).with_header("Last-Modified", last_modified))
 }
 
