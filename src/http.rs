@@ -150,13 +150,28 @@ pub async fn send(
     }
 }
 
+/// The URL of a request: its path after the base URL, unless the path
+/// already starts with the base URL's own path (one the API handed back:
+/// GitHub Enterprise's `Link` URLs under `/api/v3`).
+fn request_url(base_url: &str, path: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if let Ok(parsed) = reqwest::Url::parse(base) {
+        let prefix = parsed.path().trim_end_matches('/');
+        let under_prefix = path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+        if !prefix.is_empty() && base.ends_with(prefix) && under_prefix {
+            return format!("{}{path}", &base[..base.len() - prefix.len()]);
+        }
+    }
+    format!("{base}{path}")
+}
+
 async fn exchange(
     base_url: &str,
     headers: &[(String, String)],
     request: &ApiRequest,
 ) -> Result<ApiResponse, TransportError> {
     let client = with_transport(|transport| transport.client.clone());
-    let url = format!("{}{}", base_url.trim_end_matches('/'), request.path);
+    let url = request_url(base_url, &request.path);
     // The whole URL, since a path can come from the API (Salesforce's
     // nextRecordsUrl): `@evil.example/…` after the base would change the host.
     // The setting is read per request so that a superuser's change applies
@@ -341,6 +356,20 @@ pub fn encode_form(pairs: &[(String, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn paths_join_the_base_url_once() {
+        let ghe = "https://ghe.example.com/api/v3";
+        assert_eq!(super::request_url(ghe, "/repos/o/r/issues"), "https://ghe.example.com/api/v3/repos/o/r/issues");
+        assert_eq!(
+            super::request_url(ghe, "/api/v3/repositories/1/issues?page=2"),
+            "https://ghe.example.com/api/v3/repositories/1/issues?page=2"
+        );
+        assert_eq!(super::request_url("https://ghe.example.com/api/v3/", "/api/v3x"), "https://ghe.example.com/api/v3/api/v3x");
+        assert_eq!(super::request_url("https://api.github.com", "/repos/o/r"), "https://api.github.com/repos/o/r");
+        assert_eq!(super::request_url("http://127.0.0.1:9/", "/v1/customers"), "http://127.0.0.1:9/v1/customers");
+        assert_eq!(super::request_url("not a url", "/x"), "not a url/x");
+    }
+
     use super::*;
 
     #[test]
