@@ -229,12 +229,7 @@ pub fn refresh(foreign_table: pg_sys::Oid) -> Result<Vec<String>> {
     let mut added = Vec::new();
     for field in schema::new_fields(schema, &collection.spec, &collection.mismatches) {
         let base = imported.iter().find(|(_, f)| f.name == field.name).map_or_else(|| schema::column_name(&field.name), |(n, _)| n.clone());
-        let mut name = base.clone();
-        let mut n = 1;
-        while taken.contains(&name) {
-            n += 1;
-            name = format!("{base}_{n}");
-        }
+        let name = schema::unique_name(&base, &taken);
         taken.push(name.clone());
         additions.push(format!(
             "ADD COLUMN {} {} OPTIONS (field {})",

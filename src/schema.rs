@@ -55,18 +55,24 @@ pub fn import_columns(schema: &CollectionSchema) -> Vec<(String, &FieldSpec)> {
     let mut taken: Vec<String> = Vec::new();
     let mut columns = Vec::new();
     for field in schema.fields.iter().filter(|f| f.sql_type.is_some()) {
-        let base = column_name(&field.name);
-        let mut name = base.clone();
-        let mut n = 1;
-        while is_standard_field(&name) || taken.contains(&name) {
-            n += 1;
-            let suffix = format!("_{n}");
-            name = format!("{}{suffix}", cut(&base, MAX_IDENTIFIER - suffix.len()));
-        }
+        let name = unique_name(&column_name(&field.name), &taken);
         taken.push(name.clone());
         columns.push((name, field));
     }
     columns
+}
+
+/// `base`, or `base_2`, `base_3`, … (cut to an identifier) when a standard
+/// field or one of `taken` has that name.
+pub fn unique_name(base: &str, taken: &[String]) -> String {
+    let mut name = base.to_string();
+    let mut n = 1;
+    while is_standard_field(&name) || taken.contains(&name) {
+        n += 1;
+        let suffix = format!("_{n}");
+        name = format!("{}{suffix}", cut(base, MAX_IDENTIFIER - suffix.len()));
+    }
+    name
 }
 
 /// The spec of a table IMPORT created for `schema`.
