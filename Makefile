@@ -28,7 +28,7 @@ PG_REGRESS = $(shell $(PG_CONFIG) --pkglibdir)/pgxs/src/test/regress/pg_regress
 REGRESS_OUT := $(if $(filter 15,$(PG)),target/regress,target/regress$(PG))
 REGRESS_TESTS := $(sort $(basename $(notdir $(wildcard pg_test/sql/*.sql))))
 
-.PHONY: setup up down demo demo-salesforce demo-github test unit-test pg-test regress-test package bench clean
+.PHONY: setup up down demo demo-salesforce demo-github demo-proxy test unit-test pg-test regress-test package bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -47,6 +47,9 @@ demo-salesforce: up
 
 demo-github: up
 	@STACK_ENV=$(STACK).env bash scripts/demo_github.sh
+
+demo-proxy: up
+	@STACK_ENV=$(STACK).env bash scripts/demo_proxy.sh
 
 ## make test: the released SQL check and unit tests, #[pg_test]s in a
 ## cluster of their own, the preload check, then the SQL tests (pg_test/), a

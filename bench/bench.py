@@ -246,7 +246,6 @@ def plain_sql_latencies(n):
     }
     psql("DROP TABLE public.bench_plain")
     return times
-    salesforce_batch()
 
 
 def salesforce_batch():
@@ -531,6 +530,125 @@ def idle():
     drop(*names)
 
 
+# 8. The HTTP proxy ---------------------------------------------------------
+
+PROXY_LOGIN = "sequin_proxy_login"
+
+
+def start_proxy():
+    """target/release/sequin-proxy on a free port, logged in as a role that
+    may only call sequin.proxy_request(); (process, base URL)."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "sequin-proxy"], cwd=ROOT, check=True)
+    psql(f"""DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PROXY_LOGIN}') THEN
+               CREATE ROLE {PROXY_LOGIN} LOGIN; END IF; END $$;
+             GRANT EXECUTE ON FUNCTION sequin.proxy_request(text, text, text, text, jsonb, bytea) TO {PROXY_LOGIN}""")
+    port_file = f"/tmp/sequin-bench-proxy-{os.getpid()}.url"
+    if os.path.exists(port_file):
+        os.remove(port_file)
+    process = subprocess.Popen([os.path.join(ROOT, "target", "release", "sequin-proxy"), "--listen", "127.0.0.1:0",
+                                "--port-file", port_file, "--conninfo",
+                                f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={PROXY_LOGIN}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(port_file) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return process, open(port_file).read().strip()
+
+
+def http_latencies(base, token, method, paths, bodies):
+    """Per request ms over one kept-alive connection to `base` (the mock, or
+    the proxy with its database and server in the path)."""
+    url = urllib.parse.urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port)
+    times = []
+    for path, body in zip(paths, bodies):
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-www-form-urlencoded"}
+        started = time.perf_counter()
+        connection.request(method, url.path + path, body=body, headers=headers)
+        reply = connection.getresponse()
+        reply.read()
+        times.append((time.perf_counter() - started) * 1000)
+        if reply.status >= 300:
+            raise RuntimeError(f"{method} {base}{path}: HTTP {reply.status}")
+    return times
+
+
+def http_throughput(base, token, paths, clients, seconds):
+    """Requests per second of `clients` threads, each on its own kept-alive
+    connection, for `seconds`."""
+    done, errors = [0], [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(k):
+        url = urllib.parse.urlparse(base)
+        connection = http.client.HTTPConnection(url.hostname, url.port)
+        n = bad = 0
+        while time.monotonic() < stop:
+            connection.request("GET", url.path + paths[(k + n) % len(paths)], headers={"Authorization": f"Bearer {token}"})
+            reply = connection.getresponse()
+            reply.read()
+            n += 1
+            bad += reply.status != 200
+        with lock:
+            done[0] += n
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return done[0] / (time.monotonic() - started), errors[0]
+
+
+def proxy():
+    account, token = "sk_test_bench_proxy", "tok_bench_proxy"
+    mock("POST", "/_admin/reset", account)
+    mock("POST", "/_admin/stripe/customers/seed?count=100", account)
+    server("bench_proxy", account, ", poll_interval '1h'")
+    psql(f"""DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_proxy_app') THEN
+               CREATE ROLE bench_proxy_app; END IF; END $$;
+             DROP USER MAPPING FOR PUBLIC SERVER bench_proxy;
+             CREATE USER MAPPING FOR CURRENT_USER SERVER bench_proxy OPTIONS (api_key '{account}');
+             CREATE USER MAPPING FOR bench_proxy_app SERVER bench_proxy OPTIONS (api_key '{account}', proxy_token '{token}');
+             GRANT USAGE ON FOREIGN SERVER bench_proxy TO bench_proxy_app;
+             IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER bench_proxy INTO bench_proxy;
+             GRANT USAGE ON SCHEMA bench_proxy TO bench_proxy_app;
+             GRANT SELECT, INSERT, UPDATE, DELETE ON bench_proxy.customers TO bench_proxy_app;""")
+    backfilled("bench_proxy", "customers", 60)
+    process, url = start_proxy()
+    base = f"{url}/{os.environ['PGDATABASE']}/bench_proxy"
+    try:
+        ids = psql("SELECT id FROM bench_proxy.customers ORDER BY id").split()
+        gets = [f"/v1/customers/{ids[i % len(ids)]}" for i in range(WRITES)]
+        direct = http_latencies(MOCK, account, "GET", gets, [None] * len(gets))
+        proxied = http_latencies(base, token, "GET", gets, [None] * len(gets))
+        report("proxy", "GET of a customer: proxy p50 / direct p50 → added p50, p99",
+               f"{percentile(proxied, 50):.2f} / {percentile(direct, 50):.2f} → "
+               f"{percentile(proxied, 50) - percentile(direct, 50):+.2f}, {percentile(proxied, 99) - percentile(direct, 99):+.2f} ms",
+               "added p50 ≤ 1 ms", f"{len(proxied)} + {len(direct)}")
+        posts = [f"/v1/customers/{ids[i % len(ids)]}" for i in range(WRITES)]
+        bodies = [f"name=Proxy+{i}" for i in range(WRITES)]
+        direct = http_latencies(MOCK, account, "POST", posts, bodies)
+        proxied = http_latencies(base, token, "POST", posts, bodies)
+        report("proxy", "update of a customer (applied before the reply): proxy p50 / direct p50 → added p50, p99",
+               f"{percentile(proxied, 50):.2f} / {percentile(direct, 50):.2f} → "
+               f"{percentile(proxied, 50) - percentile(direct, 50):+.2f}, {percentile(proxied, 99) - percentile(direct, 99):+.2f} ms",
+               "added p50 ≤ 1 ms", f"{len(proxied)} + {len(direct)}")
+        seconds = 3 if QUICK else 10
+        direct_rate, _ = http_throughput(MOCK, account, gets, 16, seconds)
+        proxied_rate, errors = http_throughput(base, token, gets, 16, seconds)
+        report("proxy", "GETs per second at 16 concurrent clients: proxy / direct",
+               f"{proxied_rate:,.0f} / {direct_rate:,.0f} = {proxied_rate / direct_rate:.0%}", "report",
+               f"{seconds} s each, {errors} non-200")
+    finally:
+        process.terminate()
+        process.wait(timeout=35)
+    drop("bench_proxy")
+
+
 def machine():
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
@@ -539,7 +657,8 @@ def machine():
 def main():
     started = time.monotonic()
     print(f"{'section':<11} {'what':<58} {'figure':<26} {'goal':<22} sample", flush=True)
-    for section in (reads, writes, backfill_rate, wide_objects, github_backfill, latency_bound_share, freshness, rate_limit, idle):
+    for section in (reads, writes, salesforce_batch, backfill_rate, wide_objects, github_backfill, latency_bound_share,
+                    freshness, rate_limit, proxy, idle):
         section()
     elapsed = time.monotonic() - started
     lines = [

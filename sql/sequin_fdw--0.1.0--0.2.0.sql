@@ -229,6 +229,14 @@ CREATE FUNCTION sequin."request"(
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'request_wrapper';
 
+-- The HTTP proxy's call (src/proxy.rs): granted to no one by default, as it
+-- acts as the role whose credential it is given.
+CREATE FUNCTION sequin.proxy_request(server text, credential text, method text, path text,
+                                     headers jsonb DEFAULT NULL, body bytea DEFAULT NULL)
+    RETURNS TABLE (status int, headers jsonb, body bytea, database_behind text)
+    LANGUAGE c AS 'MODULE_PATHNAME', 'proxy_request_wrapper';
+REVOKE ALL ON FUNCTION sequin.proxy_request(text, text, text, text, jsonb, bytea) FROM PUBLIC;
+
 -- Adds columns for the fields the API describes that no column holds
 -- (src/discovery.rs).
 CREATE FUNCTION sequin.refresh_schema(foreign_table regclass) RETURNS text[]

@@ -157,6 +157,49 @@ fn request(
     TableIterator::once((row.status, pgrx::JsonB(row.headers), row.body.map(pgrx::JsonB)))
 }
 
+/// The HTTP proxy's call (`proxy/`): the request its client sent, run as
+/// the role whose user mapping holds the presented credential (`api_key`
+/// or `proxy_token`); the API's reply as it came (headers as `[name,
+/// value]` pairs, the body's bytes), its records applied before it
+/// returns, and `database_behind` saying why when that apply failed. No
+/// role may call it until granted: it acts as whoever's key it is given.
+/// See `proxy.rs`.
+#[pg_extern(sql = "
+    CREATE FUNCTION sequin.proxy_request(server text, credential text, method text, path text,
+                                         headers jsonb DEFAULT NULL, body bytea DEFAULT NULL)
+        RETURNS TABLE (status int, headers jsonb, body bytea, database_behind text)
+        LANGUAGE c AS 'MODULE_PATHNAME', 'proxy_request_wrapper';
+    REVOKE ALL ON FUNCTION sequin.proxy_request(text, text, text, text, jsonb, bytea) FROM PUBLIC;
+")]
+#[allow(clippy::type_complexity)]
+fn proxy_request(
+    server: Option<&str>,
+    credential: Option<&str>,
+    method: Option<&str>,
+    path: Option<&str>,
+    headers: Option<pgrx::JsonB>,
+    body: Option<Vec<u8>>,
+) -> TableIterator<
+    'static,
+    (name!(status, i32), name!(headers, pgrx::JsonB), name!(body, Option<Vec<u8>>), name!(database_behind, Option<String>)),
+> {
+    fn required<'a>(value: Option<&'a str>, name: &str) -> &'a str {
+        value.unwrap_or_else(|| {
+            SequinError::new(ErrorKind::InvalidArgument, format!("sequin.proxy_request(): {name} must not be null")).raise()
+        })
+    }
+    let received = crate::proxy::Received {
+        server: required(server, "server"),
+        credential: credential.unwrap_or(""),
+        method: required(method, "method"),
+        path: required(path, "path"),
+        headers: headers.as_ref().map(|h| &h.0),
+        body,
+    };
+    let reply = crate::proxy::proxy_request(received).or_raise();
+    TableIterator::once((reply.status, pgrx::JsonB(reply.headers), reply.body, reply.database_behind))
+}
+
 /// A hot standby can neither change the catalog nor write to an API on
 /// behalf of its primary: what would is refused as Postgres refuses any
 /// write there (25006).

@@ -202,6 +202,7 @@ async fn exchange(
             builder.header("Content-Type", "application/x-www-form-urlencoded").body(encode_form(pairs))
         }
         Some(Body::Json(json)) => builder.json(json),
+        Some(Body::Raw { content_type, bytes }) => builder.header("Content-Type", content_type.as_str()).body(bytes.clone()),
         None => builder,
     };
     let response = builder.send().await.map_err(classify)?;
@@ -320,6 +321,7 @@ const RESERVED_HEADERS: &[(&str, &str)] = &[
     ("content-length", "the transport frames the request"),
     ("transfer-encoding", "the transport frames the request"),
     ("connection", "the transport frames the request"),
+    ("accept-encoding", "the reply is read as it comes, uncompressed"),
 ];
 
 /// Why a header cannot be sent as the caller names it: not valid HTTP, or

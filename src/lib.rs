@@ -17,6 +17,7 @@ mod http;
 mod privilege;
 mod oauth;
 mod providers;
+mod proxy;
 mod rate_limit;
 mod reconcile;
 mod request;

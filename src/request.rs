@@ -5,9 +5,9 @@
 //! transaction, as a write's reply is. The provider tells which JSON objects
 //! are records (`Provider::reply_object`); nothing here knows an API's JSON.
 
-use crate::catalog::load_collection;
+use crate::catalog::{load_collection, Collection};
 use crate::error::{ErrorKind, Result, SequinError};
-use crate::fdw::options::{find_server, load_credentials, load_server, ServerConfig};
+use crate::fdw::options::{find_server, load_credentials, load_server, Credentials, ServerConfig};
 use crate::privilege::{catalog_owner, run_as};
 use crate::providers::{cut_api_text, records_in_reply, ApiRequest, ApiResponse, Body, Method, Record, Touched};
 use crate::rate_limit::Priority;
@@ -36,13 +36,66 @@ pub struct Row {
     pub body: Option<Value>,
 }
 
+/// What goes out: the method, the path, the caller's headers (checked)
+/// and the body, in the provider's encoding of a JSON body or as the
+/// caller's bytes (the proxy's clients encode their own).
+pub struct Outgoing<'a> {
+    pub server: &'a str,
+    pub method: Method,
+    pub path: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<OutgoingBody<'a>>,
+}
+
+pub enum OutgoingBody<'a> {
+    Json(&'a Value),
+    Raw { content_type: String, bytes: Vec<u8> },
+}
+
+/// A request the API answered: what was sent, on whose behalf, and the
+/// reply.
+pub struct Sent {
+    server: ServerConfig,
+    request: ApiRequest,
+    user: pg_sys::Oid,
+    credentials: Credentials,
+    sent_at: i64,
+    pub response: ApiResponse,
+    attempts: u32,
+}
+
 /// Sends the call and applies a 2xx reply's records. A non-2xx reply is
 /// returned like any other (nothing applied), or with `raise_error` raised as
 /// the write path's error for it.
 pub fn request(call: &Call, raise_error: bool) -> Result<Row> {
+    let outgoing = Outgoing {
+        server: call.server,
+        method: parse_method(call.method)?,
+        path: call.path,
+        headers: caller_headers(call.headers)?,
+        body: call.body.filter(|body| !body.is_null()).map(OutgoingBody::Json),
+    };
+    let sent = send(&outgoing)?;
+    if !sent.response.is_success() {
+        if raise_error {
+            let reply = upstream::Reply { response: sent.response, attempts: sent.attempts };
+            return Err(upstream::refused(&sent.server, &sent.request, &reply));
+        }
+        return Ok(to_row(&sent.response));
+    }
+    if let Some(behind) = apply_reply(&sent)? {
+        pgrx::warning!("{behind}");
+    }
+    Ok(to_row(&sent.response))
+}
+
+/// Sends the request as the current user, with that user's mapping, and
+/// returns the API's final reply, a refusal too. Fails when the call may
+/// not be made or no reply came.
+pub fn send(outgoing: &Outgoing) -> Result<Sent> {
     crate::api::refuse_in_recovery("sequin.request()")?;
-    let method = parse_method(call.method)?;
-    check_path(call.path)?;
+    let method = outgoing.method;
+    check_path(outgoing.path)?;
     if method != Method::Get && unsafe { pg_sys::XactReadOnly } {
         return Err(SequinError::new(
             ErrorKind::ReadOnly,
@@ -50,14 +103,11 @@ pub fn request(call: &Call, raise_error: bool) -> Result<Row> {
         )
         .with_detail("No request was sent."));
     }
-    let server_oid = find_server(call.server).ok_or_else(|| {
-        SequinError::new(ErrorKind::UndefinedObject, format!("server \"{}\" is not a sequin_fdw server", call.server))
-            .with_hint("SELECT srvname FROM pg_foreign_server lists the servers.")
-    })?;
+    let server_oid = find_sequin_server(outgoing.server)?;
     let user = unsafe { pg_sys::GetUserId() };
-    check_usage(server_oid, call.server)?;
+    check_usage(server_oid, outgoing.server)?;
     let (server, owner) = load_server(server_oid)?;
-    let request = build_request(&server, method, call)?;
+    let request = build_request(&server, outgoing)?;
     let credentials = load_credentials(server_oid, &server.name, user)?;
     crate::account::ensure_same_account(&server, owner, user, &credentials)?;
 
@@ -75,26 +125,35 @@ pub fn request(call: &Call, raise_error: bool) -> Result<Row> {
             reconcile::poll_all_soon();
         }
     })?;
-    let response = &reply.response;
-    if !response.is_success() {
-        if raise_error {
-            return Err(upstream::refused(&server, &request, &reply));
-        }
-        return Ok(to_row(response));
-    }
-    let mut records = response.json().map(|json| records_in_reply(server.provider, &json, sent_at)).unwrap_or_default();
+    Ok(Sent { server, request, user, credentials, sent_at, response: reply.response, attempts: reply.attempts })
+}
+
+/// The oid of the sequin_fdw server of this name, or 42704.
+pub fn find_sequin_server(name: &str) -> Result<pg_sys::Oid> {
+    find_server(name).ok_or_else(|| {
+        SequinError::new(ErrorKind::UndefinedObject, format!("server \"{name}\" is not a sequin_fdw server"))
+            .with_hint("SELECT srvname FROM pg_foreign_server lists the servers.")
+    })
+}
+
+/// Applies the records of a 2xx reply (see `apply`). Returns why some of
+/// them were left to the sync (a record the request changed without
+/// showing it could not be read back), if any were.
+pub fn apply_reply(sent: &Sent) -> Result<Option<String>> {
+    let response = &sent.response;
+    let provider = sent.server.provider;
+    let mut records = response.json().map(|json| records_in_reply(provider, &json, sent.sent_at)).unwrap_or_default();
     let mut rereads = Vec::new();
-    for touched in server.provider.records_touched(&request, response, sent_at) {
+    for touched in provider.records_touched(&sent.request, response, sent.sent_at) {
         match touched {
             Touched::Gone(spec, record) => records.push((spec, record)),
             Touched::Changed(spec, id) => rereads.push((spec, id)),
         }
     }
-    apply(&server, &request, user, records, &rereads)?;
-    Ok(to_row(response))
+    apply(sent, records, &rereads)
 }
 
-fn parse_method(method: &str) -> Result<Method> {
+pub fn parse_method(method: &str) -> Result<Method> {
     Method::parse(method).ok_or_else(|| {
         SequinError::new(ErrorKind::InvalidArgument, format!("sequin.request(): method \"{}\" is not supported", cut_api_text(method)))
             .with_detail("No request was sent.")
@@ -143,13 +202,15 @@ fn check_usage(server_oid: pg_sys::Oid, name: &str) -> Result<()> {
 }
 
 /// The request as the API takes it: the provider's body encoding (for GET
-/// and DELETE a form goes into the query string), the caller's headers, and
-/// an idempotency key where the API de-duplicates by one (the caller's own
-/// `Idempotency-Key`, else a new one).
-fn build_request(server: &ServerConfig, method: Method, call: &Call) -> Result<ApiRequest> {
+/// and DELETE a form goes into the query string) or the caller's bytes,
+/// the caller's headers, and an idempotency key where the API
+/// de-duplicates by one (the caller's own `Idempotency-Key`, else a new
+/// one).
+fn build_request(server: &ServerConfig, outgoing: &Outgoing) -> Result<ApiRequest> {
     let provider = server.provider;
-    let headers = caller_headers(call.headers)?;
-    let mut request = ApiRequest { method, path: call.path.to_string(), body: None, idempotency_key: None, headers };
+    let method = outgoing.method;
+    let mut request =
+        ApiRequest { method, path: outgoing.path.to_string(), body: None, idempotency_key: None, headers: outgoing.headers.clone() };
     if let Some(key) = provider.idempotency_key(method) {
         let given = request.headers.iter().position(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"));
         request.idempotency_key = Some(match given {
@@ -157,9 +218,13 @@ fn build_request(server: &ServerConfig, method: Method, call: &Call) -> Result<A
             None => key,
         });
     }
-    let body = match call.body {
-        None | Some(Value::Null) => return Ok(request),
-        Some(body) => provider.request_body(body).map_err(|error| SequinError {
+    let body = match &outgoing.body {
+        None => return Ok(request),
+        Some(OutgoingBody::Raw { content_type, bytes }) => {
+            request.body = Some(Body::Raw { content_type: content_type.clone(), bytes: bytes.clone() });
+            return Ok(request);
+        }
+        Some(OutgoingBody::Json(body)) => provider.request_body(body).map_err(|error| SequinError {
             message: format!("sequin.request(): {}", error.message),
             ..error.with_detail("No request was sent.")
         })?,
@@ -171,7 +236,7 @@ fn build_request(server: &ServerConfig, method: Method, call: &Call) -> Result<A
                 request.path = format!("{}{separator}{}", request.path, crate::http::encode_form(&params));
             }
         }
-        (Method::Get | Method::Delete, Body::Json(_)) => {
+        (Method::Get | Method::Delete, _) => {
             return Err(SequinError::new(
                 ErrorKind::InvalidArgument,
                 format!("sequin.request(): a {} to {} carries no body", method.as_str(), provider.label()),
@@ -260,46 +325,46 @@ fn synced_tables(server_oid: pg_sys::Oid, user: pg_sys::Oid) -> Result<Vec<Synce
 
 /// Applies a 2xx reply's records to every synced table of their collection
 /// on this server that the caller may write through (the others follow with
-/// the sync), as a write applies its record, and queues the records the
-/// request changed without showing them (`rereads`) for a re-read. Except
-/// after a GET, each applied record is remembered as a change a rollback
-/// cannot undo; a request that applied none is remembered itself.
-fn apply(
-    server: &ServerConfig,
-    request: &ApiRequest,
-    user: pg_sys::Oid,
-    records: Vec<(String, Record)>,
-    rereads: &[(String, String)],
-) -> Result<()> {
-    let applied = apply_to_tables(server, request, user, records, rereads)?;
-    if request.method != Method::Get && !applied {
-        rollback::remember_request(server.provider.label(), &route(request));
+/// the sync), as a write applies its record. The records the request
+/// changed without showing them (`rereads`: a Salesforce PATCH answers 204)
+/// are read back first, so that the caller's next SELECT sees them too;
+/// one that cannot be is queued for the sync, and the reason returned.
+/// Except after a GET, each applied record is remembered as a change a
+/// rollback cannot undo; a request that applied none is remembered itself.
+fn apply(sent: &Sent, records: Vec<(String, Record)>, rereads: &[(String, String)]) -> Result<Option<String>> {
+    let (applied, behind) = apply_to_tables(sent, records, rereads)?;
+    if sent.request.method != Method::Get && !applied {
+        rollback::remember_request(sent.server.provider.label(), &route(&sent.request));
     }
-    Ok(())
+    Ok(behind)
 }
 
-/// See `apply`; whether any record was applied.
-fn apply_to_tables(
-    server: &ServerConfig,
-    request: &ApiRequest,
-    user: pg_sys::Oid,
-    records: Vec<(String, Record)>,
-    rereads: &[(String, String)],
-) -> Result<bool> {
+/// See `apply`; whether any record was applied, and why some were left to
+/// the sync.
+fn apply_to_tables(sent: &Sent, mut records: Vec<(String, Record)>, rereads: &[(String, String)]) -> Result<(bool, Option<String>)> {
     // A GET in a read-only transaction returns what it read, applying nothing.
     if unsafe { pg_sys::XactReadOnly } || (records.is_empty() && rereads.is_empty()) {
-        return Ok(false);
+        return Ok((false, None));
     }
-    let tables = synced_tables(server.oid, user)?;
+    let server = &sent.server;
+    let tables = synced_tables(server.oid, sent.user)?;
     let writable = |collection: &str| {
         let collection = collection.to_string();
         tables.iter().filter(move |t| t.writable && t.collection == collection)
     };
-    let queued: Vec<(pg_sys::Oid, String)> = rereads
-        .iter()
-        .flat_map(|(collection, id)| writable(collection).map(move |t| (t.foreign_table, id.clone())))
-        .collect();
-    reconcile::request(&queued);
+    let mut behind = None;
+    for (collection, id) in rereads {
+        let Some(table) = writable(collection).next() else { continue };
+        let synced = load_collection(table.foreign_table)?;
+        match read_back(sent, &synced, id) {
+            Ok(record) => records.push((collection.clone(), record)),
+            Err(error) => {
+                let queued: Vec<(pg_sys::Oid, String)> = writable(collection).map(|t| (t.foreign_table, id.clone())).collect();
+                reconcile::request(&queued);
+                behind = Some(format!("[{}]: record {id} could not be read back after {}: {}; the sync brings it", server.provider.label(), route(&sent.request), error.message));
+            }
+        }
+    }
     let mut by_collection: Vec<(String, Vec<Record>)> = Vec::new();
     for (collection, record) in records {
         match by_collection.iter_mut().find(|(name, _)| *name == collection) {
@@ -322,16 +387,35 @@ fn apply_to_tables(
             if records.is_empty() {
                 continue;
             }
-            if request.method != Method::Get {
+            if sent.request.method != Method::Get {
                 for record in &records {
-                    rollback::remember(table.foreign_table, server.provider.label(), &record.id);
+                    rollback::remember(table.foreign_table, provider.label(), &record.id);
                 }
             }
             apply_locally(&synced, &records)?;
             applied = true;
         }
     }
-    Ok(applied)
+    Ok((applied, behind))
+}
+
+/// The API's record `id` of the collection now, with the caller's
+/// credentials and the write's priority; a record the API no longer has
+/// comes back deleted.
+fn read_back(sent: &Sent, synced: &Collection, id: &str) -> Result<Record> {
+    let server = &sent.server;
+    let provider = server.provider;
+    let raw = match provider.needs_synced_record() {
+        true => crate::catalog::shadow_raw(synced, id)?,
+        false => None,
+    };
+    let request = provider.fetch_request(&synced.spec, id, raw.as_ref());
+    let sent_at = now_us();
+    match upstream::call(server, &sent.credentials, &request, Priority::Write, &cancel_pending) {
+        Ok(response) => upstream::parse(server, &request, provider.fetch_response(&synced.spec, id, &response, sent_at)),
+        Err(error) if error.kind == ErrorKind::NotFound => Ok(Record::gone(id, sent_at)),
+        Err(error) => Err(error),
+    }
 }
 
 /// The row `sequin.request()` returns for a reply.

@@ -118,7 +118,10 @@ pub async fn send_for_reply(
             Credentials::ApiKey(key) => key.clone(),
             Credentials::OAuth(grant) => oauth::access_token(server, grant).await?,
         };
-        let mut headers = provider.fixed_headers();
+        // A header the caller gave (sequin.request(), the proxy) stands in
+        // for the provider's fixed one of that name.
+        let given = |name: &str| request.headers.iter().any(|(other, _)| other.eq_ignore_ascii_case(name));
+        let mut headers: Vec<(String, String)> = provider.fixed_headers().into_iter().filter(|(name, _)| !given(name)).collect();
         headers.extend(provider.auth_headers(&secret));
         let spacing = (request.method != Method::Get).then(|| provider.write_spacing()).flatten();
         if let Err(TooLate { until_us }) =

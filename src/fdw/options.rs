@@ -13,7 +13,7 @@ use std::time::Duration;
 
 const SERVER_OPTIONS: &[&str] =
     &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "token_url", "external_id", "metadata"];
-const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token"];
+const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token", "proxy_token"];
 const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval", "shadow_table"];
 /// `field`: the API's name of the field a column holds (DESIGN §4a).
 const COLUMN_OPTIONS: &[&str] = &["field"];

@@ -48,6 +48,8 @@ pub enum Body {
     Form(Vec<(String, String)>),
     /// For the JSON APIs (HubSpot, Salesforce, Airtable, GitHub).
     Json(Value),
+    /// A body its sender encoded (the proxy's clients), sent as it came.
+    Raw { content_type: String, bytes: Vec<u8> },
 }
 
 /// One HTTP request, relative to the server's `base_url`.

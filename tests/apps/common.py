@@ -44,3 +44,54 @@ def table_matches_api(name, account):
 
 def drop(name):
     psql(f"DROP SCHEMA IF EXISTS {name} CASCADE; DROP SERVER IF EXISTS {name} CASCADE")
+
+
+PROXY_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         "target", "release", "sequin-proxy")
+PROXY_LOGIN = "sequin_proxy_login"
+
+
+class Proxy:
+    """sequin-proxy (proxy/) started for one test, logged in as
+    PROXY_LOGIN, a role that may only call sequin.proxy_request(); stopped
+    with SIGTERM at the end, which must end it cleanly."""
+
+    def __init__(self, *flags):
+        import subprocess
+        import tempfile
+        psql(f"""DO $$ BEGIN
+                   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PROXY_LOGIN}') THEN
+                     CREATE ROLE {PROXY_LOGIN} LOGIN;
+                   END IF;
+                 END $$;
+                 GRANT EXECUTE ON FUNCTION sequin.proxy_request(text, text, text, text, jsonb, bytea) TO {PROXY_LOGIN}""")
+        self.dir = tempfile.mkdtemp(prefix="sequin-proxy-")
+        port_file = os.path.join(self.dir, "url")
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        conninfo = f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user={PROXY_LOGIN}"
+        self.process = subprocess.Popen([PROXY_BIN, "--listen", "127.0.0.1:0", "--port-file", port_file,
+                                         "--conninfo", conninfo, *flags],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait_for(lambda: os.path.exists(port_file) and open(port_file).read().strip(), 10):
+            raise RuntimeError(f"sequin-proxy did not start: {self.output()}")
+        self.url = open(port_file).read().strip()
+        self.database = os.environ["PGDATABASE"]
+
+    def base(self, server):
+        """The base URL a client of `server` is given."""
+        return f"{self.url}/{self.database}/{server}"
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as log:
+            return log.read()
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            code = self.process.wait(timeout=35)
+        except Exception:  # noqa: BLE001 - killed and reported below
+            self.process.kill()
+            code = "killed"
+        check("sequin-proxy ends cleanly on SIGTERM", code == 0, code)
+        return self.output()

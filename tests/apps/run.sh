@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The framework tests (make test): psycopg, SQLAlchemy and Django from a
 # venv made here from requirements.txt, node-postgres from package-lock.json,
-# each against the local stack (target/stack.env must be sourced).
+# and sequin-proxy (raw HTTP, then Stripe's and Salesforce's Python SDKs and
+# Octokit), each against the local stack (target/stack.env must be sourced).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -21,11 +22,15 @@ if [ "$(cat "$here/node_modules/.lock.md5" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$here/node_modules/.lock.md5"
 fi
 
+# The proxy tests drive target/release/sequin-proxy.
+(cd "$root" && cargo build --release -q -p sequin-proxy) || { echo "apps: could not build sequin-proxy"; exit 1; }
+
 failed=()
-for test in test_psycopg.py test_sqlalchemy.py test_django.py; do
+for test in test_psycopg.py test_sqlalchemy.py test_django.py test_proxy.py test_proxy_sdks.py; do
   "$venv/bin/python" "$here/$test" || failed+=("$test")
 done
 node "$here/node_pg.mjs" || failed+=(node_pg.mjs)
+node "$here/proxy_octokit.mjs" || failed+=(proxy_octokit.mjs)
 if [ ${#failed[@]} -gt 0 ]; then
   echo "apps: FAILED: ${failed[*]}"
   exit 1
