@@ -194,6 +194,20 @@ impl Provider for Github {
         sync::record_from_item(spec, raw, 0).map(|r| r.columns).unwrap_or_default()
     }
 
+    /// A deleted comment answers 204: the path names it
+    /// (`/repos/{owner}/{repo}/issues/comments/{id}`). A deleted label is
+    /// named by its name, not the id its row has: the sync's next full
+    /// listing finds it gone.
+    fn records_touched(&self, request: &ApiRequest, _response: &ApiResponse, now_us: i64) -> Vec<Touched> {
+        let segments: Vec<&str> = request.route().trim_start_matches('/').split('/').collect();
+        match (request.method, segments.as_slice()) {
+            (Method::Delete, ["repos", _, _, "issues", "comments", id]) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+                vec![Touched::Gone("issue_comments".into(), Record::gone(id, now_us))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// An item of the repository's lists: an issue (or pull request) has
     /// `number` and `repository_url`, a comment `issue_url`, a label
     /// `color` and `name`. Only this server's repository's are records.

@@ -227,3 +227,14 @@ fn request_replies_apply_items_of_this_repository_only() {
     assert!(!Github.whole_record(&spec("issues"), &elsewhere));
     assert_eq!(Github.reply_object(&json!({"login": "ann"}), NOW), ReplyObject::Other);
 }
+
+#[test]
+fn a_deleted_comment_is_named_by_its_path() {
+    let reply = ApiResponse { status: 204, headers: vec![], body: vec![] };
+    let request = |method, path: &str| ApiRequest { method, path: path.into(), body: None, idempotency_key: None, headers: vec![] };
+    let touched = Github.records_touched(&request(Method::Delete, "/repos/octo/hello/issues/comments/42"), &reply, 7);
+    assert!(matches!(touched.as_slice(), [Touched::Gone(c, r)] if c == "issue_comments" && r.id == "42" && r.deleted));
+    for (method, path) in [(Method::Delete, "/repos/octo/hello/issues/42"), (Method::Patch, "/repos/octo/hello/issues/comments/42"), (Method::Delete, "/repos/octo/hello/issues/comments/x")] {
+        assert!(Github.records_touched(&request(method, path), &reply, 7).is_empty(), "{path}");
+    }
+}
