@@ -79,17 +79,22 @@ impl ProxyError {
         }
     }
 
+    /// Written by hand rather than through a serde_json Map, which would
+    /// sort the keys: "source" first reads better in a terminal.
     pub fn body(&self) -> String {
-        let mut error = serde_json::Map::new();
-        error.insert("source".into(), "proxy".into());
-        error.insert("message".into(), self.message.clone().into());
+        let text = |s: &str| serde_json::Value::from(s).to_string();
+        let mut out = format!(
+            "{{\"error\":{{\"source\":\"proxy\",\"message\":{}",
+            text(&self.message)
+        );
         if let Some(code) = &self.sqlstate {
-            error.insert("sqlstate".into(), code.clone().into());
+            out.push_str(&format!(",\"sqlstate\":{}", text(code)));
         }
         if let Some(detail) = &self.detail {
-            error.insert("detail".into(), detail.clone().into());
+            out.push_str(&format!(",\"detail\":{}", text(detail)));
         }
-        serde_json::json!({ "error": error }).to_string()
+        out.push_str("}}");
+        out
     }
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
@@ -155,7 +160,10 @@ pub fn from_query_error(e: &tokio_postgres::Error) -> ProxyError {
             db.detail().map(str::to_string),
         ),
         None => {
-            eprintln!("sequin-proxy: query failed without a database error: {e}");
+            eprintln!(
+                "sequin-proxy: query failed without a database error: {}",
+                chain(e)
+            );
             ProxyError::bad_gateway("the connection to the database failed during the request")
         }
     }
@@ -172,8 +180,24 @@ pub fn from_connect_error(database: &str, e: &tokio_postgres::Error) -> ProxyErr
             };
         }
     }
-    eprintln!("sequin-proxy: cannot connect to database \"{database}\": {e}");
+    eprintln!(
+        "sequin-proxy: cannot connect to database \"{database}\": {}",
+        chain(e)
+    );
     ProxyError::bad_gateway("the proxy could not connect to the database")
+}
+
+/// An error with its causes: tokio-postgres puts the interesting part
+/// ("Connection refused") in the source.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@
 //! with the server name, the credential from `Authorization` (`Bearer X`,
 //! `token X`, or `Basic` user — or password when the user is empty), the
 //! method, the path after `/<database>/<server>` with its query string as
-//! received, the request headers (less hop-by-hop ones, Host, Authorization
-//! and Content-Length) as a jsonb array of `[name, value]` pairs, and the body
+//! received (`/db/srv/` gives `/`), the request headers (less hop-by-hop
+//! ones, Host, Authorization, Content-Length and Expect) as a jsonb array of
+//! `[name, value]` pairs, and the body
 //! (NULL when empty). The extension authenticates the credential, calls the
 //! API and applies the reply's records before it returns; the row becomes the
 //! response. `Sequin-Database-Behind: true` is added when `database_behind`

@@ -5,7 +5,9 @@
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
-use hyper::header::{HeaderMap, HeaderName, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
+use hyper::header::{
+    HeaderMap, HeaderName, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, EXPECT, HOST,
+};
 use hyper::{Method, Uri};
 
 use crate::errors::ProxyError;
@@ -179,10 +181,12 @@ fn dropped(name: &HeaderName, listed: &[String], also: &[HeaderName]) -> bool {
 
 /// The request headers sent as `$5`: order kept, a repeated header
 /// repeated. Host, Authorization (already `$2`) and Content-Length (the body
-/// is `$6`) mean nothing past the proxy.
+/// is `$6`) mean nothing past the proxy; Expect (curl's `100-continue` for
+/// large bodies) was answered by the proxy already, and the body is complete
+/// by the time the extension sends it on.
 pub fn request_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, ProxyError> {
     let listed = connection_listed(headers);
-    let also = [HOST, AUTHORIZATION, CONTENT_LENGTH];
+    let also = [HOST, AUTHORIZATION, CONTENT_LENGTH, EXPECT];
     let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers.iter() {
         if dropped(name, &listed, &also) {
@@ -379,6 +383,7 @@ mod tests {
         h.append("te", HeaderValue::from_static("trailers"));
         h.append("transfer-encoding", HeaderValue::from_static("chunked"));
         h.append("upgrade", HeaderValue::from_static("h2c"));
+        h.append("expect", HeaderValue::from_static("100-continue"));
         h.append(
             "proxy-authorization",
             HeaderValue::from_static("Basic eDp5"),
