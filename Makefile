@@ -68,6 +68,7 @@ test: setup
 unit-test:
 	@bash scripts/check_released_sql.sh
 	cargo test -p sequin-mock
+	cargo test -p sequin-proxy
 	@bash tests/github_openapi/run.sh
 
 

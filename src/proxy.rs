@@ -17,6 +17,9 @@ use pgrx::prelude::*;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+/// Header names and values, in order.
+type Headers = Vec<(String, String)>;
+
 /// The options of a user mapping a proxy client may present.
 const CREDENTIAL_OPTIONS: [&str; 2] = ["api_key", "proxy_token"];
 
@@ -173,7 +176,7 @@ fn mappings(server_oid: pg_sys::Oid) -> Result<Vec<(pg_sys::Oid, Vec<String>)>> 
 /// The client's headers (`[name, value]` pairs) that go on to the API, and
 /// its Content-Type, which describes the body. A header the extension sets
 /// itself (for every request, or for this provider) is not passed on.
-fn forwarded_headers(headers: Option<&Value>) -> Result<(Vec<(String, String)>, Option<String>)> {
+fn forwarded_headers(headers: Option<&Value>) -> Result<(Headers, Option<String>)> {
     let invalid = |why: String| {
         SequinError::new(ErrorKind::InvalidArgument, format!("sequin.proxy_request(): {why}")).with_detail("No request was sent.")
     };
