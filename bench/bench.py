@@ -8,6 +8,7 @@ fails on a slow machine. `--quick` uses smaller samples (for development).
 Needs PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env).
 """
 import datetime
+import hashlib
 import http.client
 import json
 import os
@@ -28,6 +29,7 @@ LOOKUPS = 2_000 if QUICK else 10_000
 SCANS = 5 if QUICK else 11
 WRITES = 50 if QUICK else 200
 BACKFILL_ROWS = 100_000
+PEER_ROWS = 10_000 if QUICK else 50_000
 FRESHNESS_CHANGES = 20 if QUICK else 60
 rows = []  # (section, what, figure, goal, sample)
 
@@ -379,6 +381,44 @@ def backfill_rate():
     drop("bench_backfill")
 
 
+def stripe_sync_engine():
+    """Stripe Sync Engine (npm @supabase/stripe-sync-engine) and sequin_fdw
+    backfill the same account's customers from the same mock into the same
+    cluster, one after the other."""
+    account = "sk_test_bench_peer"
+    count = PEER_ROWS
+    mock("POST", "/_admin/reset", account)
+    mock("POST", f"/_admin/stripe/customers/seed?count={count}", account)
+    here = os.path.join(ROOT, "bench", "stripe_sync_engine")
+    lock = open(os.path.join(here, "package-lock.json"), "rb").read()
+    stamp = os.path.join(here, "node_modules", ".lock.md5")
+    if not os.path.exists(stamp) or open(stamp).read() != hashlib.md5(lock).hexdigest():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=here, check=True)
+        with open(stamp, "w") as out:
+            out.write(hashlib.md5(lock).hexdigest())
+    psql("DROP DATABASE IF EXISTS bench_stripe_sync_engine")
+    psql("CREATE DATABASE bench_stripe_sync_engine")
+    url = (f"postgresql://{urllib.parse.quote(os.environ['PGUSER'])}@{os.environ['PGHOST']}:{os.environ['PGPORT']}"
+           f"/bench_stripe_sync_engine")
+    done = subprocess.run(["node", "backfill.cjs", url, account, MOCK], cwd=here, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"Stripe Sync Engine: {done.stderr[-2000:]}")
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    psql("DROP DATABASE bench_stripe_sync_engine")
+    server("bench_peer", account, ", poll_interval '1s'")
+    psql("IMPORT FOREIGN SCHEMA stripe LIMIT TO (customers) FROM SERVER bench_peer INTO bench_peer")
+    backfilled("bench_peer", "customers", 600)
+    seconds = float(psql("SELECT extract(epoch FROM backfill_finished_at - backfill_started_at) FROM sequin.collections "
+                         "WHERE foreign_table = 'bench_peer.customers'::regclass"))
+    ours = int(psql("SELECT count(*) FROM sequin_shadow.bench_peer_customers"))
+    drop("bench_peer")
+    if theirs["synced"] != count or ours != count:
+        raise RuntimeError(f"peer backfill: {theirs['synced']} and {ours} rows of {count}")
+    mine, peer = ours / seconds, theirs["synced"] / theirs["seconds"]
+    report("peer", "customers backfill on the same mock and cluster: sequin_fdw / Stripe Sync Engine 0.48.5",
+           f"{mine:,.0f} / {peer:,.0f} rows/s = {mine / peer:.1f}×", "≥ 5×", f"{count:,} rows each")
+
+
 def sql_only_ceiling():
     """Rows per second of the cheapest plain SQL apply of the backfill's
     records: their API objects in pages of 100 (as the API sends them),
@@ -657,7 +697,7 @@ def machine():
 def main():
     started = time.monotonic()
     print(f"{'section':<11} {'what':<58} {'figure':<26} {'goal':<22} sample", flush=True)
-    for section in (reads, writes, salesforce_batch, backfill_rate, wide_objects, github_backfill, latency_bound_share,
+    for section in (reads, writes, salesforce_batch, backfill_rate, stripe_sync_engine, wide_objects, github_backfill, latency_bound_share,
                     freshness, rate_limit, proxy, idle):
         section()
     elapsed = time.monotonic() - started
