@@ -83,5 +83,7 @@ curl -s -H 'Authorization: Bearer tok_wrong' "$base/v1/customers"; echo
 echo
 echo "  the proxy's log:"; sed 's/^/    /' target/demo-proxy.log | tail -6
 
+sql "SELECT sequin.resume('shop_stripe');"
+
 echo
 echo "Done. Explore with: source ${STACK_ENV:-target/stack.env} && psql   (make down stops the stack)"

@@ -11,7 +11,6 @@ use pgrx::spi::SpiClient;
 use crate::sql::ident as quote_identifier;
 use crate::subxact;
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use serde_json::{json, Map, Value};
 
 /// The columns every shadow table has besides the collection's own, with
@@ -140,6 +139,36 @@ impl Shadow {
         Value::Object(row)
     }
 
+    /// `row_json` written straight into `out` as JSON text, without
+    /// copying the record: a backfill page's rows are most of the sync's
+    /// work. The standard fields follow the columns, so a column of the
+    /// same name loses, as in `row_json` (jsonb keeps a repeated key's last
+    /// value).
+    fn write_row_json(&self, out: &mut Vec<u8>, record: &Record) {
+        let pair = |out: &mut Vec<u8>, key: &str, value: &Value| {
+            // Writing to a Vec cannot fail, and a Value always serializes.
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, value);
+            out.push(b',');
+        };
+        out.push(b'{');
+        for (name, value) in &record.columns {
+            pair(out, name, value);
+        }
+        pair(out, "id", &Value::String(record.id.clone()));
+        pair(out, "deleted", &Value::Bool(record.deleted));
+        pair(out, "upstream_updated_at", &Value::String(iso8601_from_us(record.version_us)));
+        pair(out, "sync_id", &Value::String(self.sync_id.clone()));
+        pair(out, "sync_external_id", &self.sync_external_id.clone().map_or(Value::Null, Value::String));
+        pair(out, "sync_metadata", self.sync_metadata.as_ref().unwrap_or(&Value::Null));
+        pair(out, "raw", &record.raw);
+        // The last pair's comma closes the object instead.
+        if let Some(last) = out.last_mut() {
+            *last = b'}';
+        }
+    }
+
     fn upsert_sql(&self, guard: Guard) -> String {
         let cols = self.columns.join(", ");
         let sets = self
@@ -171,7 +200,7 @@ impl Shadow {
             "WITH applied AS (
                INSERT INTO {t} AS t ({cols}, updated_idx)
                SELECT {cols}, nextval('sequin.updated_idx_seq')
-                 FROM jsonb_populate_recordset(NULL::{t}, $1)
+                 FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
                ON CONFLICT (id) DO UPDATE SET {sets}, updated_idx = EXCLUDED.updated_idx
                WHERE {when}
                RETURNING t.id, t.updated_idx)
@@ -187,13 +216,13 @@ impl Shadow {
             DeleteMode::Soft => format!(
                 "UPDATE {t} AS t SET deleted = true, upstream_updated_at = d.v,
                         updated_idx = nextval('sequin.updated_idx_seq')
-                   FROM jsonb_to_recordset($1) AS d(id text, v timestamptz)
+                   FROM jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)
                   WHERE {guard} AND NOT t.deleted
                   RETURNING t.id, t.updated_idx",
                 t = self.table
             ),
             DeleteMode::Hard => format!(
-                "DELETE FROM {t} AS t USING jsonb_to_recordset($1) AS d(id text, v timestamptz)
+                "DELETE FROM {t} AS t USING jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)
                   WHERE {guard}
                   RETURNING t.id, nextval('sequin.updated_idx_seq') AS updated_idx",
                 t = self.table
@@ -210,21 +239,27 @@ impl Shadow {
     }
 
     fn apply_guarded(&self, client: &mut SpiClient<'_>, records: &[Record], guard: Guard) -> Result<u64> {
-        let mut upserts: Vec<Value> = Vec::new();
+        let mut upserts: Vec<u8> = vec![b'['];
         let mut deletes: Vec<Value> = Vec::new();
         for record in latest_versions(records) {
             if record.deleted {
                 deletes.push(json!({"id": record.id, "v": iso8601_from_us(record.version_us)}));
             } else {
-                upserts.push(self.row_json(record));
+                if upserts.len() > 1 {
+                    upserts.push(b',');
+                }
+                self.write_row_json(&mut upserts, record);
             }
         }
+        upserts.push(b']');
         let mut applied = 0;
-        if !upserts.is_empty() {
-            applied += self.run(client, &self.upsert_sql(guard), Value::Array(upserts))?;
+        if upserts.len() > 2 {
+            // serde_json writes UTF-8 only.
+            let rows = String::from_utf8(upserts).map_err(|e| SequinError::internal(e.to_string()))?;
+            applied += self.run(client, &self.upsert_sql(guard), rows)?;
         }
         if !deletes.is_empty() {
-            applied += self.run(client, &self.delete_sql(), Value::Array(deletes))?;
+            applied += self.run(client, &self.delete_sql(), Value::Array(deletes).to_string())?;
         }
         Ok(applied)
     }
@@ -311,14 +346,40 @@ impl Shadow {
         })
     }
 
-    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Value) -> Result<u64> {
-        let args: [DatumWithOid; 2] = [JsonB(rows).into(), self.feed_name.as_str().into()];
-        let table = crate::shadow_guard::applying(|| client.update(sql, None, &args)).map_err(|e| {
-            SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
-        })?;
-        Ok(changed_count(table))
+    /// Runs an apply statement over `rows`, a JSON array as text (the
+    /// statement casts it to jsonb).
+    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: String) -> Result<u64> {
+        let args: [DatumWithOid; 2] = [rows.into(), self.feed_name.as_str().into()];
+        let failed =
+            |e| SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table));
+        let table = PLANS.with(|plans| {
+            let mut plans = plans.borrow_mut();
+            if !plans.contains_key(sql) {
+                if plans.len() >= MAX_PLANS {
+                    plans.clear();
+                }
+                let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+                let plan = client.prepare_mut(sql, &[text, text])?.keep();
+                plans.insert(sql.to_string(), plan);
+            }
+            let plan = &plans[sql];
+            crate::shadow_guard::applying(|| client.update(plan, None, &args))
+        });
+        Ok(changed_count(table.map_err(failed)?))
     }
 }
+
+thread_local! {
+    /// The apply statements, planned once per session: a backfill runs the
+    /// same upsert for every page. Postgres replans a kept plan by itself
+    /// when a table it names changes.
+    static PLANS: std::cell::RefCell<std::collections::HashMap<String, pgrx::spi::OwnedPreparedStatement>> =
+        Default::default();
+}
+
+/// Enough for every table a session applies to; past it the cache starts
+/// over rather than grow without bound.
+const MAX_PLANS: usize = 256;
 
 /// When a record replaces the row of the same id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

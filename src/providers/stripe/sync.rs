@@ -46,7 +46,17 @@ fn with_references_collapsed<'a>(spec: &CollectionSpec, object: &'a Value) -> st
 }
 
 pub(super) fn record_from_object(spec: &CollectionSpec, object: &Value, version_us: i64, deleted: bool) -> Option<Record> {
-    let object = &*with_references_collapsed(spec, object);
+    let object = with_references_collapsed(spec, object).into_owned();
+    owned_record(spec, object, version_us, deleted)
+}
+
+/// `record_from_object` for an object the caller gives up (a list page's):
+/// it becomes the record's `raw` without a copy.
+fn owned_record(spec: &CollectionSpec, object: Value, version_us: i64, deleted: bool) -> Option<Record> {
+    let object = match with_references_collapsed(spec, &object) {
+        std::borrow::Cow::Borrowed(_) => object,
+        std::borrow::Cow::Owned(collapsed) => collapsed,
+    };
     let id = object.get("id")?.as_str()?.to_string();
     let fields = object.as_object()?;
     let mut columns = Map::new();
@@ -62,7 +72,7 @@ pub(super) fn record_from_object(spec: &CollectionSpec, object: &Value, version_
         };
         columns.insert(column.name.clone(), value);
     }
-    Some(Record { id, version_us, deleted, columns, raw: object.clone() })
+    Some(Record { id, version_us, deleted, columns, raw: object })
 }
 
 /// The record an event describes, for the exact event types the collection
@@ -78,10 +88,12 @@ fn record_from_event(spec: &CollectionSpec, event: &Value) -> Option<Record> {
 }
 
 fn list_data(response: &ApiResponse) -> Result<(Vec<Value>, bool), ApiError> {
-    let body = response.json().ok_or_else(|| unparseable(response, "not JSON"))?;
-    let data = body.get("data").and_then(Value::as_array).ok_or_else(|| unparseable(response, "no data array"))?;
+    let mut body = response.json().ok_or_else(|| unparseable(response, "not JSON"))?;
     let has_more = body.get("has_more").and_then(Value::as_bool).unwrap_or(false);
-    Ok((data.clone(), has_more))
+    match body.get_mut("data").map(Value::take) {
+        Some(Value::Array(data)) => Ok((data, has_more)),
+        _ => Err(unparseable(response, "no data array")),
+    }
 }
 
 fn cursor_str<'a>(cursor: &'a Value, key: &str) -> Option<&'a str> {
@@ -149,7 +161,7 @@ pub(super) fn sync_response(
         Some("backfill") => {
             let version = second_of(now_us);
             let records =
-                data.iter().map(|o| record_from_object(spec, o, version, false)).collect::<Option<Vec<_>>>();
+                data.into_iter().map(|o| owned_record(spec, o, version, false)).collect::<Option<Vec<_>>>();
             let records = records.ok_or_else(malformed)?;
             let cursor = match (has_more, records.last()) {
                 (true, Some(last)) => {
