@@ -85,8 +85,8 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
     };
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let names = client
-            .select(
+        let names = crate::plans::update(
+                client,
                 "SELECT n.nspname::text, c.relname::text FROM pg_class c
                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
                 Some(1),
@@ -102,8 +102,8 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
         let mut columns = Vec::new();
         let mut kinds = Vec::new();
         let mut table_columns = Vec::new();
-        for row in client
-            .select(
+        for row in crate::plans::update(
+                client,
                 "SELECT attname::text, format_type(atttypid, atttypmod), atttypid, attgenerated <> '' OR attidentity <> '',
                         (SELECT option_value FROM pg_options_to_table(attfdwoptions) WHERE option_name = 'field')
                    FROM pg_attribute
@@ -221,8 +221,7 @@ fn named_shadow(client: &pgrx::spi::SpiClient<'_>, named: &str, columns: &[(Stri
         )
     };
     let args: [DatumWithOid; 1] = [named.into()];
-    let row = client
-        .select(
+    let row = client.select(
             "SELECT n.nspname::text, c.relname::text, c.oid, c.relkind::text,
                     c.oid IS NOT NULL AND EXISTS (SELECT 1 FROM sequin.collections k WHERE to_regclass(k.shadow_table) = c.oid),
                     p.parts[2]
@@ -256,8 +255,7 @@ fn named_shadow(client: &pgrx::spi::SpiClient<'_>, named: &str, columns: &[(Stri
     let expected = crate::shadow::table_columns(columns)?;
     let args: [DatumWithOid; 1] = [relation.into()];
     let mut actual = Vec::new();
-    for row in client
-        .select(
+    for row in client.select(
             "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
               WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
             None,
@@ -295,11 +293,11 @@ pub fn make_restorable(foreign_table: pg_sys::Oid, shadow_table: &str) -> Result
         );
         crate::fdw::ddl::own_ddl(|| Spi::run(&sql)).map_err(spi_error)?;
     }
-    let shadow_oid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[shadow_table.into()])
+    let shadow_oid = crate::plans::get_one::<pg_sys::Oid>("SELECT $1::regclass::oid", &[shadow_table.into()])
         .map_err(spi_error)?
         .ok_or_else(|| SequinError::internal("shadow table vanished during registration"))?;
     let args: [DatumWithOid; 2] = [foreign_table.into(), shadow_oid.into()];
-    let recorded = Spi::get_one_with_args::<bool>(
+    let recorded = crate::plans::get_one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = $1
                           AND refclassid = 'pg_class'::regclass AND refobjid = $2 AND deptype = 'n')",
         &args,
@@ -314,7 +312,7 @@ pub fn make_restorable(foreign_table: pg_sys::Oid, shadow_table: &str) -> Result
 }
 
 fn foreign_table_name(foreign_table: pg_sys::Oid) -> Result<String> {
-    Spi::get_one_with_args::<String>("SELECT $1::regclass::text", &[foreign_table.into()])
+    crate::plans::get_one::<String>("SELECT $1::regclass::text", &[foreign_table.into()])
         .map_err(spi_error)?
         .ok_or_else(|| SequinError::internal("foreign table vanished during registration"))
 }
@@ -343,8 +341,8 @@ fn comment_column(
         _ => return Ok(()),
     };
     let args: [DatumWithOid; 2] = [foreign_table.into(), column.into()];
-    let has_comment = client
-        .select(
+    let has_comment = crate::plans::update(
+            client,
             "SELECT 1 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2
                 AND col_description(a.attrelid, a.attnum) IS NOT NULL",
             Some(1),
@@ -368,7 +366,7 @@ fn comment_column(
 pub fn registered_collection(foreign_table: pg_sys::Oid) -> Result<String> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
     run_as(catalog_owner(), || {
-        Spi::get_one_with_args::<String>("SELECT collection FROM sequin.collections WHERE foreign_table = $1", &args)
+        crate::plans::get_one::<String>("SELECT collection FROM sequin.collections WHERE foreign_table = $1", &args)
     })
     .map_err(spi_error)?
     .ok_or_else(|| not_registered(foreign_table))
@@ -384,8 +382,7 @@ fn shadow_table_name(
 ) -> Result<String> {
     let base = format!("{schema}_{table}");
     let args: [DatumWithOid; 1] = [base.as_str().into()];
-    let taken = client
-        .select(
+    let taken = client.select(
             "SELECT 1 FROM pg_class WHERE relnamespace = 'sequin_shadow'::regnamespace AND relname = $1",
             Some(1),
             &args,
@@ -407,10 +404,10 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
     let compiled = compiled_schema(&config)?;
     // One query: this runs for every statement that writes.
-    let (shadow_table, owner, feed_name, shadow_columns, described, columns) = run_as(catalog_owner(), || Spi::connect(|client| {
+    let (shadow_table, owner, feed_name, shadow_columns, described, columns) = run_as(catalog_owner(), || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let table = client
-            .select(
+        let table = crate::plans::update(
+                client,
                 "SELECT c.shadow_table, r.relowner, c.foreign_table::regclass::text,
                         array(SELECT quote_ident(a.attname) FROM pg_attribute a
                                WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -509,7 +506,7 @@ pub fn store_schema(foreign_table: pg_sys::Oid, collection: &Collection) -> Resu
     let drift = crate::discovery::drift(collection);
     let args: [DatumWithOid; 3] = [foreign_table.into(), JsonB(schema.to_json()).into(), drift.into()];
     run_as(catalog_owner(), || {
-        Spi::run_with_args(
+        crate::plans::run(
             "UPDATE sequin.collections SET schema = $2, schema_checked_at = now(), schema_drift = $3 WHERE foreign_table = $1",
             &args,
         )
@@ -521,7 +518,7 @@ pub fn store_schema(foreign_table: pg_sys::Oid, collection: &Collection) -> Resu
 pub fn forget_schema_check(foreign_table: pg_sys::Oid) -> Result<()> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
     run_as(catalog_owner(), || {
-        Spi::run_with_args("UPDATE sequin.collections SET schema_checked_at = NULL WHERE foreign_table = $1", &args)
+        crate::plans::run("UPDATE sequin.collections SET schema_checked_at = NULL WHERE foreign_table = $1", &args)
     })
     .map_err(spi_error)
 }
@@ -530,7 +527,7 @@ pub fn forget_schema_check(foreign_table: pg_sys::Oid) -> Result<()> {
 pub fn schema_check_due(foreign_table: pg_sys::Oid, every: Duration) -> Result<bool> {
     let args: [DatumWithOid; 2] = [foreign_table.into(), (every.as_secs_f64()).into()];
     run_as(catalog_owner(), || {
-        Spi::get_one_with_args::<bool>(
+        crate::plans::get_one::<bool>(
             "SELECT schema_checked_at IS NULL OR schema_checked_at < now() - make_interval(secs => $2)
                FROM sequin.collections WHERE foreign_table = $1",
             &args,
@@ -556,10 +553,10 @@ pub struct ShadowStats {
 
 /// The shadow table of a foreign table and its size, for the planner.
 pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
-    run_as(catalog_owner(), || Spi::connect(|client| {
+    run_as(catalog_owner(), || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let table = client
-            .select(
+        let table = crate::plans::update(
+                client,
                 "SELECT r.oid, (CASE WHEN r.reltuples >= 0 THEN r.reltuples
                                      ELSE greatest(pg_relation_size(r.oid) / 8192, 1) * 50 END)::float8,
                         greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8
@@ -582,7 +579,7 @@ pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
 }
 
 fn shadow_value(collection: &Collection, id: &str, expression: &str) -> Result<Option<Value>> {
-    run_as(collection.shadow_owner, || Spi::connect(|client| {
+    run_as(collection.shadow_owner, || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [id.into()];
         let sql = format!("SELECT {expression} FROM {} s WHERE s.id = $1", collection.shadow.table);
         let table = client.select(&sql, Some(1), &args).map_err(spi_error)?;
@@ -618,7 +615,7 @@ pub fn changed_columns(collection: &Collection, id: &str, values: &[&(String, Wr
         t = collection.shadow.table
     );
     let args: [DatumWithOid; 3] = [id.into(), names.clone().into(), JsonB(Value::Object(row)).into()];
-    let changed = run_as(collection.shadow_owner, || Spi::get_one_with_args::<Vec<String>>(&sql, &args));
+    let changed = run_as(collection.shadow_owner, || crate::plans::get_one::<Vec<String>>(&sql, &args));
     match changed {
         Ok(Some(changed)) => Ok(changed),
         Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => Ok(names),
@@ -654,7 +651,7 @@ pub fn shadow_raw_and_version(collection: &Collection, id: &str) -> Result<Optio
 /// the database alone (its catalog may lack what this library reads), and
 /// says so once in the server log.
 pub fn extension_installed() -> bool {
-    let installed = Spi::get_one::<String>("SELECT extversion FROM pg_extension WHERE extname = 'sequin_fdw'")
+    let installed = crate::plans::get_one::<String>("SELECT extversion FROM pg_extension WHERE extname = 'sequin_fdw'", &[])
         .ok()
         .flatten();
     match installed {
@@ -683,33 +680,49 @@ thread_local! {
     static WAITING_FOR_UPDATE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// What is due, most overdue first: a collection's change feed (`false`)
-/// whose next poll has come, or its sweep (`true`), to start or to fetch
-/// its next page. Sweeps run in the incremental phase only: a backfill over
-/// existing rows is a full comparison already. One query for both: the
-/// worker asks often.
-pub fn due_work() -> Result<Vec<(pg_sys::Oid, bool)>> {
-    Spi::connect(|client| {
-        let mut due = Vec::new();
-        let sql = "SELECT foreign_table::oid, sweep FROM (
-                     SELECT c.foreign_table, false AS sweep, c.next_poll_at AS due_at
-                       FROM sequin.collections c
-                      WHERE c.next_poll_at <= clock_timestamp() AND c.phase <> 'restoring'
-                        AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
-                     UNION ALL
-                     SELECT c.foreign_table, true, c.next_sweep_at
-                       FROM sequin.collections c
-                      WHERE c.next_sweep_at <= clock_timestamp()
-                        AND c.phase = 'incremental' AND c.backfill_from_idx IS NULL) d
-                    JOIN pg_foreign_table ft ON ft.ftrelid = d.foreign_table
-                   WHERE NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
-                   ORDER BY d.due_at";
-        for row in client.select(sql, None, &[]).map_err(spi_error)? {
-            if let (Some(oid), Some(sweep)) = (row.get::<pg_sys::Oid>(1).map_err(spi_error)?, row.get::<bool>(2).map_err(spi_error)?) {
-                due.push((oid, sweep));
+/// What the worker has to do: the collections whose next poll has come
+/// (`false`) or their sweep (`true`), to start or to fetch their next page,
+/// most overdue first; and how long until the next one is due. Sweeps run
+/// in the incremental phase only: a backfill over existing rows is a full
+/// comparison already. One query, planned once: the worker asks after
+/// every poll.
+pub struct Work {
+    pub due: Vec<(pg_sys::Oid, bool)>,
+    pub next_in: Option<Duration>,
+}
+
+pub fn due_work() -> Result<Work> {
+    Spi::connect_mut(|client| {
+        let sql = "SELECT d.foreign_table::oid, d.sweep, extract(epoch FROM d.due_at - statement_timestamp())::float8
+                     FROM (SELECT c.foreign_table, false AS sweep, c.next_poll_at AS due_at
+                             FROM sequin.collections c
+                            WHERE c.phase <> 'restoring' AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
+                           UNION ALL
+                           SELECT c.foreign_table, true, c.next_sweep_at
+                             FROM sequin.collections c
+                            WHERE c.phase = 'incremental' AND c.backfill_from_idx IS NULL) d
+                     JOIN pg_foreign_table ft ON ft.ftrelid = d.foreign_table
+                    WHERE d.due_at IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
+                    ORDER BY d.due_at";
+        let mut work = Work { due: Vec::new(), next_in: None };
+        for row in crate::plans::update(client, sql, None, &[]).map_err(spi_error)? {
+            let (Some(oid), Some(sweep), Some(due_in)) = (
+                row.get::<pg_sys::Oid>(1).map_err(spi_error)?,
+                row.get::<bool>(2).map_err(spi_error)?,
+                row.get::<f64>(3).map_err(spi_error)?,
+            ) else {
+                continue;
+            };
+            if due_in <= 0.0 {
+                work.due.push((oid, sweep));
+            } else if work.next_in.is_none() {
+                // Rows come most overdue first: the first one not yet due
+                // is the next.
+                work.next_in = Some(Duration::try_from_secs_f64(due_in).unwrap_or(Duration::MAX));
             }
         }
-        Ok(due)
+        Ok(work)
     })
 }
 
@@ -719,10 +732,10 @@ pub fn due_work() -> Result<Vec<(pg_sys::Oid, bool)>> {
 /// sync state the dump carried, or, when the dump had none (the catalog
 /// was left out), with a backfill over the restored rows.
 pub fn finish_restores() -> Result<()> {
-    let restored = Spi::connect(|client| {
+    let restored = Spi::connect_mut(|client| {
         let mut restored = Vec::new();
-        for row in client
-            .select(
+        for row in crate::plans::update(
+                client,
                 "SELECT c.foreign_table::oid, c.restored_phase IS NOT NULL FROM sequin.collections c
                   WHERE c.phase = 'restoring'
                     AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass(c.shadow_table) AND i.indisprimary)
@@ -762,27 +775,11 @@ pub fn poll_all_now() -> Result<()> {
     Spi::run("UPDATE sequin.collections SET next_poll_at = clock_timestamp()").map_err(spi_error)
 }
 
-/// Time until the next collection is due (None when there is none).
-pub fn time_until_next_poll() -> Option<Duration> {
-    let millis = Spi::get_one::<f64>(
-        "SELECT greatest(0, extract(epoch FROM min(least(
-                    CASE WHEN c.phase <> 'restoring' AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
-                         THEN c.next_poll_at END,
-                    CASE WHEN c.phase = 'incremental' AND c.backfill_from_idx IS NULL THEN c.next_sweep_at END))
-                  - clock_timestamp()) * 1000)::float8
-           FROM sequin.collections c JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
-          WHERE NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)",
-    )
-    .ok()
-    .flatten()?;
-    Some(Duration::from_millis(millis as u64))
-}
-
 /// The stored cursor of a collection, and whether its change feed is
 /// refused.
 pub fn cursor(foreign_table: pg_sys::Oid) -> Result<(Value, bool)> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    let (cursor, refused) = Spi::get_two_with_args::<JsonB, bool>(
+    let (cursor, refused) = crate::plans::get_two::<JsonB, bool>(
         "SELECT c.cursor, c.feed_refused IS NOT NULL
            FROM (SELECT 1) AS one LEFT JOIN sequin.collections c ON c.foreign_table = $1",
         &args,
@@ -795,7 +792,7 @@ pub fn cursor(foreign_table: pg_sys::Oid) -> Result<(Value, bool)> {
 /// the collection is in one (see `collections.backfill_from_idx`).
 pub fn backfill_from_idx(foreign_table: pg_sys::Oid) -> Result<Option<i64>> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    Spi::get_one_with_args::<i64>(
+    crate::plans::get_one::<i64>(
         "SELECT (SELECT backfill_from_idx FROM sequin.collections WHERE foreign_table = $1 AND phase = 'backfill')",
         &args,
     )
@@ -809,7 +806,7 @@ pub fn remember_seen(foreign_table: pg_sys::Oid, ids: &[&str]) -> Result<()> {
     }
     let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
     let args: [DatumWithOid; 2] = [foreign_table.into(), ids.into()];
-    Spi::run_with_args(
+    crate::plans::run(
         "INSERT INTO sequin.backfill_seen (foreign_table, id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
         &args,
     )
@@ -819,8 +816,8 @@ pub fn remember_seen(foreign_table: pg_sys::Oid, ids: &[&str]) -> Result<()> {
 /// Ends a backfill's bookkeeping of seen ids.
 pub fn forget_seen(foreign_table: pg_sys::Oid) -> Result<()> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args).map_err(spi_error)?;
-    Spi::run_with_args("UPDATE sequin.collections SET backfill_from_idx = NULL WHERE foreign_table = $1", &args)
+    crate::plans::run("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args).map_err(spi_error)?;
+    crate::plans::run("UPDATE sequin.collections SET backfill_from_idx = NULL WHERE foreign_table = $1", &args)
         .map_err(spi_error)
 }
 
@@ -848,7 +845,7 @@ pub fn save_page(
         poll_interval.as_secs_f64().into(),
         sweep_every.map(|every| every.as_secs_f64()).into(),
     ];
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 cursor = $2,
                 next_sweep_at = CASE WHEN phase = 'backfill' AND $3 = 'incremental'
@@ -882,9 +879,9 @@ pub fn save_page(
 /// and a refused change feed is tried again.
 pub fn restart_backfill(foreign_table: pg_sys::Oid, warning: Option<&str>) -> Result<()> {
     let args: [DatumWithOid; 2] = [foreign_table.into(), warning.into()];
-    Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1])
+    crate::plans::run("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1])
         .map_err(spi_error)?;
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 cursor = '{}', phase = 'backfill', backfill_rows = 0,
                 backfill_from_idx = (SELECT last_value FROM sequin.updated_idx_seq),
@@ -903,7 +900,7 @@ pub fn restart_backfill(foreign_table: pg_sys::Oid, warning: Option<&str>) -> Re
 /// Makes a collection due now.
 pub fn poll_now(foreign_table: pg_sys::Oid) -> Result<()> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    Spi::run_with_args("UPDATE sequin.collections SET next_poll_at = clock_timestamp() WHERE foreign_table = $1", &args)
+    crate::plans::run("UPDATE sequin.collections SET next_poll_at = clock_timestamp() WHERE foreign_table = $1", &args)
         .map_err(spi_error)
 }
 
@@ -927,10 +924,10 @@ pub fn set_paused(server: pg_sys::Oid, paused: bool) -> Result<()> {
     } else {
         "DELETE FROM sequin.paused_servers WHERE server = $1"
     };
-    Spi::run_with_args(sql, &args).map_err(spi_error)?;
+    crate::plans::run(sql, &args).map_err(spi_error)?;
     if !paused {
         // Whatever came due while paused is polled now.
-        Spi::run_with_args(
+        crate::plans::run(
             "UPDATE sequin.collections c SET next_poll_at = least(c.next_poll_at, clock_timestamp())
                FROM pg_foreign_table ft WHERE ft.ftrelid = c.foreign_table AND ft.ftserver = $1",
             &args,
@@ -944,7 +941,7 @@ pub fn set_paused(server: pg_sys::Oid, paused: bool) -> Result<()> {
 /// (the poll interval, doubled per consecutive failure, at most 5 minutes).
 pub fn record_failure(foreign_table: pg_sys::Oid, message: &str, poll_interval: Duration) -> Result<()> {
     let args: [DatumWithOid; 3] = [foreign_table.into(), message.into(), poll_interval.as_secs_f64().into()];
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 last_error = $2,
                 last_error_at = clock_timestamp(),
@@ -965,7 +962,7 @@ pub fn record_failure(foreign_table: pg_sys::Oid, message: &str, poll_interval: 
 /// cursor) and is kept current by sweeps at its poll interval.
 pub fn refuse_feed(foreign_table: pg_sys::Oid, reason: &str, cursor: &Value) -> Result<()> {
     let args: [DatumWithOid; 3] = [foreign_table.into(), reason.into(), JsonB(cursor.clone()).into()];
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 feed_refused = $2, cursor = $3,
                 last_warning = $2, last_warning_at = clock_timestamp(),
@@ -986,7 +983,7 @@ pub fn refuse_feed(foreign_table: pg_sys::Oid, reason: &str, cursor: &Value) -> 
 pub fn schedule_sweep(foreign_table: pg_sys::Oid, every: Option<Duration>) -> Result<()> {
     let args: [DatumWithOid; 2] = [foreign_table.into(), every.map(|every| every.as_secs_f64()).into()];
     if every.is_none() {
-        Spi::run_with_args(
+        crate::plans::run(
             "DELETE FROM sequin.backfill_seen s USING sequin.collections c
               WHERE s.foreign_table = $1 AND c.foreign_table = $1
                 AND c.sweep_cursor IS NOT NULL AND c.feed_refused IS NULL",
@@ -994,7 +991,7 @@ pub fn schedule_sweep(foreign_table: pg_sys::Oid, every: Option<Duration>) -> Re
         )
         .map_err(spi_error)?;
     }
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 sweep_cursor = CASE WHEN $2 IS NULL AND feed_refused IS NULL THEN NULL ELSE sweep_cursor END,
                 next_sweep_at =
@@ -1019,7 +1016,7 @@ pub struct SweepState {
 /// The sweep under way, if any.
 pub fn sweep_state(foreign_table: pg_sys::Oid) -> Result<Option<SweepState>> {
     let args: [DatumWithOid; 1] = [foreign_table.into()];
-    let pair = Spi::get_two_with_args::<JsonB, i64>(
+    let pair = crate::plans::get_two::<JsonB, i64>(
         "SELECT c.sweep_cursor, c.sweep_from_idx
            FROM (SELECT 1) AS one
            LEFT JOIN sequin.collections c ON c.foreign_table = $1 AND c.sweep_cursor IS NOT NULL",
@@ -1035,8 +1032,8 @@ pub fn sweep_state(foreign_table: pg_sys::Oid) -> Result<Option<SweepState>> {
 /// Starts a sweep from `cursor` (the provider's listing from the start).
 pub fn begin_sweep(foreign_table: pg_sys::Oid, cursor: &Value) -> Result<SweepState> {
     let args: [DatumWithOid; 2] = [foreign_table.into(), JsonB(cursor.clone()).into()];
-    Spi::run_with_args("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1]).map_err(spi_error)?;
-    let from_idx = Spi::get_one_with_args::<i64>(
+    crate::plans::run("DELETE FROM sequin.backfill_seen WHERE foreign_table = $1", &args[..1]).map_err(spi_error)?;
+    let from_idx = crate::plans::get_one::<i64>(
         "UPDATE sequin.collections SET
                 sweep_cursor = $2, sweep_from_idx = (SELECT last_value FROM sequin.updated_idx_seq),
                 sweep_started_at = clock_timestamp(), sweep_requests = 0, sweep_drift = 0
@@ -1059,7 +1056,7 @@ pub fn save_sweep_page(foreign_table: pg_sys::Oid, cursor: &Value, corrected: u6
         (poisoned as i64).into(),
         warning.into(),
     ];
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 sweep_cursor = $2, sweep_requests = sweep_requests + 1, sweep_drift = sweep_drift + $3,
                 sweep_failures = 0, next_sweep_at = clock_timestamp(),
@@ -1092,7 +1089,7 @@ pub fn finish_sweep(
         every.map(|every| every.as_secs_f64()).into(),
         poll_interval.as_secs_f64().into(),
     ];
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 sweep_cursor = NULL, sweep_from_idx = NULL, sweep_failures = 0, sweeps = sweeps + 1,
                 last_sweep_at = clock_timestamp(),
@@ -1119,7 +1116,7 @@ pub fn finish_sweep(
 /// doubled per failure, at most 5 min).
 pub fn sweep_failed(foreign_table: pg_sys::Oid, message: &str, poll_interval: Duration, restart: bool) -> Result<()> {
     let args: [DatumWithOid; 4] = [foreign_table.into(), message.into(), poll_interval.as_secs_f64().into(), restart.into()];
-    Spi::run_with_args(
+    crate::plans::run(
         "UPDATE sequin.collections SET
                 sweep_cursor = CASE WHEN $4 THEN NULL ELSE sweep_cursor END,
                 last_error = 'sweep: ' || $2,

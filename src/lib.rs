@@ -16,6 +16,7 @@ mod gucs;
 mod http;
 mod privilege;
 mod oauth;
+mod plans;
 mod providers;
 mod proxy;
 mod rate_limit;

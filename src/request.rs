@@ -191,7 +191,7 @@ fn percent_decoded(text: &str) -> Vec<u8> {
 /// only a table's collection.
 fn check_usage(server_oid: pg_sys::Oid, name: &str) -> Result<()> {
     let args: [DatumWithOid; 1] = [server_oid.into()];
-    let usage = Spi::get_one_with_args::<bool>("SELECT pg_catalog.has_server_privilege($1, 'USAGE')", &args)
+    let usage = crate::plans::get_one::<bool>("SELECT pg_catalog.has_server_privilege($1, 'USAGE')", &args)
         .map_err(|e| SequinError::internal(format!("could not check privileges: {e}")))?;
     if usage != Some(true) {
         return Err(SequinError::new(ErrorKind::NoPrivilege, format!("permission denied for foreign server {name}"))
@@ -296,9 +296,9 @@ fn synced_tables(server_oid: pg_sys::Oid, user: pg_sys::Oid) -> Result<Vec<Synce
     let args: [DatumWithOid; 2] = [server_oid.into(), user.into()];
     let failed = |e: pgrx::spi::Error| SequinError::internal(format!("catalog query failed: {e}"));
     run_as(catalog_owner(), || {
-        Spi::connect(|client| {
-            let rows = client
-                .select(
+        Spi::connect_mut(|client| {
+            let rows = crate::plans::update(
+                    client,
                     "SELECT c.foreign_table::oid, coalesce(c.schema->>'name', c.collection),
                             has_any_column_privilege($2, c.foreign_table::oid, 'INSERT, UPDATE')
                             OR has_table_privilege($2, c.foreign_table::oid, 'DELETE')

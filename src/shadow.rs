@@ -270,6 +270,10 @@ impl Shadow {
     /// cannot be stored at all is quarantined (`sequin.quarantine`), both
     /// reported, instead of failing the page and stopping the collection.
     pub fn apply_page(&self, foreign_table: pg_sys::Oid, records: &[Record], guard: Guard) -> Result<Applied> {
+        if records.is_empty() {
+            // An idle poll's page: nothing to apply, nothing to release.
+            return Ok(Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() });
+        }
         let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, records, guard)));
         let mut applied = Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() };
         match all {
@@ -352,34 +356,10 @@ impl Shadow {
         let args: [DatumWithOid; 2] = [rows.into(), self.feed_name.as_str().into()];
         let failed =
             |e| SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table));
-        let table = PLANS.with(|plans| {
-            let mut plans = plans.borrow_mut();
-            if !plans.contains_key(sql) {
-                if plans.len() >= MAX_PLANS {
-                    plans.clear();
-                }
-                let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
-                let plan = client.prepare_mut(sql, &[text, text])?.keep();
-                plans.insert(sql.to_string(), plan);
-            }
-            let plan = &plans[sql];
-            crate::shadow_guard::applying(|| client.update(plan, None, &args))
-        });
+        let table = crate::shadow_guard::applying(|| crate::plans::update(client, sql, None, &args));
         Ok(changed_count(table.map_err(failed)?))
     }
 }
-
-thread_local! {
-    /// The apply statements, planned once per session: a backfill runs the
-    /// same upsert for every page. Postgres replans a kept plan by itself
-    /// when a table it names changes.
-    static PLANS: std::cell::RefCell<std::collections::HashMap<String, pgrx::spi::OwnedPreparedStatement>> =
-        Default::default();
-}
-
-/// Enough for every table a session applies to; past it the cache starts
-/// over rather than grow without bound.
-const MAX_PLANS: usize = 256;
 
 /// When a record replaces the row of the same id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,7 +398,7 @@ fn quarantine(foreign_table: pg_sys::Oid, record: &Record, why: &str) -> Result<
     let raw = serde_json::to_string(&record.raw).unwrap_or_default();
     let args: [DatumWithOid; 4] =
         [foreign_table.into(), storable(&record.id).into(), storable(why).into(), storable(&raw).into()];
-    Spi::run_with_args(
+    crate::plans::run(
         "INSERT INTO sequin.quarantine AS q (foreign_table, id_md5, id, reason, raw)
          VALUES ($1, md5($2), $2, $3, $4)
          ON CONFLICT (foreign_table, id_md5) DO UPDATE
@@ -432,7 +412,7 @@ fn quarantine(foreign_table: pg_sys::Oid, record: &Record, why: &str) -> Result<
 fn release_quarantined(foreign_table: pg_sys::Oid, records: &[Record]) -> Result<()> {
     let ids: Vec<String> = records.iter().map(|r| storable(&r.id)).collect();
     let args: [DatumWithOid; 2] = [foreign_table.into(), ids.into()];
-    Spi::run_with_args(
+    crate::plans::run(
         "DELETE FROM sequin.quarantine
           WHERE foreign_table = $1 AND id_md5 IN (SELECT md5(i) FROM unnest($2::text[]) AS i)
             AND EXISTS (SELECT 1 FROM sequin.quarantine WHERE foreign_table = $1)",

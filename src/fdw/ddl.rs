@@ -319,7 +319,7 @@ fn touched_tables(tag: &str) -> Result<Vec<pg_sys::Oid>> {
 }
 
 fn is_registered(foreign_table: pg_sys::Oid) -> bool {
-    Spi::get_one_with_args::<bool>(
+    crate::plans::get_one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM sequin.collections WHERE foreign_table = $1)",
         &[foreign_table.into()],
     )
@@ -356,7 +356,7 @@ unsafe fn refuse_column_rename(parsetree: *mut pg_sys::Node) {
 
 /// The column (by its name now) names its API field in a `field` option.
 fn has_field_option(relation: pg_sys::Oid, column: &str) -> bool {
-    Spi::get_one_with_args::<bool>(
+    crate::plans::get_one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, pg_catalog.pg_options_to_table(a.attfdwoptions) o
                          WHERE a.attrelid = $1 AND a.attname = $2 AND o.option_name = 'field')",
         &[relation.into(), column.into()],
@@ -384,7 +384,7 @@ unsafe fn refuse_provider_change(parsetree: *mut pg_sys::Node) {
         return;
     }
     let server = CStr::from_ptr((*stmt).servername).to_string_lossy().into_owned();
-    let tables = Spi::get_one_with_args::<i64>(
+    let tables = crate::plans::get_one::<i64>(
         "SELECT count(*) FROM sequin.collections c
            JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.foreign_table
            JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver

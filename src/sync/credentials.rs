@@ -19,7 +19,7 @@ pub fn persist_rotated_tokens() {
 }
 
 fn write_refresh_token(mapping: pg_sys::Oid, token: &str) -> Result<()> {
-    let found = Spi::get_two_with_args::<String, String>(
+    let found = crate::plans::get_two::<String, String>(
         "SELECT CASE WHEN um.umuser = 0 THEN NULL ELSE pg_get_userbyid(um.umuser)::text END, s.srvname::text
            FROM pg_user_mapping um JOIN pg_foreign_server s ON s.oid = um.umserver WHERE um.oid = $1",
         &[mapping.into()],

@@ -78,18 +78,16 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
         while !stop_requested() {
             on_wake();
             engine.start_rereads();
-            engine.start_due();
+            let looked = engine.start_due();
             if engine.tasks.is_empty() {
                 // Nothing in flight: sleep until the next collection is due
                 // or the latch is set (sync_now, a write to re-read, a signal).
-                let installed = in_transaction(|| {
-                    Ok(catalog::extension_installed().then(catalog::time_until_next_poll))
-                });
-                let next = match installed {
-                    Ok(Some(next)) => next,
+                // (With nothing in flight, start_due has just looked.)
+                let next = match looked {
+                    Some(Ok(Some(next_in))) => next_in,
                     // DROP EXTENSION: the worker's work here is done.
-                    Ok(None) => break,
-                    Err(_) => None,
+                    Some(Ok(None)) => break,
+                    Some(Err(_)) | None => None,
                 };
                 let wait = next.map_or(naptime(), |next| next.min(naptime()));
                 if !BackgroundWorker::wait_latch(Some(wait.max(Duration::from_millis(10)))) {
@@ -114,33 +112,42 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
 }
 
 impl Engine {
-    fn start_due(&mut self) {
+    /// Starts what is due. Returns, when it looked (it does whenever nothing
+    /// is in flight), how long until the next collection is due, or None
+    /// when the extension is gone from the database.
+    fn start_due(&mut self) -> Option<Result<Option<Option<Duration>>>> {
         if self.last_scan.is_some_and(|at| at.elapsed() < SCAN) && !self.tasks.is_empty() {
-            return;
+            return None;
         }
         self.last_scan = Some(Instant::now());
         let check_restores = self.last_restore_check.is_none_or(|at| at.elapsed() >= RESTORE_CHECK);
         if check_restores {
             self.last_restore_check = Some(Instant::now());
         }
-        let due = in_transaction(|| {
+        let work = in_transaction(|| {
             if !catalog::extension_installed() {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             if check_restores {
                 catalog::finish_restores()?;
             }
-            let due = catalog::due_work()?;
-            Ok(due.into_iter().map(|(oid, sweep)| (oid, if sweep { Lane::Sweep } else { Lane::Feed })).collect::<Vec<_>>())
+            catalog::due_work().map(Some)
         });
-        for (foreign_table, lane) in due.unwrap_or_default() {
+        let work = match work {
+            Ok(Some(work)) => work,
+            Ok(None) => return Some(Ok(None)),
+            Err(error) => return Some(Err(error)),
+        };
+        for (foreign_table, sweep) in work.due {
             if self.busy.len() >= MAX_IN_FLIGHT {
                 break;
             }
+            let lane = if sweep { Lane::Sweep } else { Lane::Feed };
             if !self.busy.contains_key(&(foreign_table, lane)) {
                 self.fetch(foreign_table, lane, None, Instant::now());
             }
         }
+        Some(Ok(Some(work.next_in)))
     }
 
     /// Fetches a lane's next page: after `from` (the target and the cursor

@@ -47,7 +47,10 @@ unsafe extern "C-unwind" fn on_exit(_code: i32, _arg: pg_sys::Datum) {
 /// worker commits needs to wait for the disk: a crash loses a page and its
 /// cursor together, and the page is fetched again.
 fn session_settings() {
-    for (name, value) in [(c"lock_timeout", c"2s"), (c"synchronous_commit", c"off")] {
+    // The worker runs the same statements all day, each through a plan it
+    // keeps (plans.rs): a generic plan is made once, where a custom one
+    // would be made for every call.
+    for (name, value) in [(c"lock_timeout", c"2s"), (c"synchronous_commit", c"off"), (c"plan_cache_mode", c"force_generic_plan")] {
         unsafe {
             pg_sys::SetConfigOption(name.as_ptr(), value.as_ptr(), pg_sys::GucContext::PGC_SUSET, pg_sys::GucSource::PGC_S_SESSION);
         }

@@ -1,0 +1,65 @@
+//! Statements the extension runs again and again — the worker's catalog
+//! reads and writes on every poll, the apply statement of every page —
+//! planned once per session and kept, instead of parsed and planned on
+//! every call (which was most of an idle worker's time). Postgres replans a
+//! kept plan by itself when an object it names changes or `search_path`
+//! differs; dynamic SQL (a table's name in the text) gets a plan per text,
+//! and the cache starts over before it grows past `MAX_PLANS`.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use pgrx::{FromDatum, IntoDatum};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Enough for every statement and table a session uses.
+const MAX_PLANS: usize = 512;
+
+thread_local! {
+    /// By statement text: the plan and the argument types it was made for.
+    static PLANS: RefCell<HashMap<String, (Vec<pg_sys::Oid>, OwnedPreparedStatement)>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `sql` with `args` through its kept plan (made now if there is
+/// none for these argument types). Planned as a statement that may write,
+/// as `SpiClient::update` runs any statement.
+pub fn update<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &str,
+    limit: Option<std::ffi::c_long>,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let types: Vec<pg_sys::Oid> = args.iter().map(DatumWithOid::oid).collect();
+    PLANS.with(|plans| {
+        let mut plans = plans.borrow_mut();
+        if plans.get(sql).is_none_or(|(made_for, _)| *made_for != types) {
+            if plans.len() >= MAX_PLANS {
+                plans.clear();
+            }
+            let oids: Vec<PgOid> = types.iter().map(|&oid| PgOid::from(oid)).collect();
+            let plan = client.prepare_mut(sql, &oids)?.keep();
+            plans.insert(sql.to_string(), (types, plan));
+        }
+        let (_, plan) = &plans[sql];
+        client.update(plan, limit, args)
+    })
+}
+
+/// `Spi::get_one_with_args` through a kept plan.
+pub fn get_one<A: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> SpiResult<Option<A>> {
+    Spi::connect_mut(|client| update(client, sql, Some(1), args)?.first().get_one())
+}
+
+/// `Spi::get_two_with_args` through a kept plan.
+pub fn get_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<(Option<A>, Option<B>)> {
+    Spi::connect_mut(|client| update(client, sql, Some(1), args)?.first().get_two::<A, B>())
+}
+
+/// `Spi::run_with_args` through a kept plan.
+pub fn run(sql: &str, args: &[DatumWithOid<'_>]) -> SpiResult<()> {
+    Spi::connect_mut(|client| update(client, sql, None, args).map(|_| ()))
+}
