@@ -452,11 +452,13 @@ def latency_bound_share():
         mock("POST", f"/_admin/stripe/{kind}/seed?count=20000", account)
     mock("POST", "/_admin/faults", account, {"account": account, "kind": "latency", "latency_ms": 50, "fraction": 1})
     server("bench_rated", account, ", poll_interval '1s', rate_limit '25', burst '1'")
-    for tables in (["customers"], ["customers", "products", "prices"]):
+    for tables, ranges in ((["customers"], 1), (["customers"], 4), (["customers", "products", "prices"], 1)):
         drop("bench_rated")
         server("bench_rated", account, ", poll_interval '1s', rate_limit '25', burst '1'")
         psql("SELECT sequin.pause('bench_rated')")
         psql(f"IMPORT FOREIGN SCHEMA stripe LIMIT TO ({', '.join(tables)}) FROM SERVER bench_rated INTO bench_rated")
+        if ranges > 1:
+            psql(f"ALTER FOREIGN TABLE bench_rated.customers OPTIONS (ADD backfill_ranges '{ranges}')")
         mock("POST", "/_admin/requests/reset", account)
         psql("SELECT sequin.resume('bench_rated')")
         time.sleep(8)
@@ -465,8 +467,10 @@ def latency_bound_share():
         window = [t for t in times if times[0] + 1000 <= t < times[0] + 6000]
         rate = len(window) / 5
         # One collection pages strictly in sequence (each page names the
-        # last id of the one before), so 50 ms per request caps it at 20/s.
-        report("sync", f"backfill of {len(tables)} collection(s), 50 ms latency, rate_limit 25: share of 25/s",
+        # last id of the one before), so 50 ms per request caps it at 20/s,
+        # unless its backfill is listed in ranges at once.
+        split = f" in {ranges} ranges" if ranges > 1 else ""
+        report("sync", f"backfill of {len(tables)} collection(s){split}, 50 ms latency, rate_limit 25: share of 25/s",
                f"{rate:.1f} req/s = {rate / 25:.0%}", "≥ 90 %", f"{len(window)} requests in 5 s")
     mock("DELETE", "/_admin/faults", account)
     drop("bench_rated")
@@ -566,7 +570,7 @@ def idle():
     time.sleep(seconds)
     used = (cpu() - before) / (time.monotonic() - started)
     report("idle", "worker CPU, 20 servers × 3 collections, nothing changing (poll 5s)",
-           f"{used:.2%} of one core", "< 2 %", f"{seconds} s")
+           f"{used:.2%} of one core", "< 1 %", f"{seconds} s")
     drop(*names)
 
 

@@ -904,6 +904,18 @@ pub fn poll_now(foreign_table: pg_sys::Oid) -> Result<()> {
         .map_err(spi_error)
 }
 
+/// Whether the sync of the foreign table's server is paused.
+pub fn server_paused(foreign_table: pg_sys::Oid) -> Result<bool> {
+    let args: [DatumWithOid; 1] = [foreign_table.into()];
+    crate::plans::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_foreign_table ft JOIN sequin.paused_servers p ON p.server = ft.ftserver
+                         WHERE ft.ftrelid = $1)",
+        &args,
+    )
+    .map(|paused| paused.unwrap_or(false))
+    .map_err(spi_error)
+}
+
 /// Records the current names of paused servers (a restore finds a pause by
 /// its server's name; oids are not restored).
 pub fn name_paused_servers() -> Result<()> {

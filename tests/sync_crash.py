@@ -12,7 +12,11 @@ transaction that applies it. Then:
      in immediate mode (a crash) and restarted while it runs: the table ends
      equal to the mock, and no change is applied twice;
   4. the change feed: NOTIFY sequin_changes wakes consumers with the table
-     and the updated_idx of what was applied.
+     and the updated_idx of what was applied;
+  5. a backfill split into 4 ranges listed at once (backfill_ranges), with
+     the worker killed in the middle: every range goes on from its own
+     place in the cursor, the table ends equal to the mock, every record
+     applied once.
 Needs PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env).
 """
 import json
@@ -238,6 +242,61 @@ def sigterm_while_a_request_hangs():
     stack.stack_sh("restart")
 
 
+RANGED_ACCOUNT = "sk_test_crash_ranges"
+RANGED = 30_000
+
+
+def ranged_backfill_with_a_crash():
+    psql("DROP SCHEMA IF EXISTS crash_ranges CASCADE; DROP SERVER IF EXISTS crash_ranges CASCADE; "
+         "DROP TABLE IF EXISTS public.crash_ranges_log; DROP FUNCTION IF EXISTS public.crash_ranges_log_row()")
+    stack.mock("POST", "/_admin/reset", RANGED_ACCOUNT)
+    stack.mock("POST", f"/_admin/stripe/customers/seed?count={RANGED}", RANGED_ACCOUNT)
+    # 10 ms a request: the kill lands while ranges are in flight.
+    stack.mock("POST", "/_admin/faults", RANGED_ACCOUNT,
+               {"account": RANGED_ACCOUNT, "kind": "latency", "latency_ms": 10, "fraction": 1})
+    psql(f"""
+        CREATE SERVER crash_ranges FOREIGN DATA WRAPPER sequin_fdw
+          OPTIONS (provider 'stripe', base_url '{MOCK}', poll_interval '500ms');
+        CREATE USER MAPPING FOR PUBLIC SERVER crash_ranges OPTIONS (api_key '{RANGED_ACCOUNT}');
+        SELECT sequin.pause('crash_ranges');
+        CREATE SCHEMA crash_ranges;
+        CREATE FOREIGN TABLE crash_ranges.customers (id text, name text) SERVER crash_ranges
+          OPTIONS (collection 'customers', backfill_ranges '4');
+        CREATE TABLE public.crash_ranges_log (id text);
+        CREATE FUNCTION public.crash_ranges_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO public.crash_ranges_log VALUES (NEW.id);
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER crash_ranges_log AFTER INSERT OR UPDATE ON sequin_shadow.crash_ranges_customers
+          FOR EACH ROW EXECUTE FUNCTION public.crash_ranges_log_row();
+        SELECT sequin.resume('crash_ranges');
+    """)
+    applied = lambda: int(psql("SELECT count(*) FROM public.crash_ranges_log"))  # noqa: E731
+    check("ranged backfill under way", wait_for(lambda: applied() >= RANGED // 2, 60))
+    cursor = json.loads(psql("SELECT cursor FROM sequin.collections WHERE foreign_table = 'crash_ranges.customers'::regclass"))
+    busy = [r for r in cursor.get("ranges", []) if r.get("after")]
+    check("the backfill's cursor holds its ranges, several of them under way", len(cursor.get("ranges", [])) >= 2 and busy,
+          json.dumps(cursor)[:300])
+    at_kill, requests_at_kill = applied(), stack.mock("GET", "/_admin/requests", RANGED_ACCOUNT)["total"]
+    kill_worker()
+    done = wait_for(lambda: psql("SELECT phase FROM sequin.sync_status "
+                                 "WHERE \"table\" = 'crash_ranges.customers'::regclass") == "incremental", 120)
+    after_kill = stack.mock("GET", "/_admin/requests", RANGED_ACCOUNT)["total"] - requests_at_kill
+    check("ranged backfill finished after kill -9", done, f"killed at {at_kill} rows")
+    live = {c["id"] for c in stack.mock("GET", "/_admin/stripe/customers", RANGED_ACCOUNT)["data"]}
+    rows = set(psql("SELECT id FROM sequin_shadow.crash_ranges_customers").split())
+    check("shadow equals the mock after the ranged backfill", rows == live and len(rows) == RANGED, f"{len(rows)} rows")
+    twice = psql("SELECT count(*) FROM (SELECT id FROM public.crash_ranges_log GROUP BY id HAVING count(*) > 1) t")
+    check("every record of the ranged backfill applied once", twice == "0", f"{twice} records applied more than once")
+    check("each range went on from its place: fewer requests after the kill than a backfill from the start needs",
+          after_kill < RANGED // 100, f"{after_kill} requests after the kill, killed at {at_kill} rows")
+    stack.mock("DELETE", "/_admin/faults", RANGED_ACCOUNT)
+    if not failures:
+        psql("DROP SCHEMA crash_ranges CASCADE; DROP SERVER crash_ranges CASCADE; DROP TABLE public.crash_ranges_log; "
+             "DROP FUNCTION public.crash_ranges_log_row()")
+
+
 def main():
     setup()
     backfill_with_a_crash()
@@ -245,6 +304,7 @@ def main():
     incremental_with_crashes()
     change_feed()
     sigterm_while_a_request_hangs()
+    ranged_backfill_with_a_crash()
     if failures:
         # Left in place for a look; the next run drops it first.
         print(f"sync_crash: {len(failures)} failed: {', '.join(failures)}")

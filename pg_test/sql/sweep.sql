@@ -54,6 +54,9 @@ SELECT max(updated_idx) = :idx_before AS no_row_touched FROM sequin_shadow.regre
 ALTER FOREIGN TABLE regress_sweep.customers OPTIONS (SET sweep_interval 'off');
 SELECT pg_temp.wait_for($$SELECT sweep = 'off' AND next_sweep_at IS NULL FROM sequin.sync_status WHERE server = 'regress_sweep'$$, 10) AS sweeps_off;
 SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_sweep.customers OPTIONS (SET sweep_interval '10ms')$$);
+-- How many ranges of its backfill are listed at once: 1 to 16.
+SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_sweep.customers OPTIONS (ADD backfill_ranges '0')$$);
+SELECT pg_temp.error_of($$ALTER FOREIGN TABLE regress_sweep.customers OPTIONS (ADD backfill_ranges 'all')$$);
 
 -- The change feed refused: a restricted key without the Events permission
 -- (403 on /v1/events). The backfill runs anyway ...

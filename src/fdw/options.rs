@@ -14,7 +14,10 @@ use std::time::Duration;
 const SERVER_OPTIONS: &[&str] =
     &["provider", "base_url", "rate_limit", "burst", "poll_interval", "timeout", "token_url", "external_id", "metadata"];
 const USER_MAPPING_OPTIONS: &[&str] = &["api_key", "client_id", "client_secret", "refresh_token", "proxy_token"];
-const TABLE_OPTIONS: &[&str] = &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval", "shadow_table"];
+const TABLE_OPTIONS: &[&str] =
+    &["collection", "delete_mode", "max_rows_per_statement", "sweep_interval", "shadow_table", "backfill_ranges"];
+/// How many parts of one collection's backfill may be fetched at once.
+pub const BACKFILL_RANGES_BOUNDS: std::ops::RangeInclusive<usize> = 1..=16;
 /// `field`: the API's name of the field a column holds (DESIGN §4a).
 const COLUMN_OPTIONS: &[&str] = &["field"];
 
@@ -68,6 +71,8 @@ pub struct TableConfig {
     /// Lowers the provider's per-statement row limit (never raises it).
     pub max_rows_per_statement: Option<usize>,
     pub sweep_interval: SweepInterval,
+    /// Ranges of the backfill fetched at once (1: one page after another).
+    pub backfill_ranges: usize,
     /// The shadow table, as registration recorded it (`sequin_shadow.x`):
     /// a dump carries it, so a restore finds the restored shadow table.
     pub shadow_table: Option<String>,
@@ -276,9 +281,31 @@ pub fn parse_table(options: &[(String, String)]) -> Result<TableConfig> {
             },
         )?),
     };
+    let backfill_ranges = match get(options, "backfill_ranges") {
+        None => 1,
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if BACKFILL_RANGES_BOUNDS.contains(&n) => n,
+            _ => {
+                let (low, high) = (BACKFILL_RANGES_BOUNDS.start(), BACKFILL_RANGES_BOUNDS.end());
+                return Err(invalid_value(
+                    "backfill_ranges",
+                    text,
+                    &format!("Use a number of ranges fetched at once from {low} to {high}."),
+                ));
+            }
+        },
+    };
     let shadow_table = get(options, "shadow_table").map(str::to_string);
     let settings = options.iter().filter(|(name, _)| !TABLE_OPTIONS.contains(&name.as_str())).cloned().collect();
-    Ok(TableConfig { collection: collection.to_string(), delete_mode, max_rows_per_statement, sweep_interval, shadow_table, settings })
+    Ok(TableConfig {
+        collection: collection.to_string(),
+        delete_mode,
+        max_rows_per_statement,
+        sweep_interval,
+        backfill_ranges,
+        shadow_table,
+        settings,
+    })
 }
 
 pub fn parse_credentials(server: &str, mapping: pg_sys::Oid, options: &[(String, String)]) -> Result<Credentials> {
@@ -426,6 +453,12 @@ mod tests {
         for bad in ["500ms", "31d", "1e30h", "never", ""] {
             let error = sweep(bad).unwrap_err();
             assert_eq!(error.hint.as_deref(), Some("Use a duration from 1s to 720h, such as '5s', '500ms' or '2min'. Or 'off'."), "{bad}");
+        }
+        let ranges = |value: &str| parse_table(&opts(&[("collection", "customers"), ("backfill_ranges", value)])).map(|t| t.backfill_ranges);
+        assert_eq!(parse_table(&opts(&[("collection", "customers")])).unwrap().backfill_ranges, 1);
+        assert_eq!(ranges("4").unwrap(), 4);
+        for bad in ["0", "17", "-1", "four", ""] {
+            assert_eq!(ranges(bad).unwrap_err().kind, ErrorKind::InvalidOptionValue, "{bad}");
         }
         let limited = parse_table(&opts(&[("collection", "customers"), ("max_rows_per_statement", "5")])).unwrap();
         assert_eq!(limited.max_rows_per_statement, Some(5));

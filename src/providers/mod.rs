@@ -655,6 +655,39 @@ pub trait Provider: Sync {
         Err(BatchRefusal { position: 0, error: unparseable(response, "no batch endpoint") })
     }
 
+    /// Parallel backfill (the `backfill_ranges` table option): a backfill
+    /// cursor that has listed nothing yet, split into at most `ranges`
+    /// parts that are listed at once, each with its own place in the
+    /// cursor. None: the provider lists a collection one page at a time.
+    fn split_backfill(&self, _collection: &CollectionSpec, _cursor: &Value, _ranges: usize) -> Option<Value> {
+        None
+    }
+    /// The ranges of a split backfill cursor (None: it is not split).
+    fn backfill_ranges(&self, _cursor: &Value) -> Option<Vec<u64>> {
+        None
+    }
+    /// The next page of one range of a split backfill cursor.
+    fn range_request(&self, collection: &CollectionSpec, cursor: &Value, _range: u64) -> ApiRequest {
+        self.sync_request(collection, cursor)
+    }
+    /// A range's page: its records, and the range's progress as
+    /// `merge_range` takes it.
+    fn range_response(
+        &self,
+        _collection: &CollectionSpec,
+        response: &ApiResponse,
+        _now_us: i64,
+    ) -> Result<(Vec<Record>, Value), ApiError> {
+        Err(unparseable(response, "this provider does not split its backfill"))
+    }
+    /// The cursor as it is now with a range's progress taken in (other
+    /// ranges may have moved since that range's request was sent), its
+    /// ranges split again up to `ranges`; the incremental cursor once every
+    /// range is done.
+    fn merge_range(&self, cursor: &Value, _range: u64, _progress: &Value, _ranges: usize) -> Value {
+        cursor.clone()
+    }
+
     /// Why a sync request's failure means the stored cursor can never be
     /// continued (Stripe keeps events 30 days: an older cursor event is
     /// gone). The engine then starts the collection's backfill again and

@@ -6,13 +6,13 @@
 //! flight per lane (its change feed, and its sweep while one runs); while a
 //! page is applied, the next one is already being fetched.
 
-use super::poll::{self, apply_page, fetch_page, in_transaction, load_target, Fetched, Target};
+use super::poll::{self, apply_page, apply_range_page, fetch_page, fetch_range, in_transaction, load_target, Fetched, RangeApplied, Target};
 use super::reread;
 use super::sweep;
 use super::worker::stop_requested;
 use crate::catalog;
 use crate::error::Result;
-use crate::providers::Phase;
+use crate::providers::{Phase, Record};
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -33,11 +33,13 @@ const RESTORE_CHECK: Duration = Duration::from_secs(1);
 const MAX_IN_FLIGHT: usize = 64;
 
 /// What a fetch follows: the collection's change feed (its backfill, then
-/// its changes), or its reconciliation sweep (`sweep.rs`).
+/// its changes), its reconciliation sweep (`sweep.rs`), or one range of a
+/// backfill split into ranges listed at once (`backfill_ranges`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Lane {
     Feed,
     Sweep,
+    Range(u64),
 }
 
 enum Done {
@@ -49,6 +51,10 @@ enum Done {
         from: Value,
         result: Result<Fetched>,
     },
+    /// The feed's cursor is a split backfill: its ranges are listed in
+    /// lanes of their own.
+    Ranged { foreign_table: pg_sys::Oid, target: Rc<Target> },
+    RangePage { foreign_table: pg_sys::Oid, range: u64, target: Rc<Target>, result: Result<(Vec<Record>, Value)> },
     Reread,
 }
 
@@ -158,7 +164,8 @@ impl Engine {
                 Some(from) => from,
                 None => {
                     let loaded = match lane {
-                        Lane::Feed => in_transaction(|| load_target(foreign_table)),
+                        // A range lane is started with its target (start_ranges).
+                        Lane::Feed | Lane::Range(_) => in_transaction(|| load_target(foreign_table)),
                         Lane::Sweep => in_transaction(|| sweep::load_sweep(foreign_table)),
                     };
                     match loaded {
@@ -173,6 +180,9 @@ impl Engine {
                 Ok(target) => target,
                 Err(error) => return Done::Fetched { foreign_table, lane, target: None, from: cursor, result: Err(error) },
             };
+            if lane == Lane::Feed && target.collection.config.server.provider.backfill_ranges(&cursor).is_some() {
+                return Done::Ranged { foreign_table, target };
+            }
             let result = fetch_page(&target, &cursor).await;
             Done::Fetched { foreign_table, lane, target: Some(target), from: cursor, result }
         });
@@ -180,9 +190,24 @@ impl Engine {
     }
 
     async fn finish(&mut self, done: Done) {
-        let Done::Fetched { foreign_table, lane, target, from, result } = done else {
-            self.rereading = false;
-            return;
+        let (foreign_table, lane, target, from, result) = match done {
+            Done::Fetched { foreign_table, lane, target, from, result } => (foreign_table, lane, target, from, result),
+            Done::Ranged { foreign_table, target } => {
+                self.busy.remove(&(foreign_table, Lane::Feed));
+                // The cursor as the last range's page left it.
+                match in_transaction(|| catalog::cursor(foreign_table)) {
+                    Ok((cursor, _)) => self.start_ranges(foreign_table, &target, &cursor),
+                    Err(error) => poll::fail(foreign_table, &error, target.collection.config.server.poll_interval),
+                }
+                return;
+            }
+            Done::RangePage { foreign_table, range, target, result } => {
+                return self.finish_range(foreign_table, range, target, result);
+            }
+            Done::Reread => {
+                self.rereading = false;
+                return;
+            }
         };
         let Some((turn_started, _)) = self.busy.remove(&(foreign_table, lane)) else { return };
         if lane == Lane::Sweep {
@@ -197,7 +222,7 @@ impl Engine {
             }
             (None, Ok(_)) => return,
         };
-        let page = match fetched {
+        let mut page = match fetched {
             Fetched::Page(page) => page,
             Fetched::CursorExpired(reason) => {
                 warning!("sequin sync of {}: {reason}", target.collection.shadow.feed_name);
@@ -217,16 +242,66 @@ impl Engine {
                 return;
             }
         };
+        // A backfill that may be listed in ranges is split as it starts.
+        let provider = target.collection.config.server.provider;
+        let ranges = target.collection.config.table.backfill_ranges;
+        let split = match page.phase == Phase::Backfill && ranges > 1 {
+            true => provider.split_backfill(&target.collection.spec, &page.cursor, ranges),
+            false => None,
+        };
+        let split = split.is_some_and(|cursor| {
+            page.cursor = cursor;
+            true
+        });
         // The next page is on its way while this one is applied: the task
         // gets to send its request before the apply holds the thread.
         // A refused feed is not asked again once the backfill is done.
         let feed_next = !(target.feed_refused && page.phase == Phase::Incremental);
-        if page.more && feed_next && !stop_requested() && turn_started.elapsed() < TURN {
+        if page.more && feed_next && !split && !stop_requested() && turn_started.elapsed() < TURN {
             self.prefetch(foreign_table, Lane::Feed, &target, &page.cursor, turn_started).await;
         }
-        if let Err(error) = apply_page(&target, &page) {
-            self.abort(foreign_table, Lane::Feed);
-            poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+        match apply_page(&target, &page) {
+            Ok(()) if split => self.start_ranges(foreign_table, &target, &page.cursor),
+            Ok(()) => {}
+            Err(error) => {
+                self.abort(foreign_table, Lane::Feed);
+                poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+            }
+        }
+    }
+
+    /// Starts listing every range of a split backfill cursor that is not
+    /// being listed already.
+    fn start_ranges(&mut self, foreign_table: pg_sys::Oid, target: &Rc<Target>, cursor: &Value) {
+        let provider = target.collection.config.server.provider;
+        for range in provider.backfill_ranges(cursor).unwrap_or_default() {
+            let lane = Lane::Range(range);
+            if self.busy.len() >= MAX_IN_FLIGHT || stop_requested() {
+                break;
+            }
+            if self.busy.contains_key(&(foreign_table, lane)) {
+                continue;
+            }
+            let (target, cursor) = (target.clone(), cursor.clone());
+            let task = self.tasks.spawn_local(async move {
+                let result = fetch_range(&target, &cursor, range).await;
+                Done::RangePage { foreign_table, range, target, result }
+            });
+            self.busy.insert((foreign_table, lane), (Instant::now(), task));
+        }
+    }
+
+    /// A range's page: applied with the range's progress, and the ranges
+    /// of the cursor it leaves listed on (unless the server was paused
+    /// meanwhile: its feed starts them again when it is resumed).
+    fn finish_range(&mut self, foreign_table: pg_sys::Oid, range: u64, target: Rc<Target>, result: Result<(Vec<Record>, Value)>) {
+        self.busy.remove(&(foreign_table, Lane::Range(range)));
+        let poll_interval = target.collection.config.server.poll_interval;
+        let applied = result.and_then(|(records, progress)| apply_range_page(&target, range, records, &progress));
+        match applied {
+            Ok(RangeApplied::Stored { cursor, paused: false }) => self.start_ranges(foreign_table, &target, &cursor),
+            Ok(_) => {}
+            Err(error) => poll::fail(foreign_table, &error, poll_interval),
         }
     }
 
@@ -282,7 +357,7 @@ impl Engine {
                 self.busy.remove(&(foreign_table, lane));
                 let error = crate::error::SequinError::internal(why);
                 match lane {
-                    Lane::Feed => poll::fail(foreign_table, &error, Duration::from_secs(5)),
+                    Lane::Feed | Lane::Range(_) => poll::fail(foreign_table, &error, Duration::from_secs(5)),
                     Lane::Sweep => sweep::fail(None, foreign_table, &error, false),
                 }
             }

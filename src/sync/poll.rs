@@ -5,7 +5,7 @@
 use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
-use crate::providers::{Phase, SyncPage};
+use crate::providers::{Phase, Record, SyncPage};
 use crate::shadow::Guard;
 use crate::rate_limit::Priority;
 use crate::time::now_us;
@@ -149,8 +149,64 @@ fn feed_refusal(error: &SequinError) -> String {
 
 /// Applies a page and stores its cursor, both or neither.
 pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
+    let warnings = in_transaction(|| store_page(target, page))?;
+    for warning in warnings {
+        warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
+    }
+    Ok(())
+}
+
+/// What the engine does after a range's page of a split backfill.
+pub(super) enum RangeApplied {
+    /// Applied; the cursor now (still split, or incremental), and whether
+    /// the server's sync is paused.
+    Stored { cursor: Value, paused: bool },
+    /// The cursor no longer holds the range (its backfill started over):
+    /// the page is dropped.
+    Stale,
+}
+
+/// Applies a range's page of a split backfill with the range's progress
+/// taken into the cursor as it is now (other ranges may have moved since
+/// this one's request went out), both or neither.
+pub(super) fn apply_range_page(target: &Target, range: u64, records: Vec<Record>, progress: &Value) -> Result<RangeApplied> {
+    let provider = target.collection.config.server.provider;
+    let ranges = target.collection.config.table.backfill_ranges;
+    let outcome = in_transaction(|| {
+        let (current, _) = catalog::cursor(target.foreign_table)?;
+        if !provider.backfill_ranges(&current).is_some_and(|ids| ids.contains(&range)) {
+            return Ok((RangeApplied::Stale, Vec::new()));
+        }
+        let cursor = provider.merge_range(&current, range, progress, ranges);
+        let phase = match provider.backfill_ranges(&cursor) {
+            Some(_) => Phase::Backfill,
+            None => Phase::Incremental,
+        };
+        let page = SyncPage { records, cursor: cursor.clone(), phase, more: true };
+        let warnings = store_page(target, &page)?;
+        let paused = catalog::server_paused(target.foreign_table)?;
+        Ok((RangeApplied::Stored { cursor, paused }, warnings))
+    })?;
+    for warning in outcome.1 {
+        warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
+    }
+    Ok(outcome.0)
+}
+
+/// The records of a range of a split backfill, and the range's progress.
+pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> Result<(Vec<Record>, Value)> {
+    let server = &target.collection.config.server;
+    let spec = &target.collection.spec;
+    let request = server.provider.range_request(spec, cursor, range);
+    let sent_at = now_us();
+    let response = upstream::send(server, &target.credentials, &request, Priority::Sync).await?;
+    upstream::parse(server, &request, server.provider.range_response(spec, &response, sent_at))
+}
+
+/// `apply_page` in the caller's transaction; the WARNINGs to report.
+fn store_page(target: &Target, page: &SyncPage) -> Result<Vec<String>> {
     let poll_interval = target.collection.config.server.poll_interval;
-    let warnings = in_transaction(|| {
+    {
         let applied = target.collection.shadow.apply_page(target.foreign_table, &page.records, Guard::Version)?;
         // A backfill over existing rows: what it does not see (and what did
         // not change meanwhile) was deleted upstream.
@@ -174,11 +230,7 @@ pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
             target.collection.sweep_every(),
         )?;
         Ok(warnings)
-    })?;
-    for warning in warnings {
-        warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }
-    Ok(())
 }
 
 /// Records a failed page; the collection is retried with backoff.

@@ -5,6 +5,8 @@
 //! * `{}` → first ask for the newest event, the anchor that incremental sync
 //!   will continue from, so no change made during the backfill is missed;
 //! * `{"phase":"backfill","anchor":…,"since":…,"starting_after":…}` → list pages;
+//! * `{"phase":"backfill",…,"ranges":[…]}` → list pages of several `created`
+//!   ranges at once (`backfill_ranges`, see `ranges.rs`);
 //! * `{"phase":"incremental","after":"evt_…"}` → events newer than `after`,
 //!   walked forward in time with `ending_before`;
 //! * `{"phase":"incremental","after":null,"since":ts,"scan":…}` → no anchor
@@ -19,6 +21,7 @@
 //! `errors.rs`.
 
 mod errors;
+mod ranges;
 mod schema;
 mod sync;
 #[cfg(test)]
@@ -99,6 +102,27 @@ impl Provider for Stripe {
         now_us: i64,
     ) -> Result<SyncPage, ApiError> {
         sync::sync_response(spec, cursor, response, now_us)
+    }
+
+    /// `created` ranges, each listed newest first (`ranges.rs`).
+    fn split_backfill(&self, _spec: &CollectionSpec, cursor: &Value, ranges: usize) -> Option<Value> {
+        ranges::split_backfill(cursor, ranges)
+    }
+
+    fn backfill_ranges(&self, cursor: &Value) -> Option<Vec<u64>> {
+        ranges::backfill_ranges(cursor)
+    }
+
+    fn range_request(&self, spec: &CollectionSpec, cursor: &Value, range: u64) -> ApiRequest {
+        ranges::range_request(spec, cursor, range)
+    }
+
+    fn range_response(&self, spec: &CollectionSpec, response: &ApiResponse, now_us: i64) -> Result<(Vec<Record>, Value), ApiError> {
+        ranges::range_response(spec, response, now_us)
+    }
+
+    fn merge_range(&self, cursor: &Value, range: u64, progress: &Value, ranges: usize) -> Value {
+        ranges::merge(cursor, range, progress, ranges)
     }
 
     fn create_request(&self, spec: &CollectionSpec, row: &WriteRow) -> Result<ApiRequest, SequinError> {

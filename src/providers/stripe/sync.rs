@@ -50,6 +50,11 @@ pub(super) fn record_from_object(spec: &CollectionSpec, object: &Value, version_
     owned_record(spec, object, version_us, deleted)
 }
 
+/// A listed object as the record of version `version_us`.
+pub(super) fn owned_record_at(spec: &CollectionSpec, object: Value, version_us: i64) -> Option<Record> {
+    owned_record(spec, object, version_us, false)
+}
+
 /// `record_from_object` for an object the caller gives up (a list page's):
 /// it becomes the record's `raw` without a copy.
 fn owned_record(spec: &CollectionSpec, object: Value, version_us: i64, deleted: bool) -> Option<Record> {
@@ -87,7 +92,7 @@ fn record_from_event(spec: &CollectionSpec, event: &Value) -> Option<Record> {
     record_from_object(spec, object, created.saturating_mul(1_000_000), *effect == Effect::Delete)
 }
 
-fn list_data(response: &ApiResponse) -> Result<(Vec<Value>, bool), ApiError> {
+pub(super) fn list_data(response: &ApiResponse) -> Result<(Vec<Value>, bool), ApiError> {
     let mut body = response.json().ok_or_else(|| unparseable(response, "not JSON"))?;
     let has_more = body.get("has_more").and_then(Value::as_bool).unwrap_or(false);
     match body.get_mut("data").map(Value::take) {
