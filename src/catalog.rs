@@ -85,7 +85,7 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
     };
     Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let names = crate::plans::update(
+        let names = crate::plans::execute(
                 client,
                 "SELECT n.nspname::text, c.relname::text FROM pg_class c
                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
@@ -102,7 +102,7 @@ pub fn register(foreign_table: pg_sys::Oid) -> Result<()> {
         let mut columns = Vec::new();
         let mut kinds = Vec::new();
         let mut table_columns = Vec::new();
-        for row in crate::plans::update(
+        for row in crate::plans::execute(
                 client,
                 "SELECT attname::text, format_type(atttypid, atttypmod), atttypid, attgenerated <> '' OR attidentity <> '',
                         (SELECT option_value FROM pg_options_to_table(attfdwoptions) WHERE option_name = 'field')
@@ -341,7 +341,7 @@ fn comment_column(
         _ => return Ok(()),
     };
     let args: [DatumWithOid; 2] = [foreign_table.into(), column.into()];
-    let has_comment = crate::plans::update(
+    let has_comment = crate::plans::execute(
             client,
             "SELECT 1 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2
                 AND col_description(a.attrelid, a.attnum) IS NOT NULL",
@@ -406,7 +406,7 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     // One query: this runs for every statement that writes.
     let (shadow_table, owner, feed_name, shadow_columns, described, columns) = run_as(catalog_owner(), || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let table = crate::plans::update(
+        let table = crate::plans::execute(
                 client,
                 "SELECT c.shadow_table, r.relowner, c.foreign_table::regclass::text,
                         array(SELECT quote_ident(a.attname) FROM pg_attribute a
@@ -555,7 +555,7 @@ pub struct ShadowStats {
 pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
     run_as(catalog_owner(), || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let table = crate::plans::update(
+        let table = crate::plans::execute(
                 client,
                 "SELECT r.oid, (CASE WHEN r.reltuples >= 0 THEN r.reltuples
                                      ELSE greatest(pg_relation_size(r.oid) / 8192, 1) * 50 END)::float8,
@@ -693,20 +693,22 @@ pub struct Work {
 
 pub fn due_work() -> Result<Work> {
     Spi::connect_mut(|client| {
-        let sql = "SELECT d.foreign_table::oid, d.sweep, extract(epoch FROM d.due_at - statement_timestamp())::float8
-                     FROM (SELECT c.foreign_table, false AS sweep, c.next_poll_at AS due_at
-                             FROM sequin.collections c
-                            WHERE c.phase <> 'restoring' AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
-                           UNION ALL
-                           SELECT c.foreign_table, true, c.next_sweep_at
-                             FROM sequin.collections c
-                            WHERE c.phase = 'incremental' AND c.backfill_from_idx IS NULL) d
-                     JOIN pg_foreign_table ft ON ft.ftrelid = d.foreign_table
-                    WHERE d.due_at IS NOT NULL
+        // One pass over the collections (each gives its poll and its sweep
+        // as two rows), whatever plan is chosen: the worker runs it after
+        // every poll.
+        let sql = "SELECT c.foreign_table::oid, s.sweep, extract(epoch FROM s.due_at - statement_timestamp())::float8
+                     FROM sequin.collections c
+                     JOIN pg_foreign_table ft ON ft.ftrelid = c.foreign_table
+                     CROSS JOIN LATERAL (VALUES
+                         (false, CASE WHEN c.phase <> 'restoring' AND NOT (c.phase = 'incremental' AND c.feed_refused IS NOT NULL)
+                                      THEN c.next_poll_at END),
+                         (true, CASE WHEN c.phase = 'incremental' AND c.backfill_from_idx IS NULL
+                                     THEN c.next_sweep_at END)) AS s(sweep, due_at)
+                    WHERE s.due_at IS NOT NULL
                       AND NOT EXISTS (SELECT 1 FROM sequin.paused_servers p WHERE p.server = ft.ftserver)
-                    ORDER BY d.due_at";
+                    ORDER BY s.due_at";
         let mut work = Work { due: Vec::new(), next_in: None };
-        for row in crate::plans::update(client, sql, None, &[]).map_err(spi_error)? {
+        for row in crate::plans::execute(client, sql, None, &[]).map_err(spi_error)? {
             let (Some(oid), Some(sweep), Some(due_in)) = (
                 row.get::<pg_sys::Oid>(1).map_err(spi_error)?,
                 row.get::<bool>(2).map_err(spi_error)?,
@@ -734,7 +736,7 @@ pub fn due_work() -> Result<Work> {
 pub fn finish_restores() -> Result<()> {
     let restored = Spi::connect_mut(|client| {
         let mut restored = Vec::new();
-        for row in crate::plans::update(
+        for row in crate::plans::execute(
                 client,
                 "SELECT c.foreign_table::oid, c.restored_phase IS NOT NULL FROM sequin.collections c
                   WHERE c.phase = 'restoring'

@@ -22,15 +22,17 @@ thread_local! {
 }
 
 /// Runs `sql` with `args` through its kept plan (made now if there is
-/// none for these argument types). Planned as a statement that may write,
-/// as `SpiClient::update` runs any statement.
-pub fn update<'conn>(
+/// none for these argument types). A `SELECT` runs as a read, which leaves
+/// a transaction that has written nothing without a transaction id (a read
+/// on a hot standby cannot have one); any other statement as a write.
+pub fn execute<'conn>(
     client: &mut SpiClient<'conn>,
     sql: &str,
     limit: Option<std::ffi::c_long>,
     args: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
     let types: Vec<pg_sys::Oid> = args.iter().map(DatumWithOid::oid).collect();
+    let read = is_read(sql);
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
         if plans.get(sql).is_none_or(|(made_for, _)| *made_for != types) {
@@ -38,17 +40,28 @@ pub fn update<'conn>(
                 plans.clear();
             }
             let oids: Vec<PgOid> = types.iter().map(|&oid| PgOid::from(oid)).collect();
-            let plan = client.prepare_mut(sql, &oids)?.keep();
+            let plan = match read {
+                true => client.prepare(sql, &oids)?.keep(),
+                false => client.prepare_mut(sql, &oids)?.keep(),
+            };
             plans.insert(sql.to_string(), (types, plan));
         }
         let (_, plan) = &plans[sql];
-        client.update(plan, limit, args)
+        match read {
+            true => client.select(plan, limit, args),
+            false => client.update(plan, limit, args),
+        }
     })
+}
+
+/// Whether a statement only reads (it starts with SELECT).
+fn is_read(sql: &str) -> bool {
+    sql.trim_start().get(..6).is_some_and(|verb| verb.eq_ignore_ascii_case("select"))
 }
 
 /// `Spi::get_one_with_args` through a kept plan.
 pub fn get_one<A: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> SpiResult<Option<A>> {
-    Spi::connect_mut(|client| update(client, sql, Some(1), args)?.first().get_one())
+    Spi::connect_mut(|client| execute(client, sql, Some(1), args)?.first().get_one())
 }
 
 /// `Spi::get_two_with_args` through a kept plan.
@@ -56,10 +69,22 @@ pub fn get_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
     sql: &str,
     args: &[DatumWithOid<'_>],
 ) -> SpiResult<(Option<A>, Option<B>)> {
-    Spi::connect_mut(|client| update(client, sql, Some(1), args)?.first().get_two::<A, B>())
+    Spi::connect_mut(|client| execute(client, sql, Some(1), args)?.first().get_two::<A, B>())
 }
 
 /// `Spi::run_with_args` through a kept plan.
 pub fn run(sql: &str, args: &[DatumWithOid<'_>]) -> SpiResult<()> {
-    Spi::connect_mut(|client| update(client, sql, None, args).map(|_| ()))
+    Spi::connect_mut(|client| execute(client, sql, None, args).map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn selects_are_reads_and_the_rest_writes() {
+        assert!(super::is_read("SELECT 1"));
+        assert!(super::is_read("\n   select c.cursor FROM sequin.collections c"));
+        for write in ["UPDATE sequin.collections SET x = 1", "WITH applied AS (INSERT …) SELECT 1", "INSERT INTO t VALUES (1)", "sel", ""] {
+            assert!(!super::is_read(write), "{write}");
+        }
+    }
 }

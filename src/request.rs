@@ -297,7 +297,7 @@ fn synced_tables(server_oid: pg_sys::Oid, user: pg_sys::Oid) -> Result<Vec<Synce
     let failed = |e: pgrx::spi::Error| SequinError::internal(format!("catalog query failed: {e}"));
     run_as(catalog_owner(), || {
         Spi::connect_mut(|client| {
-            let rows = crate::plans::update(
+            let rows = crate::plans::execute(
                     client,
                     "SELECT c.foreign_table::oid, coalesce(c.schema->>'name', c.collection),
                             has_any_column_privilege($2, c.foreign_table::oid, 'INSERT, UPDATE')

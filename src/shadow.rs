@@ -356,7 +356,7 @@ impl Shadow {
         let args: [DatumWithOid; 2] = [rows.into(), self.feed_name.as_str().into()];
         let failed =
             |e| SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table));
-        let table = crate::shadow_guard::applying(|| crate::plans::update(client, sql, None, &args));
+        let table = crate::shadow_guard::applying(|| crate::plans::execute(client, sql, None, &args));
         Ok(changed_count(table.map_err(failed)?))
     }
 }
