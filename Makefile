@@ -69,6 +69,7 @@ unit-test:
 	@bash scripts/check_released_sql.sh
 	cargo test -p sequin-mock
 	cargo test -p sequin-proxy
+	cargo test -p sequin-serve
 	@bash tests/github_openapi/run.sh
 
 

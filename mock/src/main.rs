@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sequin_mock::App;
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use sequin_serve::{write_port_file, ShutdownSignals};
 
 struct Args {
     listen: SocketAddr,
@@ -47,37 +47,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Writes the file in one step (rename), so a reader polling for it never sees half a URL.
-fn write_port_file(path: &PathBuf, url: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, url)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Installed before the "listening" line, so a SIGTERM sent as soon as that
-/// line appears already finds the handler.
-struct ShutdownSignals {
-    term: Signal,
-    int: Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> std::io::Result<ShutdownSignals> {
-        Ok(ShutdownSignals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn received(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -87,7 +56,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let signals = match ShutdownSignals::install() {
+    let mut signals = match ShutdownSignals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sequin-mock: cannot install signal handlers: {e}");

@@ -52,7 +52,7 @@ mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +64,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use sequin_serve::{write_port_file, ShutdownSignals};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -172,37 +172,6 @@ fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
         return Err(format!("--tls-cert and --tls-key go together\n{USAGE}"));
     }
     Ok(args)
-}
-
-/// Written in one step (rename), so a reader polling for it never sees half a URL.
-fn write_port_file(path: &Path, url: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, url)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Installed before the "listening" line, so a SIGTERM sent as soon as that
-/// line appears already finds the handler.
-struct ShutdownSignals {
-    term: Signal,
-    int: Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> std::io::Result<ShutdownSignals> {
-        Ok(ShutdownSignals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn received(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
 }
 
 /// What every connection needs besides its socket.

@@ -1,24 +1,12 @@
 // node-postgres against a synced Stripe customers table: INSERT … RETURNING,
 // the error fields of an API refusal, and the rollback WARNING as a notice.
-import { execFileSync } from 'node:child_process';
 import pg from 'pg';
+import { adminOf, check, psql, run, sleep } from './common.mjs';
 
 const NAME = 'app_node', ACCOUNT = 'sk_test_app_node';
 const MOCK = process.env.MOCK_URL;
-const failures = [];
-const check = (name, ok, detail = '') => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${!ok && detail ? ': ' + JSON.stringify(detail) : ''}`);
-  if (!ok) failures.push(name);
-};
-const psql = (sql) => execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
-const mock = async (method, path, body) => {
-  const sep = path.includes('?') ? '&' : '?';
-  const reply = await fetch(`${MOCK}${path}${sep}account=${ACCOUNT}`, {
-    method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body),
-  });
-  return reply.json();
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const admin = adminOf(ACCOUNT);
+const mock = async (method, path, body) => JSON.parse(await admin(method, path, body));
 
 async function main() {
   psql(`DROP SCHEMA IF EXISTS ${NAME} CASCADE; DROP SERVER IF EXISTS ${NAME} CASCADE`);
@@ -63,10 +51,4 @@ async function main() {
   psql(`DROP SCHEMA ${NAME} CASCADE; DROP SERVER ${NAME} CASCADE`);
 }
 
-try {
-  await main();
-} catch (error) {
-  check('the node-postgres test ran', false, String(error));
-}
-console.log(`node-postgres: ${failures.length ? 'FAILED: ' + failures.join(', ') : 'all passed'}`);
-process.exit(failures.length ? 1 : 0);
+await run('node-postgres', main);

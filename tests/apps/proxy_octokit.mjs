@@ -2,29 +2,17 @@
 // sequin-proxy, unchanged but for its baseUrl: an issue created, updated
 // and closed, a comment created and deleted; each change is in its table
 // as soon as the SDK call returns (the sync is paused).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Octokit } from '@octokit/rest';
+import { adminOf, check, psql, run, sleep } from './common.mjs';
 
 const NAME = 'app_proxy_github', ACCOUNT = 'ghp_app_proxy_github', TOKEN = 'tok_octokit_6a4e', ROLE = 'app_proxy_octokit';
 const LOGIN = 'sequin_proxy_login';
 const MOCK = process.env.MOCK_URL;
-const failures = [];
-const check = (name, ok, detail = '') => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${!ok && detail ? ': ' + JSON.stringify(detail) : ''}`);
-  if (!ok) failures.push(name);
-};
-const psql = (sql) => execFileSync('psql', ['-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' }).trim();
-const admin = async (method, path, body) => {
-  const sep = path.includes('?') ? '&' : '?';
-  const reply = await fetch(`${MOCK}${path}${sep}account=${ACCOUNT}`, {
-    method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body),
-  });
-  return reply.text();
-};
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const admin = adminOf(ACCOUNT);
 
 async function startProxy() {
   psql(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${LOGIN}') THEN CREATE ROLE ${LOGIN} LOGIN; END IF; END $$;
@@ -94,10 +82,4 @@ async function main() {
   psql(`DROP SCHEMA IF EXISTS ${NAME} CASCADE; DROP SERVER IF EXISTS ${NAME} CASCADE`);
 }
 
-try {
-  await main();
-} catch (error) {
-  check('the octokit test ran', false, String(error));
-}
-console.log(`proxy octokit: ${failures.length ? 'FAILED: ' + failures.join(', ') : 'all passed'}`);
-process.exit(failures.length ? 1 : 0);
+await run('proxy octokit', main);
