@@ -156,22 +156,9 @@ def reads():
 # 2. Writes -----------------------------------------------------------------
 
 def raw_latencies(account, method, paths, bodies):
-    """Per request ms of a raw HTTP call (one kept-alive connection)."""
-    url = urllib.parse.urlparse(MOCK)
-    connection = http.client.HTTPConnection(url.hostname, url.port)
-    times = []
-    for path, body in zip(paths, bodies):
-        headers = {"Authorization": f"Bearer {account}", "Content-Type": "application/x-www-form-urlencoded"}
-        if method == "POST":
-            headers["Idempotency-Key"] = f"bench-{time.monotonic_ns()}"
-        started = time.perf_counter()
-        connection.request(method, path, body=body, headers=headers)
-        reply = connection.getresponse()
-        reply.read()
-        times.append((time.perf_counter() - started) * 1000)
-        if reply.status >= 300:
-            raise RuntimeError(f"raw {method} {path}: HTTP {reply.status}")
-    return times
+    """Per request ms of a raw HTTP call to the mock (one kept-alive
+    connection)."""
+    return http_latencies(MOCK, account, method, paths, bodies)
 
 
 def fdw_latencies(statements):
@@ -607,6 +594,8 @@ def http_latencies(base, token, method, paths, bodies):
     times = []
     for path, body in zip(paths, bodies):
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-www-form-urlencoded"}
+        if method == "POST":
+            headers["Idempotency-Key"] = f"bench-{time.monotonic_ns()}"
         started = time.perf_counter()
         connection.request(method, url.path + path, body=body, headers=headers)
         reply = connection.getresponse()
