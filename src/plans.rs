@@ -12,13 +12,14 @@ use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
 use pgrx::{FromDatum, IntoDatum};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Enough for every statement and table a session uses.
 const MAX_PLANS: usize = 512;
 
 thread_local! {
     /// By statement text: the plan and the argument types it was made for.
-    static PLANS: RefCell<HashMap<String, (Vec<pg_sys::Oid>, OwnedPreparedStatement)>> = RefCell::new(HashMap::new());
+    static PLANS: RefCell<HashMap<String, (Vec<pg_sys::Oid>, Rc<OwnedPreparedStatement>)>> = RefCell::new(HashMap::new());
 }
 
 /// Runs `sql` with `args` through its kept plan (made now if there is
@@ -33,25 +34,33 @@ pub fn execute<'conn>(
 ) -> SpiResult<SpiTupleTable<'conn>> {
     let types: Vec<pg_sys::Oid> = args.iter().map(DatumWithOid::oid).collect();
     let read = is_read(sql);
-    PLANS.with(|plans| {
-        let mut plans = plans.borrow_mut();
-        if plans.get(sql).is_none_or(|(made_for, _)| *made_for != types) {
-            if plans.len() >= MAX_PLANS {
-                plans.clear();
-            }
+    // The cache is not borrowed while the statement runs: a trigger it
+    // fires may run a statement of its own through here.
+    let cached = PLANS.with(|plans| {
+        plans.borrow().get(sql).filter(|(made_for, _)| *made_for == types).map(|(_, plan)| plan.clone())
+    });
+    let plan = match cached {
+        Some(plan) => plan,
+        None => {
             let oids: Vec<PgOid> = types.iter().map(|&oid| PgOid::from(oid)).collect();
-            let plan = match read {
+            let plan = Rc::new(match read {
                 true => client.prepare(sql, &oids)?.keep(),
                 false => client.prepare_mut(sql, &oids)?.keep(),
-            };
-            plans.insert(sql.to_string(), (types, plan));
+            });
+            PLANS.with(|plans| {
+                let mut plans = plans.borrow_mut();
+                if plans.len() >= MAX_PLANS {
+                    plans.clear();
+                }
+                plans.insert(sql.to_string(), (types, plan.clone()));
+            });
+            plan
         }
-        let (_, plan) = &plans[sql];
-        match read {
-            true => client.select(plan, limit, args),
-            false => client.update(plan, limit, args),
-        }
-    })
+    };
+    match read {
+        true => client.select(&*plan, limit, args),
+        false => client.update(&*plan, limit, args),
+    }
 }
 
 /// Whether a statement only reads (it starts with SELECT).
