@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sequin_mock::App;
-use sequin_serve::{write_port_file, ShutdownSignals};
+use sequin_serve::{write_port_file, Flags, ShutdownSignals};
 
 struct Args {
     listen: SocketAddr,
@@ -20,26 +20,16 @@ fn parse_args() -> Result<Args, String> {
         listen: "127.0.0.1:0".parse().expect("valid default address"),
         port_file: None,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
+    let mut flags = Flags::new(std::env::args().skip(1), USAGE);
+    while let Some(name) = flags.next_flag() {
         match name.as_str() {
             "--listen" => {
-                let v = value("--listen")?;
+                let v = flags.value(&name)?;
                 args.listen = v
                     .parse()
                     .map_err(|_| format!("--listen: not an address like 127.0.0.1:0: {v}"))?;
             }
-            "--port-file" => args.port_file = Some(PathBuf::from(value("--port-file")?)),
+            "--port-file" => args.port_file = Some(PathBuf::from(flags.value(&name)?)),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument: {other}\n{USAGE}")),
         }

@@ -64,7 +64,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use sequin_serve::{write_port_file, ShutdownSignals};
+use sequin_serve::{write_port_file, Flags, ShutdownSignals};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -131,39 +131,29 @@ fn seconds(name: &str, v: &str) -> Result<Duration, String> {
 
 fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut args = Args::default();
-    let mut it = argv.into_iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
+    let mut flags = Flags::new(argv.into_iter(), USAGE);
+    while let Some(name) = flags.next_flag() {
         match name.as_str() {
             "--listen" => {
-                let v = value()?;
+                let v = flags.value(&name)?;
                 args.listen = v
                     .parse()
                     .map_err(|_| format!("--listen: not an address like 127.0.0.1:8480: {v}"))?;
             }
-            "--port-file" => args.port_file = Some(PathBuf::from(value()?)),
-            "--conninfo" => args.conninfo = value()?,
-            "--pool-size" => args.pool_size = positive(&name, &value()?)?,
+            "--port-file" => args.port_file = Some(PathBuf::from(flags.value(&name)?)),
+            "--conninfo" => args.conninfo = flags.value(&name)?,
+            "--pool-size" => args.pool_size = positive(&name, &flags.value(&name)?)?,
             "--max-connections" => {
                 // The semaphore's limit.
-                args.max_connections = positive(&name, &value()?)?.min(Semaphore::MAX_PERMITS);
+                args.max_connections = positive(&name, &flags.value(&name)?)?.min(Semaphore::MAX_PERMITS);
             }
-            "--max-body-bytes" => args.max_body_bytes = positive(&name, &value()?)?,
-            "--header-timeout" => args.header_timeout = seconds(&name, &value()?)?,
-            "--body-timeout" => args.body_timeout = seconds(&name, &value()?)?,
-            "--queue-timeout" => args.queue_timeout = seconds(&name, &value()?)?,
-            "--max-databases" => args.max_databases = positive(&name, &value()?)?,
-            "--tls-cert" => args.tls_cert = Some(PathBuf::from(value()?)),
-            "--tls-key" => args.tls_key = Some(PathBuf::from(value()?)),
+            "--max-body-bytes" => args.max_body_bytes = positive(&name, &flags.value(&name)?)?,
+            "--header-timeout" => args.header_timeout = seconds(&name, &flags.value(&name)?)?,
+            "--body-timeout" => args.body_timeout = seconds(&name, &flags.value(&name)?)?,
+            "--queue-timeout" => args.queue_timeout = seconds(&name, &flags.value(&name)?)?,
+            "--max-databases" => args.max_databases = positive(&name, &flags.value(&name)?)?,
+            "--tls-cert" => args.tls_cert = Some(PathBuf::from(flags.value(&name)?)),
+            "--tls-key" => args.tls_key = Some(PathBuf::from(flags.value(&name)?)),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument: {other}\n{USAGE}")),
         }

@@ -58,6 +58,18 @@ enum Done {
     Reread,
 }
 
+/// What `start_due` found.
+enum Looked {
+    /// It did not look: it did a moment ago and fetches are in flight.
+    Skipped,
+    /// How long until the next collection is due (None: none is).
+    Next(Option<Duration>),
+    /// DROP EXTENSION.
+    ExtensionGone,
+    /// The catalog could not be read.
+    Failed,
+}
+
 type Busy = HashMap<(pg_sys::Oid, Lane), (Instant, AbortHandle)>;
 
 struct Engine {
@@ -90,10 +102,10 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
                 // or the latch is set (sync_now, a write to re-read, a signal).
                 // (With nothing in flight, start_due has just looked.)
                 let next = match looked {
-                    Some(Ok(Some(next_in))) => next_in,
+                    Looked::Next(next_in) => next_in,
                     // DROP EXTENSION: the worker's work here is done.
-                    Some(Ok(None)) => break,
-                    Some(Err(_)) | None => None,
+                    Looked::ExtensionGone => break,
+                    Looked::Failed | Looked::Skipped => None,
                 };
                 let wait = next.map_or(naptime(), |next| next.min(naptime()));
                 if !BackgroundWorker::wait_latch(Some(wait.max(Duration::from_millis(10)))) {
@@ -118,12 +130,11 @@ pub fn run(naptime: &dyn Fn() -> Duration, on_wake: &dyn Fn()) {
 }
 
 impl Engine {
-    /// Starts what is due. Returns, when it looked (it does whenever nothing
-    /// is in flight), how long until the next collection is due, or None
-    /// when the extension is gone from the database.
-    fn start_due(&mut self) -> Option<Result<Option<Option<Duration>>>> {
+    /// Starts what is due, and says what it found (it looks whenever
+    /// nothing is in flight).
+    fn start_due(&mut self) -> Looked {
         if self.last_scan.is_some_and(|at| at.elapsed() < SCAN) && !self.tasks.is_empty() {
-            return None;
+            return Looked::Skipped;
         }
         self.last_scan = Some(Instant::now());
         let check_restores = self.last_restore_check.is_none_or(|at| at.elapsed() >= RESTORE_CHECK);
@@ -141,8 +152,8 @@ impl Engine {
         });
         let work = match work {
             Ok(Some(work)) => work,
-            Ok(None) => return Some(Ok(None)),
-            Err(error) => return Some(Err(error)),
+            Ok(None) => return Looked::ExtensionGone,
+            Err(_) => return Looked::Failed,
         };
         for (foreign_table, sweep) in work.due {
             if self.busy.len() >= MAX_IN_FLIGHT {
@@ -153,7 +164,7 @@ impl Engine {
                 self.fetch(foreign_table, lane, None, Instant::now());
             }
         }
-        Some(Ok(Some(work.next_in)))
+        Looked::Next(work.next_in)
     }
 
     /// Fetches a lane's next page: after `from` (the target and the cursor
