@@ -324,6 +324,12 @@ const RESERVED_HEADERS: &[(&str, &str)] = &[
     ("accept-encoding", "the reply is read as it comes, uncompressed"),
 ];
 
+/// A header the extension sets itself (or the transport does), which no
+/// caller's value may stand in for.
+pub fn is_reserved_header(name: &str) -> bool {
+    RESERVED_HEADERS.iter().any(|(reserved, _)| name.eq_ignore_ascii_case(reserved))
+}
+
 /// Why a header cannot be sent as the caller names it: not valid HTTP, or
 /// one the extension sets itself.
 pub fn check_header(name: &str, value: &str) -> Result<(), String> {

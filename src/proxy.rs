@@ -23,24 +23,10 @@ type Headers = Vec<(String, String)>;
 /// The options of a user mapping a proxy client may present.
 const CREDENTIAL_OPTIONS: [&str; 2] = ["api_key", "proxy_token"];
 
-/// Headers the proxy's client sent that are not passed on: the transport's
-/// own (hop-by-hop, framing), the client's credential, and what the
-/// extension sets itself. Matched in lower case.
-const NOT_FORWARDED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "upgrade",
-    "accept-encoding",
-    "expect",
-];
+/// Hop-by-hop headers of the client's connection to the proxy, which end
+/// there. (What the extension sets itself, the credential and the framing
+/// are `http::is_reserved_header`.) Matched in lower case.
+const HOP_BY_HOP: &[&str] = &["keep-alive", "te", "trailer", "upgrade", "expect"];
 
 /// The API's reply as the proxy sends it on.
 pub struct Forwarded {
@@ -196,7 +182,7 @@ fn forwarded_headers(headers: Option<&Value>) -> Result<(Headers, Option<String>
         if lower == "content-type" {
             content_type = Some(value.clone());
         }
-        if NOT_FORWARDED.contains(&lower.as_str()) {
+        if HOP_BY_HOP.contains(&lower.as_str()) || crate::http::is_reserved_header(&lower) {
             continue;
         }
         crate::http::check_header(name, value).map_err(|why| invalid(crate::providers::cut_api_text(&why)))?;
