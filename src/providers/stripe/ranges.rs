@@ -9,10 +9,11 @@
 //!
 //! A range lists the objects created in `[gte, lte]`, newest first, after
 //! `after` (whose `created` is `at`; without `after`, `at` is `lte`): what
-//! remains of it was created in `[gte, at]`. When a range is done or there
-//! are fewer ranges than allowed, the range with the widest remainder is
-//! cut in two at the middle of it: it keeps the newer half and goes on
-//! from where it was; a new range takes the older half. No time is in two
+//! remains of it was created in `[gte, at]`. While there are fewer ranges
+//! than allowed, a range whose page comes back is cut in two at the middle
+//! of its remainder: it keeps the newer half and goes on from where it
+//! was; a new range takes the older half. (A range with a page in flight
+//! is never cut: that page was asked for with the bounds it had.) No time is in two
 //! ranges and none is left out, however the ranges progress. Where the
 //! account's objects were created is not known beforehand: halves with
 //! none are done with one request, and the cutting goes on in the part
@@ -83,7 +84,8 @@ pub(super) fn split_backfill(cursor: &Value, ranges: usize) -> Option<Value> {
     let mut next = cursor.clone();
     next["ranges"] = json!([Range { id: 0, gte: 0, lte: since, after: None, at: since }.to_json()]);
     next["next_range"] = json!(1);
-    Some(cut(next, ranges))
+    // Nothing is being listed yet: any range may be cut.
+    Some(cut(next, ranges, None))
 }
 
 pub(super) fn range_request(spec: &CollectionSpec, cursor: &Value, id: u64) -> ApiRequest {
@@ -146,17 +148,26 @@ pub(super) fn merge(cursor: &Value, id: u64, progress: &Value, ranges: usize) ->
     }
     let mut next = cursor.clone();
     next["ranges"] = Value::Array(list.iter().map(Range::to_json).collect());
-    cut(next, ranges)
+    // Every other range has its next page in flight, listed from the
+    // bounds it had when it was asked for: cutting one of them would list
+    // the cut-off part twice. Only this range, whose page just came back,
+    // is cut (the others in their turn).
+    cut(next, ranges, Some(id))
 }
 
 /// Cuts the widest remainders in two until there are `ranges` ranges or
-/// none is wide enough (two seconds) to cut.
-fn cut(mut cursor: Value, ranges: usize) -> Value {
+/// none is wide enough (two seconds) to cut. With `only`, just that range
+/// and the ranges cut from it are cut.
+fn cut(mut cursor: Value, ranges: usize, only: Option<u64>) -> Value {
     let Some(mut list) = ranges_of(&cursor) else { return cursor };
     let mut next_id = cursor.get("next_range").and_then(Value::as_u64).unwrap_or(0);
     next_id = next_id.max(list.iter().map(|r| r.id + 1).max().unwrap_or(0));
+    let first_new = next_id;
+    let may_cut = |r: &Range| only.is_none_or(|id| r.id == id || r.id >= first_new);
     while list.len() < ranges {
-        let Some(widest) = list.iter_mut().filter(|r| r.remaining() >= 1).max_by_key(|r| r.remaining()) else { break };
+        let Some(widest) = list.iter_mut().filter(|r| may_cut(r) && r.remaining() >= 1).max_by_key(|r| r.remaining()) else {
+            break;
+        };
         // The newer half [mid, at] stays with the range (it goes on after
         // `after`); the older half [gte, mid - 1] is a new range.
         let mid = widest.gte + (widest.remaining() + 1) / 2;
@@ -210,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn a_range_goes_on_after_its_last_object_and_the_widest_is_cut_when_one_ends() {
+    fn a_range_goes_on_after_its_last_object_and_is_cut_when_its_page_comes_back() {
         let cursor = start(1_000, 2);
         let ids = backfill_ranges(&cursor).unwrap();
         let newer = ids[0];
@@ -220,13 +231,15 @@ mod tests {
         let customers = imported(COLLECTIONS.iter().find(|c| c.spec.name == "customers").unwrap());
         let request = range_request(customers, &cursor, newer);
         assert!(request.path.contains("created[gte]=500&created[lte]=1000&starting_after=cus_9"), "{}", request.path);
-        // The older half ends empty: the newer one's remainder [500, 990]
-        // is cut.
+        // The older half ends empty. The newer one has a page in flight, so
+        // it is cut when that page comes back: its remainder [500, 980].
         let cursor = merge(&cursor, ids[1], &json!({"done": true}), 2);
+        assert_eq!(ranges_of(&cursor).unwrap().len(), 1);
+        let cursor = merge(&cursor, newer, &json!({"after": "cus_19", "at": 980}), 2);
         let ranges = ranges_of(&cursor).unwrap();
         assert_eq!(ranges.len(), 2);
-        assert!(ranges.iter().any(|r| r.id == newer && r.gte == 745 && r.after.as_deref() == Some("cus_9")));
-        assert!(ranges.iter().any(|r| r.gte == 500 && r.lte == 744 && r.after.is_none()));
+        assert!(ranges.iter().any(|r| r.id == newer && r.gte == 740 && r.after.as_deref() == Some("cus_19")));
+        assert!(ranges.iter().any(|r| r.gte == 500 && r.lte == 739 && r.after.is_none()));
     }
 
     #[test]
@@ -262,7 +275,14 @@ mod tests {
                 } else {
                     json!({"after": "x", "at": range.gte + (range.remaining() as f64 * fraction) as i64})
                 };
+                let before = ranges_of(&cursor).unwrap();
                 cursor = merge(&cursor, id, &progress, ranges);
+                // The other ranges have pages in flight: none of them moved.
+                for after in ranges_of(&cursor).unwrap_or_default() {
+                    if let Some(old) = before.iter().find(|r| r.id == after.id && r.id != id) {
+                        prop_assert_eq!(old, &after);
+                    }
+                }
             }
         }
 
