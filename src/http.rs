@@ -81,21 +81,29 @@ impl TransportError {
     }
 }
 
-struct Transport {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
-}
-
 thread_local! {
-    static TRANSPORT: OnceCell<Transport> = const { OnceCell::new() };
+    static RUNTIME: OnceCell<tokio::runtime::Runtime> = const { OnceCell::new() };
+    /// Each thread's own: the sync's helper thread (`offload`) has one too.
+    static CLIENT: OnceCell<reqwest::Client> = const { OnceCell::new() };
 }
 
-fn new_transport() -> Transport {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime needs no resources that can fail here");
-    let client = reqwest::Client::builder()
+fn with_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
+    RUNTIME.with(|cell| {
+        f(cell.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime needs no resources that can fail here")
+        }))
+    })
+}
+
+fn client() -> reqwest::Client {
+    CLIENT.with(|cell| cell.get_or_init(new_client).clone())
+}
+
+fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .user_agent(concat!("sequin_fdw/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(60))
         // A redirect could lead to a host sequin.allowed_hosts does not
@@ -103,20 +111,15 @@ fn new_transport() -> Transport {
         // returned as it is, a non-2xx reply like any other.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("the client configuration is static");
-    Transport { runtime, client }
-}
-
-fn with_transport<R>(f: impl FnOnce(&Transport) -> R) -> R {
-    TRANSPORT.with(|cell| f(cell.get_or_init(new_transport)))
+        .expect("the client configuration is static")
 }
 
 /// Runs `future` on this thread's runtime until it completes; None when
 /// `interrupted` (polled every tick) said stop first, the future then being
 /// dropped. Never call it from inside a future.
 pub fn block_on<T>(future: impl Future<Output = T>, interrupted: &dyn Fn() -> bool) -> Option<T> {
-    with_transport(|transport| {
-        transport.runtime.block_on(async {
+    with_runtime(|runtime| {
+        runtime.block_on(async {
             tokio::pin!(future);
             let mut ticker = tokio::time::interval(TICK);
             loop {
@@ -133,7 +136,7 @@ pub fn block_on<T>(future: impl Future<Output = T>, interrupted: &dyn Fn() -> bo
 /// `spawn_local` tasks that are not `Send` (they all run on this thread,
 /// where Postgres may be called).
 pub fn run_local<T>(future: impl Future<Output = T>) -> T {
-    with_transport(|transport| tokio::task::LocalSet::new().block_on(&transport.runtime, future))
+    with_runtime(|runtime| tokio::task::LocalSet::new().block_on(runtime, future))
 }
 
 /// Sends one request and reads the whole reply, at most `timeout`. A future
@@ -144,10 +147,44 @@ pub async fn send(
     request: &ApiRequest,
     timeout: Duration,
 ) -> Result<ApiResponse, TransportError> {
-    match tokio::time::timeout(timeout, exchange(base_url, headers, request)).await {
-        Ok(result) => result,
-        Err(_) => Err(TransportError::Timeout(timeout)),
+    send_then(base_url, headers, request, timeout, None::<fn(&ApiResponse)>).await.map(|(response, _)| response)
+}
+
+/// `send`, and `read` of a 2xx reply. In the sync worker both run on its
+/// helper thread (`offload`), where the reply is read while the worker
+/// applies what came before; elsewhere here, and `read` is left to the
+/// caller (None).
+pub async fn send_then<T: Send + 'static>(
+    base_url: &str,
+    headers: &[(String, String)],
+    request: &ApiRequest,
+    timeout: Duration,
+    read: Option<impl FnOnce(&ApiResponse) -> T + Send + 'static>,
+) -> Result<(ApiResponse, Option<T>), TransportError> {
+    // The setting is read per request (on this thread: it is Postgres's),
+    // so that a superuser's change applies to servers created before it.
+    let allowed = crate::gucs::allowed_hosts();
+    if !crate::offload::enabled() {
+        let response = timed(timeout, exchange(base_url, headers, request, &allowed)).await?;
+        return Ok((response, None));
     }
+    let (base_url, headers, request) = (base_url.to_string(), headers.to_vec(), request.clone());
+    let exchanged = crate::offload::spawn(async move {
+        let response = timed(timeout, exchange(&base_url, &headers, &request, &allowed)).await?;
+        let read = match response.is_success() {
+            true => read.map(|read| read(&response)),
+            false => None,
+        };
+        Ok((response, read))
+    });
+    exchanged.await.map_err(|e| TransportError::Broken(e.message))?
+}
+
+async fn timed(
+    timeout: Duration,
+    exchange: impl Future<Output = Result<ApiResponse, TransportError>>,
+) -> Result<ApiResponse, TransportError> {
+    tokio::time::timeout(timeout, exchange).await.unwrap_or(Err(TransportError::Timeout(timeout)))
 }
 
 /// The URL of a request: its path after the base URL, unless the path
@@ -165,18 +202,19 @@ fn request_url(base_url: &str, path: &str) -> String {
     format!("{base}{path}")
 }
 
+/// One request and its whole reply, on this thread's client. `allowed`:
+/// sequin.allowed_hosts.
 async fn exchange(
     base_url: &str,
     headers: &[(String, String)],
     request: &ApiRequest,
+    allowed: &str,
 ) -> Result<ApiResponse, TransportError> {
-    let client = with_transport(|transport| transport.client.clone());
+    let client = client();
     let url = request_url(base_url, &request.path);
     // The whole URL, since a path can come from the API (Salesforce's
     // nextRecordsUrl): `@evil.example/…` after the base would change the host.
-    // The setting is read per request so that a superuser's change applies
-    // to servers created before it.
-    let url = match check_url_host(&url, &crate::gucs::allowed_hosts()) {
+    let url = match check_url_host(&url, allowed) {
         Ok(()) => reqwest::Url::parse(&url).map_err(|e| TransportError::Unreachable(format!("invalid URL: {e}")))?,
         Err(HostRefusal::NotAllowed(host)) => return Err(TransportError::HostNotAllowed(host)),
         Err(HostRefusal::NoHost) => return Err(TransportError::HostNotAllowed("(none)".into())),

@@ -196,3 +196,85 @@ fn a_panic_is_an_error_whose_detail_has_no_backtrace() {
         assert!(!report.contains(frame_text), "the report carries a backtrace: {report}");
     }
 }
+
+/// A deterministic source of random JSON documents (xorshift).
+struct RandomJson(u64);
+
+impl RandomJson {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn text(&mut self) -> String {
+        const PIECES: &[&str] = &["a", "b", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "é", "ß", "日本", "😀", "\u{7f}", "\u{ffff}", "key"];
+        (0..self.below(12)).map(|_| PIECES[self.below(PIECES.len() as u64) as usize]).collect()
+    }
+
+    fn number(&mut self) -> Value {
+        match self.below(7) {
+            0 => Value::from(self.next() as i64),
+            1 => Value::from(self.next()),
+            2 => Value::from(self.below(2000) as i64 - 1000),
+            3 => Value::from((self.below(2_000_000) as f64 - 1e6) / 1000.0),
+            4 => Value::from(f64::from_bits(self.next())),
+            5 => Value::from([0.0, -0.0, 1e20, 1e-7, 5e-324, f64::MAX, 0.1, 100.0][self.below(8) as usize]),
+            _ => Value::from(self.below(10_000_000_000) as f64 * 10f64.powi(self.below(40) as i32 - 20)),
+        }
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        let kinds = if depth >= 4 { 4 } else { 6 };
+        match self.below(kinds) {
+            0 => Value::Null,
+            1 => Value::Bool(self.below(2) == 1),
+            2 => Value::String(self.text()),
+            3 => self.number(),
+            4 => Value::Array((0..self.below(40)).map(|_| self.value(depth + 1)).collect()),
+            _ => Value::Object((0..self.below(40)).map(|_| (self.text(), self.value(depth + 1))).collect()),
+        }
+    }
+}
+
+/// What `jsonb_in` makes of `text`: the datum's bytes.
+fn jsonb_in_bytes(text: &str) -> Vec<u8> {
+    let text = std::ffi::CString::new(text).unwrap();
+    unsafe {
+        let datum = pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))]).unwrap();
+        let varlena = datum.cast_mut_ptr::<pg_sys::varlena>();
+        std::slice::from_raw_parts(varlena as *const u8, pgrx::varlena::varsize_any(varlena)).to_vec()
+    }
+}
+
+#[pg_test]
+fn jsonb_written_by_the_sync_is_what_jsonb_in_makes_of_the_text() {
+    let mut random = RandomJson(0x9E37_79B9_7F4A_7C15);
+    let mut documents: Vec<Value> = (0..3000).map(|_| random.value(0)).collect();
+    documents.extend([
+        serde_json::json!([]),
+        serde_json::json!({}),
+        serde_json::json!({"": "", "a": [1, 2.5, -0.0, "x"], "aa": {"b": null}, "b": true, "ab": false}),
+        Value::Array((0..100).map(|i| Value::from(i as f64 / 7.0)).collect()),
+        Value::Object((0..70).map(|i| (format!("k{i}"), Value::from(i))).collect()),
+    ]);
+    let mut encoded = 0;
+    for document in &documents {
+        let root = match document {
+            Value::Array(_) | Value::Object(_) => document.clone(),
+            scalar => Value::Array(vec![scalar.clone()]),
+        };
+        let text = serde_json::to_string(&root).unwrap();
+        // Only documents jsonb_in takes are encoded (no NUL in this alphabet).
+        let ours = crate::jsonb::encode(&root).unwrap_or_else(|e| panic!("{e:?} for {text}"));
+        assert_eq!(ours, jsonb_in_bytes(&text), "jsonb of {text}");
+        encoded += 1;
+    }
+    assert_eq!(encoded, 3005);
+}
+

@@ -18,12 +18,13 @@ use std::rc::Rc;
 const MAX_PLANS: usize = 512;
 
 thread_local! {
-    /// By statement text: the plan and the argument types it was made for.
-    static PLANS: RefCell<HashMap<String, (Vec<pg_sys::Oid>, Rc<OwnedPreparedStatement>)>> = RefCell::new(HashMap::new());
+    /// By statement text and argument types (the sync's apply statement
+    /// takes its rows as text or as jsonb).
+    static PLANS: RefCell<HashMap<(String, Vec<pg_sys::Oid>), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
-/// Runs `sql` with `args` through its kept plan (made now if there is
-/// none for these argument types). A `SELECT` runs as a read, which leaves
+/// Runs `sql` with `args` through its kept plan for these argument types
+/// (made now if there is none). A `SELECT` runs as a read, which leaves
 /// a transaction that has written nothing without a transaction id (a read
 /// on a hot standby cannot have one); any other statement as a write.
 pub fn execute<'conn>(
@@ -36,13 +37,12 @@ pub fn execute<'conn>(
     let read = is_read(sql);
     // The cache is not borrowed while the statement runs: a trigger it
     // fires may run a statement of its own through here.
-    let cached = PLANS.with(|plans| {
-        plans.borrow().get(sql).filter(|(made_for, _)| *made_for == types).map(|(_, plan)| plan.clone())
-    });
+    let key = (sql.to_string(), types);
+    let cached = PLANS.with(|plans| plans.borrow().get(&key).cloned());
     let plan = match cached {
         Some(plan) => plan,
         None => {
-            let oids: Vec<PgOid> = types.iter().map(|&oid| PgOid::from(oid)).collect();
+            let oids: Vec<PgOid> = key.1.iter().map(|&oid| PgOid::from(oid)).collect();
             let plan = Rc::new(match read {
                 true => client.prepare(sql, &oids)?.keep(),
                 false => client.prepare_mut(sql, &oids)?.keep(),
@@ -52,7 +52,7 @@ pub fn execute<'conn>(
                 if plans.len() >= MAX_PLANS {
                     plans.clear();
                 }
-                plans.insert(sql.to_string(), (types, plan.clone()));
+                plans.insert(key, plan.clone());
             });
             plan
         }

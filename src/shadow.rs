@@ -10,6 +10,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 use crate::sql::ident as quote_identifier;
 use crate::subxact;
+use crate::jsonb;
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -102,9 +103,89 @@ pub struct Shadow {
     /// The foreign table's name, as the change feed reports it.
     pub feed_name: String,
     pub delete_mode: DeleteMode,
-    pub sync_id: String,
-    pub sync_external_id: Option<String>,
-    pub sync_metadata: Option<Value>,
+    pub stamp: RowStamp,
+}
+
+/// The standard fields every row of a server carries, as JSON values once
+/// and for all.
+#[derive(Clone)]
+pub struct RowStamp {
+    sync_id: Value,
+    sync_external_id: Value,
+    sync_metadata: Value,
+}
+
+/// A record's own standard fields.
+struct RecordFields {
+    id: Value,
+    deleted: Value,
+    upstream_updated_at: Value,
+}
+
+impl RecordFields {
+    fn of(record: &Record) -> RecordFields {
+        RecordFields {
+            id: Value::String(record.id.clone()),
+            deleted: Value::Bool(record.deleted),
+            upstream_updated_at: Value::String(iso8601_from_us(record.version_us)),
+        }
+    }
+}
+
+/// A page's upserts as a jsonb array datum (`RowStamp::encode_upserts`).
+pub struct EncodedRows(Vec<u8>);
+
+impl RowStamp {
+    /// The row `jsonb_populate_record` turns into a shadow tuple, as its
+    /// pairs: the record's columns, then the standard fields, so that a
+    /// column of the same name loses (the last value of a key wins).
+    fn pairs<'a>(&'a self, record: &'a Record, own: &'a RecordFields) -> Vec<(&'a str, &'a Value)> {
+        let mut pairs: Vec<(&str, &Value)> = Vec::with_capacity(record.columns.len() + 7);
+        pairs.extend(record.columns.iter().map(|(name, value)| (name.as_str(), value)));
+        pairs.extend([
+            ("id", &own.id),
+            ("deleted", &own.deleted),
+            ("upstream_updated_at", &own.upstream_updated_at),
+            ("sync_id", &self.sync_id),
+            ("sync_external_id", &self.sync_external_id),
+            ("sync_metadata", &self.sync_metadata),
+            ("raw", &record.raw),
+        ]);
+        pairs
+    }
+
+    /// The row as JSON text, written straight into `out`.
+    fn write_row_json(&self, out: &mut Vec<u8>, record: &Record) {
+        let own = RecordFields::of(record);
+        out.push(b'{');
+        for (i, (key, value)) in self.pairs(record, &own).into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Writing to a Vec cannot fail, and a Value always serializes.
+            let _ = serde_json::to_writer(&mut *out, key);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, value);
+        }
+        out.push(b'}');
+    }
+
+    /// The rows a page upserts (the last version of each record, deleted
+    /// ones aside) as one jsonb array, for a database in UTF-8; None when
+    /// jsonb would not take them as they are (the page is then sent as
+    /// text, and Postgres says what is wrong). Pure Rust: it runs on the
+    /// sync's helper thread.
+    pub fn encode_upserts(&self, records: &[Record]) -> Option<EncodedRows> {
+        let upserts: Vec<&Record> = latest_versions(records).into_iter().filter(|r| !r.deleted).collect();
+        let mut encoder = jsonb::Encoder::default();
+        let root = encoder
+            .array(&upserts, |encoder, record| {
+                let own = RecordFields::of(record);
+                encoder.object(self.pairs(record, &own))
+            })
+            .ok()?;
+        encoder.finish(root).ok().map(EncodedRows)
+    }
 }
 
 impl Shadow {
@@ -115,58 +196,20 @@ impl Shadow {
         delete_mode: DeleteMode,
         server: &ServerConfig,
     ) -> Shadow {
-        Shadow {
-            table,
-            columns,
-            feed_name,
-            delete_mode,
-            sync_id: server.name.clone(),
-            sync_external_id: server.external_id.clone(),
-            sync_metadata: server.metadata.clone(),
-        }
+        let stamp = RowStamp {
+            sync_id: Value::String(server.name.clone()),
+            sync_external_id: server.external_id.clone().map_or(Value::Null, Value::String),
+            sync_metadata: server.metadata.clone().unwrap_or(Value::Null),
+        };
+        Shadow { table, columns, feed_name, delete_mode, stamp }
     }
 
     /// The row `jsonb_populate_record` turns into a shadow tuple.
     pub fn row_json(&self, record: &Record) -> Value {
-        let mut row: Map<String, Value> = record.columns.clone();
-        row.insert("id".into(), Value::String(record.id.clone()));
-        row.insert("deleted".into(), Value::Bool(record.deleted));
-        row.insert("upstream_updated_at".into(), Value::String(iso8601_from_us(record.version_us)));
-        row.insert("sync_id".into(), Value::String(self.sync_id.clone()));
-        row.insert("sync_external_id".into(), self.sync_external_id.clone().map_or(Value::Null, Value::String));
-        row.insert("sync_metadata".into(), self.sync_metadata.clone().unwrap_or(Value::Null));
-        row.insert("raw".into(), record.raw.clone());
+        let own = RecordFields::of(record);
+        let row: Map<String, Value> =
+            self.stamp.pairs(record, &own).into_iter().map(|(key, value)| (key.to_string(), value.clone())).collect();
         Value::Object(row)
-    }
-
-    /// `row_json` written straight into `out` as JSON text, without
-    /// copying the record: a backfill page's rows are most of the sync's
-    /// work. The standard fields follow the columns, so a column of the
-    /// same name loses, as in `row_json` (jsonb keeps a repeated key's last
-    /// value).
-    fn write_row_json(&self, out: &mut Vec<u8>, record: &Record) {
-        let pair = |out: &mut Vec<u8>, key: &str, value: &Value| {
-            // Writing to a Vec cannot fail, and a Value always serializes.
-            let _ = serde_json::to_writer(&mut *out, key);
-            out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, value);
-            out.push(b',');
-        };
-        out.push(b'{');
-        for (name, value) in &record.columns {
-            pair(out, name, value);
-        }
-        pair(out, "id", &Value::String(record.id.clone()));
-        pair(out, "deleted", &Value::Bool(record.deleted));
-        pair(out, "upstream_updated_at", &Value::String(iso8601_from_us(record.version_us)));
-        pair(out, "sync_id", &Value::String(self.sync_id.clone()));
-        pair(out, "sync_external_id", &self.sync_external_id.clone().map_or(Value::Null, Value::String));
-        pair(out, "sync_metadata", self.sync_metadata.as_ref().unwrap_or(&Value::Null));
-        pair(out, "raw", &record.raw);
-        // The last pair's comma closes the object instead.
-        if let Some(last) = out.last_mut() {
-            *last = b'}';
-        }
     }
 
     fn upsert_sql(&self, guard: Guard) -> String {
@@ -235,31 +278,38 @@ impl Shadow {
     /// changed the table. Runs in the caller's transaction; any failure
     /// fails the whole call.
     pub fn apply(&self, client: &mut SpiClient<'_>, records: &[Record]) -> Result<u64> {
-        self.apply_guarded(client, records, Guard::Version)
+        self.apply_guarded(client, records, None, Guard::Version)
     }
 
-    fn apply_guarded(&self, client: &mut SpiClient<'_>, records: &[Record], guard: Guard) -> Result<u64> {
+    /// `encoded`: the records' upserts as `encode_upserts` made them.
+    fn apply_guarded(&self, client: &mut SpiClient<'_>, records: &[Record], encoded: Option<&EncodedRows>, guard: Guard) -> Result<u64> {
         let mut upserts: Vec<u8> = vec![b'['];
         let mut deletes: Vec<Value> = Vec::new();
         for record in latest_versions(records) {
             if record.deleted {
                 deletes.push(json!({"id": record.id, "v": iso8601_from_us(record.version_us)}));
-            } else {
+            } else if encoded.is_none() {
                 if upserts.len() > 1 {
                     upserts.push(b',');
                 }
-                self.write_row_json(&mut upserts, record);
+                self.stamp.write_row_json(&mut upserts, record);
             }
         }
         upserts.push(b']');
         let mut applied = 0;
-        if upserts.len() > 2 {
-            // serde_json writes UTF-8 only.
-            let rows = String::from_utf8(upserts).map_err(|e| SequinError::internal(e.to_string()))?;
-            applied += self.run(client, &self.upsert_sql(guard), rows)?;
+        match encoded {
+            // (An empty jsonb array is a header and a count: 8 bytes.)
+            Some(rows) if rows.0.len() > 8 => applied += self.run(client, &self.upsert_sql(guard), Rows::Jsonb(rows))?,
+            Some(_) => {}
+            None if upserts.len() > 2 => {
+                // serde_json writes UTF-8 only.
+                let rows = String::from_utf8(upserts).map_err(|e| SequinError::internal(e.to_string()))?;
+                applied += self.run(client, &self.upsert_sql(guard), Rows::Text(rows))?;
+            }
+            None => {}
         }
         if !deletes.is_empty() {
-            applied += self.run(client, &self.delete_sql(), Value::Array(deletes).to_string())?;
+            applied += self.run(client, &self.delete_sql(), Rows::Text(Value::Array(deletes).to_string()))?;
         }
         Ok(applied)
     }
@@ -269,12 +319,16 @@ impl Shadow {
     /// with its id, standard fields and `raw` only, and a record that
     /// cannot be stored at all is quarantined (`sequin.quarantine`), both
     /// reported, instead of failing the page and stopping the collection.
-    pub fn apply_page(&self, foreign_table: pg_sys::Oid, records: &[Record], guard: Guard) -> Result<Applied> {
+    /// `encoded`: the records' upserts as `RowStamp::encode_upserts` made
+    /// them, if it did (used in a database in UTF-8 only).
+    pub fn apply_page(&self, foreign_table: pg_sys::Oid, records: &[Record], encoded: Option<&EncodedRows>, guard: Guard) -> Result<Applied> {
         if records.is_empty() {
             // An idle poll's page: nothing to apply, nothing to release.
             return Ok(Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() });
         }
-        let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, records, guard)));
+        // jsonb strings are in the database's encoding; the encoder writes UTF-8.
+        let encoded = encoded.filter(|_| unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32);
+        let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, records, encoded, guard)));
         let mut applied = Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() };
         match all {
             Ok(changed) => {
@@ -288,7 +342,7 @@ impl Shadow {
         // One by one, to find the records at fault.
         for record in latest_versions(records) {
             let one = std::slice::from_ref(record);
-            let failure = match subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, one, guard))) {
+            let failure = match subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, one, None, guard))) {
                 Ok(changed) => {
                     applied.changed += changed;
                     release_quarantined(foreign_table, one)?;
@@ -304,7 +358,7 @@ impl Shadow {
             };
             let raw_only = Record { columns: Map::new(), ..record.clone() };
             let slice = std::slice::from_ref(&raw_only);
-            match subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, slice, guard))) {
+            match subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, slice, None, guard))) {
                 Ok(changed) => {
                     applied.changed += changed;
                     release_quarantined(foreign_table, one)?;
@@ -350,15 +404,31 @@ impl Shadow {
         })
     }
 
-    /// Runs an apply statement over `rows`, a JSON array as text (the
-    /// statement casts it to jsonb).
-    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: String) -> Result<u64> {
-        let args: [DatumWithOid; 2] = [rows.into(), self.feed_name.as_str().into()];
+    /// Runs an apply statement over `rows`, a JSON array (the statement
+    /// casts it to jsonb).
+    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Rows<'_>) -> Result<u64> {
+        let rows = match rows {
+            Rows::Text(text) => text.into(),
+            // SAFETY: the datum is a copy in the statement's memory
+            // context of a whole jsonb varlena, as Postgres lays it out.
+            Rows::Jsonb(encoded) => unsafe {
+                let datum = pg_sys::palloc(encoded.0.len()) as *mut u8;
+                std::ptr::copy_nonoverlapping(encoded.0.as_ptr(), datum, encoded.0.len());
+                DatumWithOid::new(pg_sys::Datum::from(datum), pg_sys::JSONBOID)
+            },
+        };
+        let args: [DatumWithOid; 2] = [rows, self.feed_name.as_str().into()];
         let failed =
             |e| SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table));
         let table = crate::shadow_guard::applying(|| crate::plans::execute(client, sql, None, &args));
         Ok(changed_count(table.map_err(failed)?))
     }
+}
+
+/// The rows of an apply statement.
+enum Rows<'a> {
+    Text(String),
+    Jsonb(&'a EncodedRows),
 }
 
 /// When a record replaces the row of the same id.

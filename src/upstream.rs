@@ -9,6 +9,7 @@ use crate::oauth;
 use crate::providers::{ApiRequest, ApiResponse, Method};
 use crate::rate_limit::{self, Priority, TooLate};
 use crate::time::{iso8601_from_us, now_us};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// At most this many attempts per call, however much time is left.
@@ -105,6 +106,45 @@ pub async fn send_for_reply(
     request: &ApiRequest,
     priority: Priority,
 ) -> Result<Reply> {
+    let reply = send_reading(server, credentials, request, priority, None::<Arc<fn(&ApiResponse)>>).await?;
+    Ok(reply.0)
+}
+
+/// `send`, and what `read` makes of the API's 2xx reply. In the sync
+/// worker the reply is read on its helper thread as soon as it arrives
+/// (`http::send_then`).
+pub async fn send_and_read<T, F>(
+    server: &ServerConfig,
+    credentials: &Credentials,
+    request: &ApiRequest,
+    priority: Priority,
+    read: F,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: Fn(&ApiResponse) -> T + Send + Sync + 'static,
+{
+    let read = Arc::new(read);
+    let (reply, read_early) = send_reading(server, credentials, request, priority, Some(read.clone())).await?;
+    if !(reply.response.is_success() || not_modified(request, &reply.response)) {
+        return Err(refused(server, request, &reply));
+    }
+    Ok(read_early.unwrap_or_else(|| read(&reply.response)))
+}
+
+/// `send_for_reply`, with `read` of a 2xx reply where `http::send_then`
+/// does it.
+async fn send_reading<T, F>(
+    server: &ServerConfig,
+    credentials: &Credentials,
+    request: &ApiRequest,
+    priority: Priority,
+    read: Option<Arc<F>>,
+) -> Result<(Reply, Option<T>)>
+where
+    T: Send + 'static,
+    F: Fn(&ApiResponse) -> T + Send + Sync + 'static,
+{
     let provider = server.provider;
     let label = provider.label();
     // The timeout option is bounded (options::TIMEOUT_BOUNDS); saturating
@@ -130,15 +170,16 @@ pub async fn send_for_reply(
             return Err(no_slot(server, request, until_us));
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let sent = http::send(&server.base_url, &headers, request, remaining).await;
-        if let Some(pause) = sent.as_ref().ok().and_then(|r| provider.rate_limit_pause(r)) {
+        let read_now = read.clone().map(|read| move |response: &ApiResponse| read(response));
+        let sent = http::send_then(&server.base_url, &headers, request, remaining, read_now).await;
+        if let Some(pause) = sent.as_ref().ok().and_then(|(r, _)| provider.rate_limit_pause(r)) {
             rate_limit::pause(server.oid, now_us().saturating_add(micros(pause)));
         }
         let error = match sent {
-            Ok(response) if response.is_success() || not_modified(request, &response) => {
-                return Ok(Reply { response, attempts: attempt })
+            Ok((response, read)) if response.is_success() || not_modified(request, &response) => {
+                return Ok((Reply { response, attempts: attempt }, read))
             }
-            Ok(response) if response.status == 401 && !refreshed_after_401 && matches!(credentials, Credentials::OAuth(_)) => {
+            Ok((response, _)) if response.status == 401 && !refreshed_after_401 && matches!(credentials, Credentials::OAuth(_)) => {
                 // An access token can expire or be revoked early: get a new
                 // one and try once more.
                 if let Credentials::OAuth(grant) = credentials {
@@ -147,14 +188,14 @@ pub async fn send_for_reply(
                 refreshed_after_401 = true;
                 continue;
             }
-            Ok(response) => {
+            Ok((response, _)) => {
                 let refusal = provider.error(&response);
                 // A limit the API says when it lifts (GitHub's 403 with its
                 // reset or retry-after) is waited out like a 429.
                 let limited_until = refusal.kind == ErrorKind::RateLimited && refusal.retry_after.is_some();
                 let transient = response.status == 429 || response.status >= 500 || limited_until;
                 if !transient || !can_retry(request, refusal.kind, refusal.retry_after, attempt, deadline) {
-                    return Ok(Reply { response, attempts: attempt });
+                    return Ok((Reply { response, attempts: attempt }, None));
                 }
                 tokio::time::sleep(backoff(attempt, refusal.retry_after)).await;
                 attempt += 1;

@@ -6,13 +6,13 @@
 //! flight per lane (its change feed, and its sweep while one runs); while a
 //! page is applied, the next one is already being fetched.
 
-use super::poll::{self, apply_page, apply_range_page, fetch_page, fetch_range, in_transaction, load_target, Fetched, RangeApplied, Target};
+use super::poll::{self, apply_page, apply_range_page, fetch_page, fetch_range, in_transaction, load_target, Fetched, RangeApplied, RangePage, Target};
 use super::reread;
 use super::sweep;
 use super::worker::stop_requested;
 use crate::catalog;
 use crate::error::Result;
-use crate::providers::{Phase, Record};
+use crate::providers::Phase;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -54,7 +54,7 @@ enum Done {
     /// The feed's cursor is a split backfill: its ranges are listed in
     /// lanes of their own.
     Ranged { foreign_table: pg_sys::Oid, target: Rc<Target> },
-    RangePage { foreign_table: pg_sys::Oid, range: u64, target: Rc<Target>, result: Result<(Vec<Record>, Value)> },
+    RangePage { foreign_table: pg_sys::Oid, range: u64, target: Rc<Target>, result: Result<RangePage> },
     Reread,
 }
 
@@ -233,8 +233,8 @@ impl Engine {
             }
             (None, Ok(_)) => return,
         };
-        let mut page = match fetched {
-            Fetched::Page(page) => page,
+        let (mut page, encoded) = match fetched {
+            Fetched::Page(page, encoded) => (page, encoded),
             Fetched::CursorExpired(reason) => {
                 warning!("sequin sync of {}: {reason}", target.collection.shadow.feed_name);
                 if let Err(error) = in_transaction(|| catalog::restart_backfill(foreign_table, Some(&reason))) {
@@ -271,7 +271,7 @@ impl Engine {
         if page.more && feed_next && !split && !stop_requested() && turn_started.elapsed() < TURN {
             self.prefetch(foreign_table, Lane::Feed, &target, &page.cursor, turn_started).await;
         }
-        match apply_page(&target, &page) {
+        match apply_page(&target, &page, encoded.as_ref()) {
             Ok(()) if split => self.start_ranges(foreign_table, &target, &page.cursor),
             Ok(()) => {}
             Err(error) => {
@@ -305,10 +305,10 @@ impl Engine {
     /// A range's page: applied with the range's progress, and the ranges
     /// of the cursor it leaves listed on (unless the server was paused
     /// meanwhile: its feed starts them again when it is resumed).
-    fn finish_range(&mut self, foreign_table: pg_sys::Oid, range: u64, target: Rc<Target>, result: Result<(Vec<Record>, Value)>) {
+    fn finish_range(&mut self, foreign_table: pg_sys::Oid, range: u64, target: Rc<Target>, result: Result<RangePage>) {
         self.busy.remove(&(foreign_table, Lane::Range(range)));
         let poll_interval = target.collection.config.server.poll_interval;
-        let applied = result.and_then(|(records, progress)| apply_range_page(&target, range, records, &progress));
+        let applied = result.and_then(|fetched| apply_range_page(&target, range, fetched));
         match applied {
             Ok(RangeApplied::Stored { cursor, paused: false }) => self.start_ranges(foreign_table, &target, &cursor),
             Ok(_) => {}
@@ -326,8 +326,8 @@ impl Engine {
         result: Result<Fetched>,
         turn_started: Instant,
     ) {
-        let (target, page) = match (target, result) {
-            (Some(target), Ok(Fetched::Page(page))) => (target, page),
+        let (target, page, encoded) = match (target, result) {
+            (Some(target), Ok(Fetched::Page(page, encoded))) => (target, page, encoded),
             (target, Err(error)) => return sweep::fail(target.as_deref(), foreign_table, &error, false),
             (target, Ok(_)) => {
                 let error = crate::error::SequinError::internal("the provider's listing cannot be continued");
@@ -337,7 +337,7 @@ impl Engine {
         if page.phase == Phase::Backfill && !stop_requested() && turn_started.elapsed() < TURN {
             self.prefetch(foreign_table, Lane::Sweep, &target, &page.cursor, turn_started).await;
         }
-        if let Err(error) = sweep::apply_sweep_page(&target, &from, &page) {
+        if let Err(error) = sweep::apply_sweep_page(&target, &from, &page, encoded.as_ref()) {
             self.abort(foreign_table, Lane::Sweep);
             sweep::fail(Some(&target), foreign_table, &error, false);
         }

@@ -5,14 +5,15 @@
 use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
-use crate::providers::{Phase, Record, SyncPage};
-use crate::shadow::Guard;
+use crate::providers::{ApiResponse, CollectionSpec, Phase, Record, SyncPage};
+use crate::shadow::{EncodedRows, Guard};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
-use crate::{discovery, upstream};
+use crate::{discovery, offload, upstream};
 use pgrx::prelude::*;
 use serde_json::Value;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs `body` in its own transaction; an ERROR rolls it back and comes back
@@ -43,6 +44,9 @@ pub(super) fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
 pub(super) struct Target {
     pub foreign_table: pg_sys::Oid,
     pub collection: Collection,
+    /// The collection's spec, shared with the helper thread that reads its
+    /// pages (`offload`).
+    pub spec: Arc<CollectionSpec>,
     pub credentials: Credentials,
     /// The API refuses the change feed: once the backfill is done, sweeps
     /// keep the table current instead (`sweep.rs`).
@@ -65,7 +69,8 @@ pub(super) fn load_collection(foreign_table: pg_sys::Oid, feed_refused: bool) ->
     let describes_itself = config.server.provider.describes_itself();
     let schema_due = describes_itself
         && (collection.schema.is_none() || catalog::schema_check_due(foreign_table, crate::gucs::schema_check_interval())?);
-    Ok(Rc::new(Target { foreign_table, collection, credentials, feed_refused, schema_due }))
+    let spec = Arc::new(collection.spec.clone());
+    Ok(Rc::new(Target { foreign_table, collection, spec, credentials, feed_refused, schema_due }))
 }
 
 /// The target with its collection's schema as the API describes it now,
@@ -97,7 +102,8 @@ pub(super) async fn with_current_schema(target: Rc<Target>) -> Result<Rc<Target>
 }
 
 pub(super) enum Fetched {
-    Page(SyncPage),
+    /// With its upserts encoded as jsonb, when they could be.
+    Page(SyncPage, Option<EncodedRows>),
     /// The cursor can never be continued (the reason): backfill again.
     CursorExpired(String),
     /// The change feed is refused for good (the reason): go on from the
@@ -105,23 +111,34 @@ pub(super) enum Fetched {
     FeedRefused { reason: String, cursor: Value },
 }
 
-/// The page after `cursor`, as the API returns it.
+/// The page after `cursor`, as the API returns it. Its JSON is read and
+/// its rows encoded on the helper thread (`offload`) as soon as it comes.
 pub(super) async fn fetch_page(target: &Target, cursor: &Value) -> Result<Fetched> {
     let server = &target.collection.config.server;
     let spec = &target.collection.spec;
     let request = server.provider.sync_request(spec, cursor);
     let sent_at = now_us();
-    let response = upstream::send(server, &target.credentials, &request, Priority::Sync).await;
-    match response {
-        Ok(response) => {
-            let page = server.provider.sync_response(spec, cursor, &response, sent_at);
-            let mut page = upstream::parse(server, &request, page)?;
-            for followup in server.provider.page_followups(spec, &page) {
-                let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
-                let merged = server.provider.merge_followup(spec, &mut page, &response);
-                upstream::parse(server, &followup, merged)?;
+    let (provider, shared_spec, stamp, at) = (server.provider, target.spec.clone(), target.collection.shadow.stamp.clone(), cursor.clone());
+    let read = move |response: &ApiResponse| {
+        let page = provider.sync_response(&shared_spec, &at, response, sent_at)?;
+        let followups = provider.page_followups(&shared_spec, &page);
+        let encoded = if followups.is_empty() { stamp.encode_upserts(&page.records) } else { None };
+        Ok((page, followups, encoded))
+    };
+    match upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read).await {
+        Ok(read) => {
+            let (mut page, followups, mut encoded) = upstream::parse(server, &request, read)?;
+            if !followups.is_empty() {
+                for followup in followups {
+                    let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
+                    let merged = server.provider.merge_followup(spec, &mut page, &response);
+                    upstream::parse(server, &followup, merged)?;
+                }
+                let (records, encoded_now) = encode_off_thread(target, page.records).await?;
+                page.records = records;
+                encoded = encoded_now;
             }
-            Ok(Fetched::Page(page))
+            Ok(Fetched::Page(page, encoded))
         }
         Err(error) => {
             // A field the query names is gone upstream: ask for the fields
@@ -148,8 +165,8 @@ fn feed_refusal(error: &SequinError) -> String {
 }
 
 /// Applies a page and stores its cursor, both or neither.
-pub(super) fn apply_page(target: &Target, page: &SyncPage) -> Result<()> {
-    let warnings = in_transaction(|| store_page(target, page))?;
+pub(super) fn apply_page(target: &Target, page: &SyncPage, encoded: Option<&EncodedRows>) -> Result<()> {
+    let warnings = in_transaction(|| store_page(target, page, encoded))?;
     for warning in warnings {
         warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }
@@ -169,7 +186,7 @@ pub(super) enum RangeApplied {
 /// Applies a range's page of a split backfill with the range's progress
 /// taken into the cursor as it is now (other ranges may have moved since
 /// this one's request went out), both or neither.
-pub(super) fn apply_range_page(target: &Target, range: u64, records: Vec<Record>, progress: &Value) -> Result<RangeApplied> {
+pub(super) fn apply_range_page(target: &Target, range: u64, mut fetched: RangePage) -> Result<RangeApplied> {
     let provider = target.collection.config.server.provider;
     let ranges = target.collection.config.table.backfill_ranges;
     let outcome = in_transaction(|| {
@@ -177,13 +194,13 @@ pub(super) fn apply_range_page(target: &Target, range: u64, records: Vec<Record>
         if !provider.backfill_ranges(&current).is_some_and(|ids| ids.contains(&range)) {
             return Ok((RangeApplied::Stale, Vec::new()));
         }
-        let cursor = provider.merge_range(&current, range, progress, ranges);
+        let cursor = provider.merge_range(&current, range, &fetched.progress, ranges);
         let phase = match provider.backfill_ranges(&cursor) {
             Some(_) => Phase::Backfill,
             None => Phase::Incremental,
         };
-        let page = SyncPage { records, cursor: cursor.clone(), phase, more: true };
-        let warnings = store_page(target, &page)?;
+        let page = SyncPage { records: std::mem::take(&mut fetched.records), cursor: cursor.clone(), phase, more: true };
+        let warnings = store_page(target, &page, fetched.encoded.as_ref())?;
         let paused = catalog::server_paused(target.foreign_table)?;
         Ok((RangeApplied::Stored { cursor, paused }, warnings))
     })?;
@@ -193,21 +210,45 @@ pub(super) fn apply_range_page(target: &Target, range: u64, records: Vec<Record>
     Ok(outcome.0)
 }
 
-/// The records of a range of a split backfill, and the range's progress.
-pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> Result<(Vec<Record>, Value)> {
+/// The records of a range of a split backfill (read on the helper thread,
+/// with their upserts encoded), and the range's progress.
+pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> Result<RangePage> {
     let server = &target.collection.config.server;
-    let spec = &target.collection.spec;
-    let request = server.provider.range_request(spec, cursor, range);
+    let request = server.provider.range_request(&target.collection.spec, cursor, range);
     let sent_at = now_us();
-    let response = upstream::send(server, &target.credentials, &request, Priority::Sync).await?;
-    upstream::parse(server, &request, server.provider.range_response(spec, &response, sent_at))
+    let (provider, spec, stamp) = (server.provider, target.spec.clone(), target.collection.shadow.stamp.clone());
+    let read = move |response: &ApiResponse| {
+        let (records, progress) = provider.range_response(&spec, response, sent_at)?;
+        let encoded = stamp.encode_upserts(&records);
+        Ok(RangePage { records, progress, encoded })
+    };
+    let read = upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read).await?;
+    upstream::parse(server, &request, read)
+}
+
+/// A page of one range of a split backfill.
+pub(super) struct RangePage {
+    pub records: Vec<Record>,
+    /// The range's progress, for `Provider::merge_range`.
+    pub progress: Value,
+    pub encoded: Option<EncodedRows>,
+}
+
+/// `records` and their upserts encoded as jsonb, from the helper thread.
+async fn encode_off_thread(target: &Target, records: Vec<Record>) -> Result<(Vec<Record>, Option<EncodedRows>)> {
+    let stamp = target.collection.shadow.stamp.clone();
+    offload::run(move || {
+        let encoded = stamp.encode_upserts(&records);
+        (records, encoded)
+    })
+    .await
 }
 
 /// `apply_page` in the caller's transaction; the WARNINGs to report.
-fn store_page(target: &Target, page: &SyncPage) -> Result<Vec<String>> {
+fn store_page(target: &Target, page: &SyncPage, encoded: Option<&EncodedRows>) -> Result<Vec<String>> {
     let poll_interval = target.collection.config.server.poll_interval;
     {
-        let applied = target.collection.shadow.apply_page(target.foreign_table, &page.records, Guard::Version)?;
+        let applied = target.collection.shadow.apply_page(target.foreign_table, &page.records, encoded, Guard::Version)?;
         // A backfill over existing rows: what it does not see (and what did
         // not change meanwhile) was deleted upstream.
         let mut swept = 0;

@@ -65,7 +65,7 @@ async fn reread_table(foreign_table: pg_sys::Oid, ids: &[String]) -> Result<()> 
             ),
         }
     }
-    let applied = in_transaction(|| target.collection.shadow.apply_page(target.foreign_table, &records, Guard::Version))?;
+    let applied = in_transaction(|| target.collection.shadow.apply_page(target.foreign_table, &records, None, Guard::Version))?;
     for warning in applied.warnings() {
         warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }

@@ -14,7 +14,7 @@ use super::poll::{in_transaction, load_collection, Target};
 use crate::catalog;
 use crate::error::{Result, SequinError};
 use crate::providers::{Phase, SyncPage};
-use crate::shadow::Guard;
+use crate::shadow::{EncodedRows, Guard};
 use pgrx::prelude::*;
 use serde_json::Value;
 use std::rc::Rc;
@@ -36,7 +36,7 @@ pub(super) fn load_sweep(foreign_table: pg_sys::Oid) -> Result<(Rc<Target>, Valu
 /// Applies a page of the listing fetched at `from`, and either stores the
 /// sweep's next cursor or, on its last page, ends the sweep. A page of a
 /// sweep that was dropped meanwhile (a resync began) changes nothing.
-pub(super) fn apply_sweep_page(target: &Target, from: &Value, page: &SyncPage) -> Result<()> {
+pub(super) fn apply_sweep_page(target: &Target, from: &Value, page: &SyncPage, encoded: Option<&EncodedRows>) -> Result<()> {
     let foreign_table = target.foreign_table;
     let shadow = &target.collection.shadow;
     let warnings = in_transaction(|| {
@@ -44,7 +44,7 @@ pub(super) fn apply_sweep_page(target: &Target, from: &Value, page: &SyncPage) -
         if state.cursor != *from {
             return Ok(Vec::new());
         }
-        let applied = shadow.apply_page(foreign_table, &page.records, Guard::Content)?;
+        let applied = shadow.apply_page(foreign_table, &page.records, encoded, Guard::Content)?;
         let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
         catalog::remember_seen(foreign_table, &ids)?;
         let warnings = applied.warnings();

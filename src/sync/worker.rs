@@ -56,6 +56,7 @@ fn session_settings() {
         }
     }
     keep_freed_memory();
+    crate::offload::enable();
 }
 
 /// A backfill page's buffers (its JSON, the page as jsonb) are a few
