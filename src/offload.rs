@@ -50,6 +50,16 @@ pub async fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + '
     }
 }
 
+/// Frees `value` on the helper thread, where its memory was allocated: a
+/// page's records freed on the worker's thread cost a tenth of its time
+/// (glibc returns each block to the helper's arena under a lock).
+pub fn discard<T: Send + 'static>(value: T) {
+    if let Some(Ok(handle)) = HELPER.get() {
+        // Detached: nothing waits for it.
+        drop(handle.spawn(async move { drop(value) }));
+    }
+}
+
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {

@@ -8,6 +8,10 @@ use std::sync::Arc;
 use sequin_mock::App;
 use sequin_serve::{write_port_file, Flags, ShutdownSignals};
 
+// See Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     listen: SocketAddr,
     port_file: Option<PathBuf>,

@@ -11,6 +11,7 @@ use super::reread;
 use super::sweep;
 use super::worker::stop_requested;
 use crate::catalog;
+use crate::offload;
 use crate::error::Result;
 use crate::providers::Phase;
 use pgrx::bgworkers::BackgroundWorker;
@@ -271,7 +272,8 @@ impl Engine {
         if page.more && feed_next && !split && !stop_requested() && turn_started.elapsed() < TURN {
             self.prefetch(foreign_table, Lane::Feed, &target, &page.cursor, turn_started).await;
         }
-        match apply_page(&target, &page, encoded.as_ref()) {
+        let applied = apply_page(&target, &page, encoded.as_ref());
+        match applied {
             Ok(()) if split => self.start_ranges(foreign_table, &target, &page.cursor),
             Ok(()) => {}
             Err(error) => {
@@ -279,6 +281,7 @@ impl Engine {
                 poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
             }
         }
+        offload::discard((page.records, encoded));
     }
 
     /// Starts listing every range of a split backfill cursor that is not

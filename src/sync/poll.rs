@@ -201,12 +201,14 @@ pub(super) fn apply_range_page(target: &Target, range: u64, mut fetched: RangePa
         };
         let page = SyncPage { records: std::mem::take(&mut fetched.records), cursor: cursor.clone(), phase, more: true };
         let warnings = store_page(target, &page, fetched.encoded.as_ref())?;
+        offload::discard(page.records);
         let paused = catalog::server_paused(target.foreign_table)?;
         Ok((RangeApplied::Stored { cursor, paused }, warnings))
     })?;
     for warning in outcome.1 {
         warning!("sequin sync of {}: {warning}", target.collection.shadow.feed_name);
     }
+    offload::discard(fetched);
     Ok(outcome.0)
 }
 
