@@ -152,8 +152,8 @@ pub async fn send(
 
 /// `send`, and `read` of a 2xx reply. In the sync worker both run on its
 /// helper thread (`offload`), where the reply is read while the worker
-/// applies what came before; elsewhere here, and `read` is left to the
-/// caller (None).
+/// applies what came before. Elsewhere, or without `read`, the request
+/// runs here, and reading is left to the caller (None).
 pub async fn send_then<T: Send + 'static>(
     base_url: &str,
     headers: &[(String, String)],
@@ -164,17 +164,14 @@ pub async fn send_then<T: Send + 'static>(
     // The setting is read per request (on this thread: it is Postgres's),
     // so that a superuser's change applies to servers created before it.
     let allowed = crate::gucs::allowed_hosts();
-    if !crate::offload::enabled() {
+    let Some(read) = read.filter(|_| crate::offload::enabled()) else {
         let response = timed(timeout, exchange(base_url, headers, request, &allowed)).await?;
         return Ok((response, None));
-    }
+    };
     let (base_url, headers, request) = (base_url.to_string(), headers.to_vec(), request.clone());
     let exchanged = crate::offload::spawn(async move {
         let response = timed(timeout, exchange(&base_url, &headers, &request, &allowed)).await?;
-        let read = match response.is_success() {
-            true => read.map(|read| read(&response)),
-            false => None,
-        };
+        let read = response.is_success().then(|| read(&response));
         Ok((response, read))
     });
     exchanged.await.map_err(|e| TransportError::Broken(e.message))?

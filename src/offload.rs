@@ -1,14 +1,16 @@
-//! One helper thread for the sync worker's work that needs no Postgres:
-//! the HTTP exchanges of its requests, reading a page's JSON into records
-//! and encoding them as jsonb. On the worker's own thread, a reply that
-//! came while a page was being applied waited for the apply to end, and
-//! then its reading held up the next request; on the helper it is read
-//! while the worker applies.
+//! Two helper threads for the sync worker's work that needs no Postgres.
+//! The reader sends its requests and reads the replies' JSON into records
+//! as soon as they come; the encoder encodes a page's rows as jsonb. On the
+//! worker's own thread, a reply that came while a page was being applied
+//! waited for the apply to end, and its reading then held up the next
+//! request. Now the next request goes out as soon as a page is read (its
+//! cursor is known), while the encoder encodes that page and the worker
+//! applies the one before.
 //!
 //! What runs here never calls Postgres (nothing of Postgres is
-//! thread-safe), and the thread blocks every signal, so Postgres's signal
-//! handlers only ever run on the worker's thread (threads it starts, for
-//! name lookups, inherit that mask). Only the worker uses it (`enable`);
+//! thread-safe), and the threads block every signal, so Postgres's signal
+//! handlers only ever run on the worker's thread (threads they start, for
+//! name lookups, inherit that mask). Only the worker uses them (`enable`);
 //! backends do their few requests on their own thread. A panic in a job
 //! comes back as an error.
 
@@ -19,48 +21,77 @@ use std::sync::OnceLock;
 use tokio::runtime::Handle;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-static HELPER: OnceLock<std::result::Result<Handle, String>> = OnceLock::new();
+static READER: OnceLock<std::result::Result<Handle, String>> = OnceLock::new();
+static ENCODER: OnceLock<std::result::Result<Handle, String>> = OnceLock::new();
 
-/// Lets this process hand work to the helper thread (the sync worker).
+/// Lets this process hand work to the helper threads (the sync worker).
 pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
-/// Whether this process hands work to the helper thread.
+/// Whether this process hands work to the helper threads.
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// Runs `work` on the helper thread and waits (as a future) for its result.
-pub async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    spawn(async move { work() }).await
+fn reader() -> Result<&'static Handle> {
+    READER.get_or_init(|| start("sequin sync reader")).as_ref().map_err(|why| SequinError::internal(why.clone()))
 }
 
-/// Runs `future` on the helper thread's runtime and waits for its output.
-/// Dropping the wait (the worker abandons a fetch) drops the future too.
+fn encoder() -> Result<&'static Handle> {
+    ENCODER.get_or_init(|| start("sequin sync encoder")).as_ref().map_err(|why| SequinError::internal(why.clone()))
+}
+
+/// Runs `future` on the reader thread and waits (as a future) for its
+/// output. Dropping the wait (the worker abandons a fetch) drops the
+/// future too.
 pub async fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Result<T> {
-    let handle = HELPER.get_or_init(start).as_ref().map_err(|why| SequinError::internal(why.clone()))?;
-    let mut task = AbortOnDrop(handle.spawn(future));
-    match (&mut task.0).await {
-        Ok(value) => Ok(value),
-        Err(error) if error.is_panic() => {
-            Err(SequinError::internal(format!("the sync's helper thread failed: {}", panic_text(error.into_panic()))))
-        }
-        Err(_) => Err(SequinError::internal("the sync's helper thread dropped a job")),
+    Job::Running(AbortOnDrop(reader()?.spawn(future))).wait().await
+}
+
+/// Starts `work` on the encoder thread; `Job::wait` has its result.
+/// Callable from any thread, the reader's too. Should the encoder thread
+/// not start, the work is done here and now.
+pub fn start_job<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Job<T> {
+    match encoder() {
+        Ok(encoder) => Job::Running(AbortOnDrop(encoder.spawn(async move { work() }))),
+        Err(_) => Job::Done(work()),
     }
 }
 
-/// Frees `value` on the helper thread, where its memory was allocated: a
+/// Work under way on a helper thread (dropped, it is abandoned), or done.
+pub enum Job<T> {
+    Running(AbortOnDrop<T>),
+    Done(T),
+}
+
+impl<T> Job<T> {
+    pub async fn wait(self) -> Result<T> {
+        let mut task = match self {
+            Job::Running(task) => task,
+            Job::Done(value) => return Ok(value),
+        };
+        match (&mut task.0).await {
+            Ok(value) => Ok(value),
+            Err(error) if error.is_panic() => {
+                Err(SequinError::internal(format!("the sync's helper thread failed: {}", panic_text(error.into_panic()))))
+            }
+            Err(_) => Err(SequinError::internal("the sync's helper thread dropped a job")),
+        }
+    }
+}
+
+/// Frees `value` on the reader thread, where records are allocated: a
 /// page's records freed on the worker's thread cost a tenth of its time
-/// (glibc returns each block to the helper's arena under a lock).
+/// (glibc returns each block to the reader's arena under a lock).
 pub fn discard<T: Send + 'static>(value: T) {
-    if let Some(Ok(handle)) = HELPER.get() {
+    if let Some(Ok(handle)) = READER.get() {
         // Detached: nothing waits for it.
         drop(handle.spawn(async move { drop(value) }));
     }
 }
 
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -77,10 +108,10 @@ fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Starts the helper thread, with every signal blocked (a thread inherits
+/// Starts a helper thread, with every signal blocked (a thread inherits
 /// the signal mask of the one that creates it), running a runtime of its
 /// own for as long as the process lives.
-fn start() -> std::result::Result<Handle, String> {
+fn start(name: &str) -> std::result::Result<Handle, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,7 +119,7 @@ fn start() -> std::result::Result<Handle, String> {
     let handle = runtime.handle().clone();
     let spawned = with_signals_blocked(|| {
         std::thread::Builder::new()
-            .name("sequin sync helper".into())
+            .name(name.into())
             .spawn(move || runtime.block_on(std::future::pending::<()>()))
     });
     spawned.map_err(|e| format!("could not start the sync's helper thread: {e}"))?;
@@ -113,21 +144,32 @@ fn with_signals_blocked<R>(body: impl FnOnce() -> R) -> R {
 mod tests {
     use std::time::Duration;
 
+    async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> crate::error::Result<T> {
+        super::start_job(work).wait().await
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
     }
 
     #[test]
-    fn jobs_run_on_one_other_thread_and_a_panic_is_an_error() {
+    fn jobs_run_on_their_helper_thread_and_a_panic_is_an_error() {
         let runtime = runtime();
         let here = std::thread::current().id();
-        let first = runtime.block_on(super::run(|| std::thread::current().id())).unwrap();
-        let second = runtime.block_on(super::run(|| std::thread::current().id())).unwrap();
+        let first = runtime.block_on(run(|| std::thread::current().id())).unwrap();
+        let second = runtime.block_on(run(|| std::thread::current().id())).unwrap();
+        let read = runtime.block_on(super::spawn(async { std::thread::current().id() })).unwrap();
+        let started_by_reader = runtime
+            .block_on(super::spawn(async { super::start_job(|| std::thread::current().id()) }))
+            .unwrap();
         assert_ne!(first, here);
         assert_eq!(first, second);
-        let failed = runtime.block_on(super::run(|| -> u8 { panic!("boom") })).unwrap_err();
+        assert_ne!(read, first);
+        assert_ne!(read, here);
+        assert_eq!(runtime.block_on(started_by_reader.wait()).unwrap(), first);
+        let failed = runtime.block_on(run(|| -> u8 { panic!("boom") })).unwrap_err();
         assert!(failed.message.contains("boom"), "{}", failed.message);
-        assert_eq!(runtime.block_on(super::run(|| 7)).unwrap(), 7);
+        assert_eq!(runtime.block_on(run(|| 7)).unwrap(), 7);
     }
 
     #[test]
@@ -145,15 +187,18 @@ mod tests {
         assert!(matches!(gone, Ok(Err(_))), "the job still runs");
     }
 
+    fn blocked_signals() -> [bool; 4] {
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            [libc::SIGTERM, libc::SIGUSR1, libc::SIGURG, libc::SIGINT].map(|s| libc::sigismember(&mask, s) == 1)
+        }
+    }
+
     #[test]
-    fn the_helper_thread_blocks_every_signal() {
-        let blocked = runtime()
-            .block_on(super::run(|| unsafe {
-                let mut mask: libc::sigset_t = std::mem::zeroed();
-                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
-                [libc::SIGTERM, libc::SIGUSR1, libc::SIGURG, libc::SIGINT].map(|s| libc::sigismember(&mask, s) == 1)
-            }))
-            .unwrap();
-        assert_eq!(blocked, [true; 4]);
+    fn the_helper_threads_block_every_signal() {
+        let runtime = runtime();
+        assert_eq!(runtime.block_on(run(blocked_signals)).unwrap(), [true; 4]);
+        assert_eq!(runtime.block_on(super::spawn(async { blocked_signals() })).unwrap(), [true; 4]);
     }
 }

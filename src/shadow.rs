@@ -379,6 +379,12 @@ impl Shadow {
     /// that did not change since it began (`updated_idx` at most
     /// `from_idx`): records the API no longer has.
     pub fn sweep_unseen(&self, foreign_table: pg_sys::Oid, from_idx: i64) -> Result<u64> {
+        // The statistics of backfill_seen are those of some earlier moment,
+        // when this table's ids were not in it: planned with them, the
+        // anti-join compared every row with every seen id (50,000 × 50,000
+        // took a minute). The worker's transaction sees the ids it added.
+        Spi::run("ANALYZE sequin.backfill_seen")
+            .map_err(|e| SequinError::internal(format!("could not analyze sequin.backfill_seen: {e}")))?;
         let unseen = "t.updated_idx <= $1 AND NOT EXISTS (
                           SELECT 1 FROM sequin.backfill_seen s WHERE s.foreign_table = $3 AND s.id = t.id)";
         let change = match self.delete_mode {

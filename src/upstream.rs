@@ -110,22 +110,26 @@ pub async fn send_for_reply(
     Ok(reply.0)
 }
 
-/// `send`, and what `read` makes of the API's 2xx reply. In the sync
-/// worker the reply is read on its helper thread as soon as it arrives
-/// (`http::send_then`).
+/// `send`, and what `read` makes of the API's 2xx reply. With `on_helper`,
+/// the sync worker sends the request and reads the reply on its helper
+/// thread as soon as it arrives (`http::send_then`): for pages that are
+/// likely full, not for polls that mostly find nothing (a hand-over to the
+/// helper and back costs more than such a reply).
 pub async fn send_and_read<T, F>(
     server: &ServerConfig,
     credentials: &Credentials,
     request: &ApiRequest,
     priority: Priority,
     read: F,
+    on_helper: bool,
 ) -> Result<T>
 where
     T: Send + 'static,
     F: Fn(&ApiResponse) -> T + Send + Sync + 'static,
 {
     let read = Arc::new(read);
-    let (reply, read_early) = send_reading(server, credentials, request, priority, Some(read.clone())).await?;
+    let early = on_helper.then(|| read.clone());
+    let (reply, read_early) = send_reading(server, credentials, request, priority, early).await?;
     if !(reply.response.is_success() || not_modified(request, &reply.response)) {
         return Err(refused(server, request, &reply));
     }

@@ -172,6 +172,7 @@ impl Engine {
     /// of the page just fetched), or after its stored cursor.
     fn fetch(&mut self, foreign_table: pg_sys::Oid, lane: Lane, from: Option<(Rc<Target>, Value)>, turn_started: Instant) {
         let task = self.tasks.spawn_local(async move {
+            let continued = from.is_some();
             let (target, cursor) = match from {
                 Some(from) => from,
                 None => {
@@ -195,7 +196,7 @@ impl Engine {
             if lane == Lane::Feed && target.collection.config.server.provider.backfill_ranges(&cursor).is_some() {
                 return Done::Ranged { foreign_table, target };
             }
-            let result = fetch_page(&target, &cursor).await;
+            let result = fetch_page(&target, &cursor, continued).await;
             Done::Fetched { foreign_table, lane, target: Some(target), from: cursor, result }
         });
         self.busy.insert((foreign_table, lane), (turn_started, task));
@@ -234,8 +235,8 @@ impl Engine {
             }
             (None, Ok(_)) => return,
         };
-        let (mut page, encoded) = match fetched {
-            Fetched::Page(page, encoded) => (page, encoded),
+        let (mut page, rows) = match fetched {
+            Fetched::Page(page, rows) => (page, rows),
             Fetched::CursorExpired(reason) => {
                 warning!("sequin sync of {}: {reason}", target.collection.shadow.feed_name);
                 if let Err(error) = in_transaction(|| catalog::restart_backfill(foreign_table, Some(&reason))) {
@@ -272,6 +273,17 @@ impl Engine {
         if page.more && feed_next && !split && !stop_requested() && turn_started.elapsed() < TURN {
             self.prefetch(foreign_table, Lane::Feed, &target, &page.cursor, turn_started).await;
         }
+        // The page's rows, encoded meanwhile.
+        let encoded = match rows.ready().await {
+            Ok((records, encoded)) => {
+                page.records = records;
+                encoded
+            }
+            Err(error) => {
+                self.abort(foreign_table, Lane::Feed);
+                return poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
+            }
+        };
         let applied = apply_page(&target, &page, encoded.as_ref());
         match applied {
             Ok(()) if split => self.start_ranges(foreign_table, &target, &page.cursor),
@@ -281,7 +293,10 @@ impl Engine {
                 poll::fail(foreign_table, &error, target.collection.config.server.poll_interval);
             }
         }
-        offload::discard((page.records, encoded));
+        // (An idle poll's empty page is not worth waking the helper for.)
+        if !page.records.is_empty() {
+            offload::discard((page.records, encoded));
+        }
     }
 
     /// Starts listing every range of a split backfill cursor that is not
@@ -329,8 +344,8 @@ impl Engine {
         result: Result<Fetched>,
         turn_started: Instant,
     ) {
-        let (target, page, encoded) = match (target, result) {
-            (Some(target), Ok(Fetched::Page(page, encoded))) => (target, page, encoded),
+        let (target, mut page, rows) = match (target, result) {
+            (Some(target), Ok(Fetched::Page(page, rows))) => (target, page, rows),
             (target, Err(error)) => return sweep::fail(target.as_deref(), foreign_table, &error, false),
             (target, Ok(_)) => {
                 let error = crate::error::SequinError::internal("the provider's listing cannot be continued");
@@ -340,10 +355,15 @@ impl Engine {
         if page.phase == Phase::Backfill && !stop_requested() && turn_started.elapsed() < TURN {
             self.prefetch(foreign_table, Lane::Sweep, &target, &page.cursor, turn_started).await;
         }
-        if let Err(error) = sweep::apply_sweep_page(&target, &from, &page, encoded.as_ref()) {
+        let applied = rows.ready().await.and_then(|(records, encoded)| {
+            page.records = records;
+            sweep::apply_sweep_page(&target, &from, &page, encoded.as_ref())
+        });
+        if let Err(error) = applied {
             self.abort(foreign_table, Lane::Sweep);
             sweep::fail(Some(&target), foreign_table, &error, false);
         }
+        offload::discard(page.records);
     }
 
     /// Starts fetching the page after `cursor`, and lets its task send the

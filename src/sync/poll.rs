@@ -6,7 +6,7 @@ use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
 use crate::providers::{ApiResponse, CollectionSpec, Phase, Record, SyncPage};
-use crate::shadow::{EncodedRows, Guard};
+use crate::shadow::{EncodedRows, Guard, RowStamp};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
 use crate::{discovery, offload, upstream};
@@ -102,8 +102,8 @@ pub(super) async fn with_current_schema(target: Rc<Target>) -> Result<Rc<Target>
 }
 
 pub(super) enum Fetched {
-    /// With its upserts encoded as jsonb, when they could be.
-    Page(SyncPage, Option<EncodedRows>),
+    /// The page (its records are in `Rows`).
+    Page(SyncPage, Rows),
     /// The cursor can never be continued (the reason): backfill again.
     CursorExpired(String),
     /// The change feed is refused for good (the reason): go on from the
@@ -111,34 +111,41 @@ pub(super) enum Fetched {
     FeedRefused { reason: String, cursor: Value },
 }
 
-/// The page after `cursor`, as the API returns it. Its JSON is read and
-/// its rows encoded on the helper thread (`offload`) as soon as it comes.
-pub(super) async fn fetch_page(target: &Target, cursor: &Value) -> Result<Fetched> {
+/// The page after `cursor`, as the API returns it. A page that goes on
+/// from one that said there is more (`continued`) is read on the reader
+/// thread as soon as it comes, and its rows encoded as jsonb on the encoder
+/// thread (`offload`) while the engine asks for the next one.
+pub(super) async fn fetch_page(target: &Target, cursor: &Value, continued: bool) -> Result<Fetched> {
     let server = &target.collection.config.server;
     let spec = &target.collection.spec;
     let request = server.provider.sync_request(spec, cursor);
     let sent_at = now_us();
     let (provider, shared_spec, stamp, at) = (server.provider, target.spec.clone(), target.collection.shadow.stamp.clone(), cursor.clone());
     let read = move |response: &ApiResponse| {
-        let page = provider.sync_response(&shared_spec, &at, response, sent_at)?;
+        let mut page = provider.sync_response(&shared_spec, &at, response, sent_at)?;
         let followups = provider.page_followups(&shared_spec, &page);
-        let encoded = if followups.is_empty() { stamp.encode_upserts(&page.records) } else { None };
-        Ok((page, followups, encoded))
+        let records = std::mem::take(&mut page.records);
+        // A page with follow-ups is encoded once they are merged.
+        let rows = match followups.is_empty() {
+            true => Rows::encode(stamp.clone(), records),
+            false => Rows::Here(records, None),
+        };
+        Ok((page, followups, rows))
     };
-    match upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read).await {
+    match upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read, continued).await {
         Ok(read) => {
-            let (mut page, followups, mut encoded) = upstream::parse(server, &request, read)?;
-            if !followups.is_empty() {
-                for followup in followups {
-                    let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
-                    let merged = server.provider.merge_followup(spec, &mut page, &response);
-                    upstream::parse(server, &followup, merged)?;
-                }
-                let (records, encoded_now) = encode_off_thread(target, page.records).await?;
-                page.records = records;
-                encoded = encoded_now;
+            let (mut page, followups, rows) = upstream::parse(server, &request, read)?;
+            if followups.is_empty() {
+                return Ok(Fetched::Page(page, rows));
             }
-            Ok(Fetched::Page(page, encoded))
+            page.records = rows.ready().await?.0;
+            for followup in followups {
+                let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
+                let merged = server.provider.merge_followup(spec, &mut page, &response);
+                upstream::parse(server, &followup, merged)?;
+            }
+            let rows = Rows::encode(target.collection.shadow.stamp.clone(), std::mem::take(&mut page.records));
+            Ok(Fetched::Page(page, rows))
         }
         Err(error) => {
             // A field the query names is gone upstream: ask for the fields
@@ -224,8 +231,35 @@ pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> 
         let encoded = stamp.encode_upserts(&records);
         Ok(RangePage { records, progress, encoded })
     };
-    let read = upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read).await?;
+    let read = upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read, true).await?;
     upstream::parse(server, &request, read)
+}
+
+/// A page's records, and their upserts encoded as jsonb (None: they
+/// could not be, and the page is applied from text): still being encoded
+/// on the encoder thread, or at hand.
+pub(super) enum Rows {
+    Here(Vec<Record>, Option<EncodedRows>),
+    Encoding(offload::Job<(Vec<Record>, Option<EncodedRows>)>),
+}
+
+impl Rows {
+    /// Starts encoding `records` on the encoder thread.
+    fn encode(stamp: RowStamp, records: Vec<Record>) -> Rows {
+        Rows::Encoding(offload::start_job(move || {
+            let encoded = stamp.encode_upserts(&records);
+            (records, encoded)
+        }))
+    }
+
+    /// The records and their encoding, once the encoder is done. Its
+    /// failure fails the page (it is fetched again).
+    pub async fn ready(self) -> Result<(Vec<Record>, Option<EncodedRows>)> {
+        match self {
+            Rows::Here(records, encoded) => Ok((records, encoded)),
+            Rows::Encoding(job) => job.wait().await,
+        }
+    }
 }
 
 /// A page of one range of a split backfill.
@@ -234,16 +268,6 @@ pub(super) struct RangePage {
     /// The range's progress, for `Provider::merge_range`.
     pub progress: Value,
     pub encoded: Option<EncodedRows>,
-}
-
-/// `records` and their upserts encoded as jsonb, from the helper thread.
-async fn encode_off_thread(target: &Target, records: Vec<Record>) -> Result<(Vec<Record>, Option<EncodedRows>)> {
-    let stamp = target.collection.shadow.stamp.clone();
-    offload::run(move || {
-        let encoded = stamp.encode_upserts(&records);
-        (records, encoded)
-    })
-    .await
 }
 
 /// `apply_page` in the caller's transaction; the WARNINGs to report.
