@@ -359,9 +359,12 @@ def backfill_rate():
     count = int(psql("SELECT count(*) FROM sequin_shadow.bench_backfill_customers"))
     report("sync", f"backfill, zero-latency mock: rows applied per second",
            f"{count / seconds:,.0f} rows/s ({seconds:.1f} s)", "≥ 50,000 rows/s", f"{count:,} rows")
-    ceiling = sql_only_ceiling()
-    report("sync", "backfill ÷ the SQL-only ceiling (the same records as JSON pages of 100, page-wise upsert)",
-           f"{count / seconds:,.0f} ÷ {ceiling:,.0f} rows/s = {count / seconds / ceiling:.0%}", "≥ 50 %",
+    parsed, text = sql_only_ceiling("jsonb"), sql_only_ceiling("text")
+    report("sync", "backfill ÷ the SQL-only ceiling (the same records as jsonb pages of 100, page-wise upsert)",
+           f"{count / seconds:,.0f} ÷ {parsed:,.0f} rows/s = {count / seconds / parsed:.0%}", "≥ 50 %",
+           f"{count:,} rows")
+    report("sync", "… the same with the pages as JSON text, as an API sends them (the SQL parses them)",
+           f"{count / seconds:,.0f} ÷ {text:,.0f} rows/s = {count / seconds / text:.0%}", "(report)",
            f"{count:,} rows")
     del started
     # Left polling, it would weigh on every section after it.
@@ -406,21 +409,22 @@ def stripe_sync_engine():
            f"{mine:,.0f} / {peer:,.0f} rows/s = {mine / peer:.1f}×", "≥ 5×", f"{count:,} rows each")
 
 
-def sql_only_ceiling():
+def sql_only_ceiling(form):
     """Rows per second of the cheapest plain SQL apply of the backfill's
-    records: their API objects in pages of 100 (as the API sends them),
-    each page upserted into a table like the shadow (same columns and
-    indexes, no HTTP, no trigger) with jsonb_populate_recordset."""
-    psql("""DROP TABLE IF EXISTS public.bench_pages, public.bench_ceiling;
+    records: their rows in pages of 100, each page upserted into a table
+    like the shadow (same columns and indexes, no HTTP, no trigger) with
+    jsonb_populate_recordset. `form`: the pages are kept as jsonb (parsed
+    beforehand: the stricter ceiling) or as JSON text."""
+    psql(f"""DROP TABLE IF EXISTS public.bench_pages, public.bench_ceiling;
             CREATE TABLE public.bench_pages AS
-              SELECT n / 100 AS page, jsonb_agg(r ORDER BY n) AS rows
+              SELECT n / 100 AS page, jsonb_agg(r ORDER BY n)::{form} AS rows
                 FROM (SELECT row_number() OVER (ORDER BY id) - 1 AS n, to_jsonb(s) AS r
                         FROM sequin_shadow.bench_backfill_customers s) s
                GROUP BY 1;
             CREATE TABLE public.bench_ceiling (LIKE sequin_shadow.bench_backfill_customers INCLUDING ALL)""")
     script = """DO $$ DECLARE p record; BEGIN
   FOR p IN SELECT rows FROM public.bench_pages ORDER BY page LOOP
-    INSERT INTO public.bench_ceiling SELECT * FROM jsonb_populate_recordset(NULL::public.bench_ceiling, p.rows)
+    INSERT INTO public.bench_ceiling SELECT * FROM jsonb_populate_recordset(NULL::public.bench_ceiling, p.rows::jsonb)
       ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, raw = excluded.raw,
                                      updated_idx = excluded.updated_idx;
   END LOOP; END $$;"""

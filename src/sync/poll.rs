@@ -5,7 +5,7 @@
 use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
-use crate::providers::{ApiResponse, CollectionSpec, Phase, Record, SyncPage};
+use crate::providers::{ApiRequest, ApiResponse, CollectionSpec, Phase, Record, SyncPage};
 use crate::shadow::{EncodedRows, Guard, RowStamp};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
@@ -139,11 +139,7 @@ pub(super) async fn fetch_page(target: &Target, cursor: &Value, continued: bool)
                 return Ok(Fetched::Page(page, rows));
             }
             page.records = rows.ready().await?.0;
-            for followup in followups {
-                let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
-                let merged = server.provider.merge_followup(spec, &mut page, &response);
-                upstream::parse(server, &followup, merged)?;
-            }
+            complete(target, &mut page, followups).await?;
             let rows = Rows::encode(target.collection.shadow.stamp.clone(), std::mem::take(&mut page.records));
             Ok(Fetched::Page(page, rows))
         }
@@ -219,6 +215,18 @@ pub(super) fn apply_range_page(target: &Target, range: u64, mut fetched: RangePa
     Ok(outcome.0)
 }
 
+/// Sends a page's follow-ups (the fields a wide sObject's query could not
+/// name) and merges their replies into its records.
+async fn complete(target: &Target, page: &mut SyncPage, followups: Vec<ApiRequest>) -> Result<()> {
+    let server = &target.collection.config.server;
+    for followup in followups {
+        let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
+        let merged = server.provider.merge_followup(&target.collection.spec, page, &response);
+        upstream::parse(server, &followup, merged)?;
+    }
+    Ok(())
+}
+
 /// The records of a range of a split backfill (read on the helper thread,
 /// with their upserts encoded), and the range's progress.
 pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> Result<RangePage> {
@@ -228,11 +236,19 @@ pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> 
     let (provider, spec, stamp) = (server.provider, target.spec.clone(), target.collection.shadow.stamp.clone());
     let read = move |response: &ApiResponse| {
         let (records, progress) = provider.range_response(&spec, response, sent_at)?;
-        let encoded = stamp.encode_upserts(&records);
-        Ok(RangePage { records, progress, encoded })
+        let page = SyncPage { records, cursor: Value::Null, phase: Phase::Backfill, more: true };
+        let followups = provider.page_followups(&spec, &page);
+        let encoded = if followups.is_empty() { stamp.encode_upserts(&page.records) } else { None };
+        Ok((RangePage { records: page.records, progress, encoded }, followups))
     };
     let read = upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read, true).await?;
-    upstream::parse(server, &request, read)
+    let (mut fetched, followups) = upstream::parse(server, &request, read)?;
+    if !followups.is_empty() {
+        let mut page = SyncPage { records: fetched.records, cursor: Value::Null, phase: Phase::Backfill, more: true };
+        complete(target, &mut page, followups).await?;
+        (fetched.records, fetched.encoded) = Rows::encode(target.collection.shadow.stamp.clone(), page.records).ready().await?;
+    }
+    Ok(fetched)
 }
 
 /// A page's records, and their upserts encoded as jsonb (None: they

@@ -94,15 +94,36 @@ pub fn execute(sf: &SalesforceState, q: &Query) -> Vec<Arc<Record>> {
     let natural = q.order.is_empty()
         || q.order == [(modstamp, false)]
         || q.order == [(modstamp, false), (id, false)];
-    let from = match &q.filter {
-        Some((Source::SystemModstamp, Op::Gt, ms)) => Some((*ms, false)),
-        Some((Source::SystemModstamp, Op::Ge | Op::Eq, ms)) => Some((*ms, true)),
-        _ => None,
+    // Where the SystemModstamp index is entered (the highest lower bound),
+    // and where it is left (the lowest upper bound).
+    let from = q
+        .filter
+        .iter()
+        .filter_map(|(source, op, ms)| match (source, op) {
+            (Source::SystemModstamp, Op::Gt) => Some((*ms, false)),
+            (Source::SystemModstamp, Op::Ge | Op::Eq) => Some((*ms, true)),
+            _ => None,
+        })
+        .max_by_key(|&(ms, inclusive)| (ms, !inclusive));
+    let until = q
+        .filter
+        .iter()
+        .filter_map(|(source, op, ms)| match (source, op) {
+            (Source::SystemModstamp, Op::Lt) => Some((*ms, false)),
+            (Source::SystemModstamp, Op::Le | Op::Eq) => Some((*ms, true)),
+            _ => None,
+        })
+        .min_by_key(|&(ms, inclusive)| (ms, inclusive));
+    let before_end = |r: &Record| {
+        until.is_none_or(|(ms, inclusive)| {
+            let stamp = r.datetime(&Source::SystemModstamp).expect("a datetime field");
+            stamp < ms || (inclusive && stamp == ms)
+        })
     };
     let matches = |r: &Record| {
-        q.filter.as_ref().is_none_or(|(source, op, ms)| {
-            op.test(r.datetime(source).expect("a datetime field"), *ms)
-        })
+        q.filter
+            .iter()
+            .all(|(source, op, ms)| op.test(r.datetime(source).expect("a datetime field"), *ms))
     };
     let asked = |r: &Record| {
         q.ids
@@ -111,6 +132,7 @@ pub fn execute(sf: &SalesforceState, q: &Query) -> Vec<Arc<Record>> {
     };
     let candidates = store
         .by_modstamp(from)
+        .take_while(|r| before_end(r))
         .filter(|r| matches(r) && asked(r))
         .cloned();
     if natural {

@@ -3,6 +3,7 @@
 //! ```text
 //! SELECT <field>[, <field>…] FROM <Type>
 //!   [WHERE <datetime field> (>|>=|<|<=|=) <datetime literal>
+//!          [AND <datetime field> (>|>=|<|<=|=) <datetime literal>…]
 //!    | WHERE Id IN ('<id>'[, '<id>'…])]
 //!   [ORDER BY <field> [ASC|DESC][, <field> [ASC|DESC]…]]
 //!   [LIMIT <n>]
@@ -46,8 +47,8 @@ pub struct Query {
     pub sobject: Arc<SObject>,
     /// Indexes into the type's fields, in SELECT order.
     pub fields: Vec<usize>,
-    /// (system datetime field, op, unix ms)
-    pub filter: Option<(Source, Op, i64)>,
+    /// (system datetime field, op, unix ms), all of them true.
+    pub filter: Vec<(Source, Op, i64)>,
     /// `WHERE Id IN (…)`: the ids asked for (how a writer reads back what
     /// it wrote).
     pub ids: Option<Vec<String>>,
@@ -213,6 +214,33 @@ fn id_list(c: &mut Cursor) -> Result<Vec<String>, SfError> {
 const KEYWORDS: [&str; 6] = ["select", "from", "where", "order", "by", "limit"];
 
 /// `types`: the org's schema.
+/// `<field> <op> <datetime literal>`, the field (at `i`) just read.
+fn datetime_condition(c: &mut Cursor, t: &SObject, i: usize) -> Result<(Source, Op, i64), SfError> {
+    let source = t.fields[i].source.clone();
+    if !source.is_system_datetime() {
+        return Err(SfError::malformed_query(format!(
+            "sequin-mock only filters on CreatedDate, LastModifiedDate or SystemModstamp, or Id IN (…), not {}",
+            t.fields[i].name
+        )));
+    }
+    let op = match c.next() {
+        Some(Token::Op(op)) => op,
+        _ => {
+            c.at -= 1;
+            return Err(c.unexpected_here());
+        }
+    };
+    let literal = c.word()?;
+    let ms = time::parse_datetime(&literal).ok_or_else(|| {
+        SfError::new(
+            400,
+            "INVALID_QUERY_FILTER_OPERATOR",
+            format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", t.fields[i].name),
+        )
+    })?;
+    Ok((source, op, ms))
+}
+
 pub fn parse(q: &str, types: &[Arc<SObject>]) -> Result<Query, SfError> {
     let mut c = Cursor {
         tokens: tokenize(q)?,
@@ -264,37 +292,21 @@ pub fn parse(q: &str, types: &[Arc<SObject>]) -> Result<Query, SfError> {
         t.field_index(&name).ok_or_else(|| invalid_field(t, &name))
     };
 
-    let mut filter = None;
+    let mut filter = Vec::new();
     let mut ids = None;
     if c.is_keyword("WHERE") {
         c.at += 1;
         let i = field(&mut c)?;
-        let source = t.fields[i].source.clone();
         if t.fields[i].ftype == FieldType::Id && c.is_keyword("IN") {
             c.at += 1;
             ids = Some(id_list(&mut c)?);
-        } else if !source.is_system_datetime() {
-            return Err(SfError::malformed_query(format!(
-                "sequin-mock only filters on CreatedDate, LastModifiedDate or SystemModstamp, or Id IN (…), not {}",
-                t.fields[i].name
-            )));
         } else {
-            let op = match c.next() {
-                Some(Token::Op(op)) => op,
-                _ => {
-                    c.at -= 1;
-                    return Err(c.unexpected_here());
-                }
-            };
-            let literal = c.word()?;
-            let ms = time::parse_datetime(&literal).ok_or_else(|| {
-                SfError::new(
-                    400,
-                    "INVALID_QUERY_FILTER_OPERATOR",
-                    format!("value of filter criterion for field '{}' must be of type dateTime and should not be enclosed in quotes", t.fields[i].name),
-                )
-            })?;
-            filter = Some((source, op, ms));
+            filter.push(datetime_condition(&mut c, t, i)?);
+            while c.is_keyword("AND") {
+                c.at += 1;
+                let i = field(&mut c)?;
+                filter.push(datetime_condition(&mut c, t, i)?);
+            }
         }
     }
 
@@ -365,7 +377,7 @@ mod tests {
     fn parses_a_read_back_by_ids() {
         let q = parse("SELECT Id, Name FROM Contact WHERE Id IN ('003A', '003B')").unwrap();
         assert_eq!(q.ids, Some(vec!["003A".to_string(), "003B".to_string()]));
-        assert_eq!(q.filter, None);
+        assert_eq!(q.filter, vec![]);
         assert!(parse("SELECT Id FROM Contact WHERE Id IN '003A'").is_err());
         assert!(parse("SELECT Id FROM Contact WHERE Id IN ('003A'").is_err());
         assert!(parse("SELECT Id FROM Contact WHERE Email IN ('a')").is_err());
@@ -382,11 +394,11 @@ mod tests {
         );
         assert_eq!(
             q.filter,
-            Some((
+            vec![(
                 Source::SystemModstamp,
                 Op::Gt,
                 time::parse_datetime("2026-01-01T00:00:00Z").unwrap()
-            ))
+            )]
         );
         assert_eq!(
             q.order,
@@ -395,10 +407,15 @@ mod tests {
         assert_eq!(q.limit, Some(500));
 
         let q = parse("select id, email from contact where systemmodstamp>=2026-01-01T00:00:00.000+0000 order by SystemModstamp desc").unwrap();
-        assert_eq!(q.filter.unwrap().1, Op::Ge);
+        assert_eq!(q.filter[0].1, Op::Ge);
         assert_eq!(q.order, vec![(idx("SystemModstamp"), true)]);
         let q = parse("SELECT Id FROM Lead").unwrap();
-        assert_eq!((q.filter, q.order.len(), q.limit), (None, 0, None));
+        assert_eq!((q.filter, q.order.len(), q.limit), (vec![], 0, None));
+        // A range of a backfill in ranges: two conditions.
+        let q = parse("SELECT Id FROM Contact WHERE SystemModstamp >= 2026-01-01T00:00:00.000Z AND SystemModstamp < 2026-02-01T00:00:00.000Z ORDER BY SystemModstamp, Id").unwrap();
+        assert_eq!(q.filter.iter().map(|f| f.1).collect::<Vec<_>>(), vec![Op::Ge, Op::Lt]);
+        assert!(parse("SELECT Id FROM Contact WHERE SystemModstamp >= 2026-01-01T00:00:00Z AND").is_err());
+        assert!(parse("SELECT Id FROM Contact WHERE SystemModstamp >= 2026-01-01T00:00:00Z AND LastName < 2026-01-01T00:00:00Z").is_err());
         assert_eq!(
             code("SELECT Name FROM Account WHERE LastModifiedDate<2026-01-01T00:00:00-08:00"),
             "OK"

@@ -37,10 +37,15 @@
 //! (`cursor_expired`), and the collection is backfilled again (the rows the
 //! backfill does not see are marked deleted).
 //!
+//! A backfill may be listed in ranges of SystemModstamp queried at once
+//! (the `backfill_ranges` table option): `ranges.rs`.
+//!
 //! Files: `schema.rs` (describeGlobal, describe), `sync.rs` (queries,
-//! records, wide objects), `write.rs` (sObject Collections), `errors.rs`.
+//! records, wide objects), `ranges.rs`, `write.rs` (sObject Collections),
+//! `errors.rs`.
 
 mod errors;
+mod ranges;
 mod schema;
 mod sync;
 #[cfg(test)]
@@ -185,6 +190,26 @@ impl Provider for Salesforce {
         now_us: i64,
     ) -> Result<SyncPage, ApiError> {
         sync::sync_response(spec, cursor, response, now_us)
+    }
+
+    fn split_backfill(&self, _spec: &CollectionSpec, cursor: &Value, ranges: usize) -> Option<Value> {
+        ranges::split_backfill(cursor, ranges)
+    }
+
+    fn backfill_ranges(&self, cursor: &Value) -> Option<Vec<u64>> {
+        ranges::backfill_ranges(cursor)
+    }
+
+    fn range_request(&self, spec: &CollectionSpec, cursor: &Value, range: u64) -> ApiRequest {
+        ranges::range_request(spec, cursor, range, crate::time::now_us())
+    }
+
+    fn range_response(&self, spec: &CollectionSpec, response: &ApiResponse, now_us: i64) -> Result<(Vec<Record>, Value), ApiError> {
+        ranges::range_response(spec, response, now_us)
+    }
+
+    fn merge_range(&self, cursor: &Value, range: u64, progress: &Value, ranges: usize) -> Value {
+        ranges::merge(cursor, range, progress, ranges)
     }
 
     fn page_followups(&self, spec: &CollectionSpec, page: &SyncPage) -> Vec<ApiRequest> {

@@ -22,7 +22,7 @@ const RETRIEVE_IDS: usize = 2_000;
 pub(super) const LOOKBACK_US: i64 = 30_000_000;
 /// A query locator older than this is not followed (Salesforce drops idle
 /// ones after 15 minutes; the mock keeps few).
-const LOCATOR_MAX_AGE_US: i64 = 60_000_000;
+pub(super) const LOCATOR_MAX_AGE_US: i64 = 60_000_000;
 /// The deleted endpoint is asked for at least this span (it refuses a
 /// start and end less than a minute apart).
 const DELETED_MIN_SPAN_US: i64 = 120_000_000;
@@ -95,7 +95,7 @@ fn split_fields(spec: &CollectionSpec, fixed: usize) -> (Vec<&str>, Vec<&str>) {
 
 /// The SOQL of `template`, whose `{}` is the field list: with every field
 /// that fits in the URL, and the fields left for collections retrieve.
-fn fitted_query(spec: &CollectionSpec, template: &str) -> (ApiRequest, Vec<String>) {
+pub(super) fn fitted_query(spec: &CollectionSpec, template: &str) -> (ApiRequest, Vec<String>) {
     let fixed = query_request(&template.replace("{}", "")).path.len();
     let (queried, rest) = split_fields(spec, fixed);
     (query_request(&template.replace("{}", &queried.join(","))), rest.into_iter().map(str::to_string).collect())
