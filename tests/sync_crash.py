@@ -13,10 +13,10 @@ transaction that applies it. Then:
      equal to the mock, and no change is applied twice;
   4. the change feed: NOTIFY sequin_changes wakes consumers with the table
      and the updated_idx of what was applied;
-  5. a backfill split into 4 ranges listed at once (backfill_ranges), with
-     the worker killed in the middle: every range goes on from its own
-     place in the cursor, the table ends equal to the mock, every record
-     applied once.
+  5. a backfill split into 4 ranges listed at once (backfill_ranges), of
+     Stripe customers and of Salesforce contacts, with the worker killed in
+     the middle: every range goes on from its own place in the cursor, the
+     table ends equal to the mock, every record applied once.
 Needs PGHOST/PGPORT/PGUSER/PGDATABASE and MOCK_URL (target/stack.env).
 """
 import json
@@ -242,56 +242,87 @@ def sigterm_while_a_request_hangs():
     stack.stack_sh("restart")
 
 
-RANGED_ACCOUNT = "sk_test_crash_ranges"
-RANGED = 30_000
+class Ranged:
+    """A provider's side of the ranged backfill scenario."""
+
+    def __init__(self, name, account, count, page, seed, server, mapping, table, live, under_way):
+        self.name, self.account, self.count, self.page = name, account, count, page
+        self.seed, self.server, self.mapping, self.table = seed, server, mapping, table
+        self.live, self.under_way = live, under_way
 
 
-def ranged_backfill_with_a_crash():
+def salesforce_mapping(account):
+    grant = stack.mock("POST", "/_admin/oauth/grants", account, {"client_id": "crash-cid", "client_secret": "crash-secret"})
+    return (f"client_id 'crash-cid', client_secret 'crash-secret', refresh_token '{grant['refresh_token']}'")
+
+
+RANGED = [
+    # Stripe: ranges of creation time, each listed newest first after `after`.
+    Ranged("stripe", "sk_test_crash_ranges", 30_000, 100,
+           seed="/_admin/stripe/customers/seed?count=30000",
+           server=lambda: f"provider 'stripe', base_url '{MOCK}'",
+           mapping=lambda account: f"api_key '{account}'",
+           table="customers (id text, name text) SERVER crash_ranges OPTIONS (collection 'customers', backfill_ranges '4')",
+           live=lambda account: {c["id"] for c in stack.mock("GET", "/_admin/stripe/customers", account)["data"]},
+           under_way=lambda r: r.get("after")),
+    # Salesforce: ranges of SystemModstamp, each its own query and locator.
+    Ranged("salesforce", "sk_test_crash_sf_ranges", 30_000, 2_000,
+           seed="/_admin/salesforce/Contact/seed?count=30000",
+           server=lambda: (f"provider 'salesforce', base_url '{MOCK}', "
+                           f"token_url '{MOCK}/services/oauth2/token'"),
+           mapping=salesforce_mapping,
+           table="contacts (id text, last_name text) SERVER crash_ranges OPTIONS (collection 'Contact', backfill_ranges '4')",
+           live=lambda account: {c["Id"] for c in stack.mock("GET", "/_admin/salesforce/Contact", account)["records"]},
+           under_way=lambda r: r.get("last")),
+]
+
+
+def ranged_backfill_with_a_crash(ranged):
+    name = ranged.table.split(" ")[0]
     psql("DROP SCHEMA IF EXISTS crash_ranges CASCADE; DROP SERVER IF EXISTS crash_ranges CASCADE; "
          "DROP TABLE IF EXISTS public.crash_ranges_log; DROP FUNCTION IF EXISTS public.crash_ranges_log_row()")
-    stack.mock("POST", "/_admin/reset", RANGED_ACCOUNT)
-    stack.mock("POST", f"/_admin/stripe/customers/seed?count={RANGED}", RANGED_ACCOUNT)
+    stack.mock("POST", "/_admin/reset", ranged.account)
+    stack.mock("POST", ranged.seed, ranged.account)
     # 10 ms a request: the kill lands while ranges are in flight.
-    stack.mock("POST", "/_admin/faults", RANGED_ACCOUNT,
-               {"account": RANGED_ACCOUNT, "kind": "latency", "latency_ms": 10, "fraction": 1})
+    stack.mock("POST", "/_admin/faults", ranged.account,
+               {"account": ranged.account, "kind": "latency", "latency_ms": 10, "fraction": 1})
     psql(f"""
-        CREATE SERVER crash_ranges FOREIGN DATA WRAPPER sequin_fdw
-          OPTIONS (provider 'stripe', base_url '{MOCK}', poll_interval '500ms');
-        CREATE USER MAPPING FOR PUBLIC SERVER crash_ranges OPTIONS (api_key '{RANGED_ACCOUNT}');
+        CREATE SERVER crash_ranges FOREIGN DATA WRAPPER sequin_fdw OPTIONS ({ranged.server()}, poll_interval '500ms');
+        CREATE USER MAPPING FOR PUBLIC SERVER crash_ranges OPTIONS ({ranged.mapping(ranged.account)});
         SELECT sequin.pause('crash_ranges');
         CREATE SCHEMA crash_ranges;
-        CREATE FOREIGN TABLE crash_ranges.customers (id text, name text) SERVER crash_ranges
-          OPTIONS (collection 'customers', backfill_ranges '4');
+        CREATE FOREIGN TABLE crash_ranges.{ranged.table};
         CREATE TABLE public.crash_ranges_log (id text);
         CREATE FUNCTION public.crash_ranges_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             INSERT INTO public.crash_ranges_log VALUES (NEW.id);
             RETURN NULL;
         END $$;
-        CREATE TRIGGER crash_ranges_log AFTER INSERT OR UPDATE ON sequin_shadow.crash_ranges_customers
+        CREATE TRIGGER crash_ranges_log AFTER INSERT OR UPDATE ON sequin_shadow.crash_ranges_{name}
           FOR EACH ROW EXECUTE FUNCTION public.crash_ranges_log_row();
         SELECT sequin.resume('crash_ranges');
     """)
+    what = f"{ranged.name} ranged backfill"
     applied = lambda: int(psql("SELECT count(*) FROM public.crash_ranges_log"))  # noqa: E731
-    check("ranged backfill under way", wait_for(lambda: applied() >= RANGED // 2, 60))
-    cursor = json.loads(psql("SELECT cursor FROM sequin.collections WHERE foreign_table = 'crash_ranges.customers'::regclass"))
-    busy = [r for r in cursor.get("ranges", []) if r.get("after")]
-    check("the backfill's cursor holds its ranges, several of them under way", len(cursor.get("ranges", [])) >= 2 and busy,
-          json.dumps(cursor)[:300])
-    at_kill, requests_at_kill = applied(), stack.mock("GET", "/_admin/requests", RANGED_ACCOUNT)["total"]
+    cursor = lambda: json.loads(psql(f"SELECT cursor FROM sequin.collections "  # noqa: E731
+                                     f"WHERE foreign_table = 'crash_ranges.{name}'::regclass"))
+    busy = lambda: [r for r in cursor().get("ranges", []) if ranged.under_way(r)]  # noqa: E731
+    check(f"{what} under way", wait_for(lambda: applied() >= ranged.count // 2 and len(busy()) >= 2, 60))
+    check("the backfill's cursor holds its ranges, several of them under way", len(busy()) >= 2, json.dumps(cursor())[:300])
+    at_kill, requests_at_kill = applied(), stack.mock("GET", "/_admin/requests", ranged.account)["total"]
     kill_worker()
     done = wait_for(lambda: psql("SELECT phase FROM sequin.sync_status "
-                                 "WHERE \"table\" = 'crash_ranges.customers'::regclass") == "incremental", 120)
-    after_kill = stack.mock("GET", "/_admin/requests", RANGED_ACCOUNT)["total"] - requests_at_kill
-    check("ranged backfill finished after kill -9", done, f"killed at {at_kill} rows")
-    live = {c["id"] for c in stack.mock("GET", "/_admin/stripe/customers", RANGED_ACCOUNT)["data"]}
-    rows = set(psql("SELECT id FROM sequin_shadow.crash_ranges_customers").split())
-    check("shadow equals the mock after the ranged backfill", rows == live and len(rows) == RANGED, f"{len(rows)} rows")
+                                 f"WHERE \"table\" = 'crash_ranges.{name}'::regclass") == "incremental", 120)
+    after_kill = stack.mock("GET", "/_admin/requests", ranged.account)["total"] - requests_at_kill
+    check(f"{what} finished after kill -9", done, f"killed at {at_kill} rows")
+    live = ranged.live(ranged.account)
+    rows = set(psql(f"SELECT id FROM sequin_shadow.crash_ranges_{name}").split())
+    check(f"shadow equals the mock after the {what}", rows == live and len(rows) == ranged.count, f"{len(rows)} rows")
     twice = psql("SELECT count(*) FROM (SELECT id FROM public.crash_ranges_log GROUP BY id HAVING count(*) > 1) t")
-    check("every record of the ranged backfill applied once", twice == "0", f"{twice} records applied more than once")
+    check(f"every record of the {what} applied once", twice == "0", f"{twice} records applied more than once")
     check("each range went on from its place: fewer requests after the kill than a backfill from the start needs",
-          after_kill < RANGED // 100, f"{after_kill} requests after the kill, killed at {at_kill} rows")
-    stack.mock("DELETE", "/_admin/faults", RANGED_ACCOUNT)
+          after_kill < ranged.count // ranged.page, f"{after_kill} requests after the kill, killed at {at_kill} rows")
+    stack.mock("DELETE", "/_admin/faults", ranged.account)
     if not failures:
         psql("DROP SCHEMA crash_ranges CASCADE; DROP SERVER crash_ranges CASCADE; DROP TABLE public.crash_ranges_log; "
              "DROP FUNCTION public.crash_ranges_log_row()")
@@ -304,7 +335,8 @@ def main():
     incremental_with_crashes()
     change_feed()
     sigterm_while_a_request_hangs()
-    ranged_backfill_with_a_crash()
+    for ranged in RANGED:
+        ranged_backfill_with_a_crash(ranged)
     if failures:
         # Left in place for a look; the next run drops it first.
         print(f"sync_crash: {len(failures)} failed: {', '.join(failures)}")
