@@ -278,7 +278,8 @@ impl Shadow {
     /// changed the table. Runs in the caller's transaction; any failure
     /// fails the whole call.
     pub fn apply(&self, client: &mut SpiClient<'_>, records: &[Record]) -> Result<u64> {
-        self.apply_guarded(client, records, None, Guard::Version)
+        let encoded = utf8_database().then(|| self.stamp.encode_upserts(records)).flatten();
+        self.apply_guarded(client, records, encoded.as_ref(), Guard::Version)
     }
 
     /// `encoded`: the records' upserts as `encode_upserts` made them.
@@ -326,8 +327,7 @@ impl Shadow {
             // An idle poll's page: nothing to apply, nothing to release.
             return Ok(Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() });
         }
-        // jsonb strings are in the database's encoding; the encoder writes UTF-8.
-        let encoded = encoded.filter(|_| unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32);
+        let encoded = encoded.filter(|_| utf8_database());
         let all = subxact::attempt(|| Spi::connect_mut(|client| self.apply_guarded(client, records, encoded, guard)));
         let mut applied = Applied { changed: 0, poisoned: Vec::new(), quarantined: Vec::new() };
         match all {
@@ -435,6 +435,12 @@ impl Shadow {
 enum Rows<'a> {
     Text(String),
     Jsonb(&'a EncodedRows),
+}
+
+/// Whether jsonb written by `jsonb::Encoder` (UTF-8) fits this database:
+/// jsonb strings are in the database's encoding.
+fn utf8_database() -> bool {
+    unsafe { pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32 }
 }
 
 /// When a record replaces the row of the same id.
