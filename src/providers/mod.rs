@@ -4,6 +4,7 @@
 //! is unit-tested without a server.
 
 pub mod github;
+mod ranges;
 pub mod salesforce;
 pub mod stripe;
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //! is never cut (that page was asked for with the bounds it had).
 
 use super::sync::{cursor_str, fitted_query, iso_ms, modstamp, parse_datetime, query_page, record_from_sobject, LOCATOR_MAX_AGE_US};
+use crate::providers::ranges::{self, Span};
 use crate::providers::*;
 use serde_json::{json, Value};
 
@@ -34,6 +35,13 @@ struct Range {
 }
 
 impl Range {
+    /// Where what remains of the range begins.
+    fn from(&self) -> i64 {
+        self.last.unwrap_or(self.gte).max(self.gte)
+    }
+}
+
+impl Span for Range {
     fn from_json(value: &Value) -> Option<Range> {
         let time = |key: &str| value.get(key).and_then(Value::as_str).and_then(parse_datetime);
         let next = match (value.get("next").and_then(Value::as_str), time("next_at")) {
@@ -55,27 +63,36 @@ impl Range {
         value
     }
 
-    /// Where what remains of the range begins.
-    fn from(&self) -> i64 {
-        self.last.unwrap_or(self.gte).max(self.gte)
+    fn id(&self) -> u64 {
+        self.id
     }
 
     /// Milliseconds of SystemModstamp still to list.
-    fn remaining_ms(&self) -> i64 {
+    fn remaining(&self) -> i64 {
         (self.lt - self.from()) / 1000
+    }
+
+    const MIN_CUT: i64 = 2;
+
+    /// The older half [from, mid) stays with the range, queried afresh (its
+    /// locator was for the whole); the newer half [mid, lt) is the new
+    /// range. Whole milliseconds: the queries name times to the millisecond.
+    fn cut(&mut self, id: u64) -> Range {
+        let mid = self.from() + self.remaining() / 2 * 1000;
+        let newer = Range { id, gte: mid, lt: self.lt, last: None, next: None };
+        self.lt = mid;
+        self.next = None;
+        newer
     }
 }
 
 fn ranges_of(cursor: &Value) -> Option<Vec<Range>> {
-    cursor.get("ranges")?.as_array()?.iter().map(Range::from_json).collect()
+    ranges::ranges_of(cursor)
 }
 
 /// The ids of the ranges a split backfill cursor holds.
 pub(super) fn backfill_ranges(cursor: &Value) -> Option<Vec<u64>> {
-    if cursor_str(cursor, "phase") != Some("backfill") {
-        return None;
-    }
-    ranges_of(cursor).map(|ranges| ranges.iter().map(|r| r.id).collect())
+    ranges::ids::<Range>(cursor)
 }
 
 /// A backfill cursor after its first page, cut into up to `ranges` ranges
@@ -90,9 +107,7 @@ pub(super) fn split_backfill(cursor: &Value, ranges: usize) -> Option<Value> {
         return None;
     }
     let whole = Range { id: 0, gte: last, lt: started, last: None, next: None };
-    let split = json!({"phase": "backfill", "started": iso_ms(started), "next_range": 1, "ranges": [whole.to_json()]});
-    // Nothing is being listed yet: any range may be cut.
-    Some(cut(split, ranges, None))
+    Some(ranges::split(json!({"phase": "backfill", "started": iso_ms(started)}), whole, ranges))
 }
 
 /// The next page of a range: its locator while fresh, else its query from
@@ -139,53 +154,18 @@ pub(super) fn range_response(spec: &CollectionSpec, response: &ApiResponse, now_
 /// again up to `ranges`; once no range is left, the incremental cursor
 /// from the backfill's start.
 pub(super) fn merge(cursor: &Value, id: u64, progress: &Value, ranges: usize) -> Value {
-    let Some(mut list) = ranges_of(cursor) else { return cursor.clone() };
-    let Some(at) = list.iter().position(|r| r.id == id) else { return cursor.clone() };
-    let time = |key: &str| progress.get(key).and_then(Value::as_str).and_then(parse_datetime);
-    if progress.get("done").and_then(Value::as_bool) == Some(true) {
-        list.remove(at);
-    } else if let (Some(last), Some(next), Some(next_at)) = (time("last"), progress.get("next").and_then(Value::as_str), time("next_at")) {
-        let range = &mut list[at];
-        range.last = Some(range.last.map_or(last, |l| l.max(last)));
-        range.next = Some((next.to_string(), next_at));
-    }
-    if list.is_empty() {
+    let advance = |range: &mut Range, progress: &Value| {
+        let time = |key: &str| progress.get(key).and_then(Value::as_str).and_then(parse_datetime);
+        if let (Some(last), Some(next), Some(next_at)) = (time("last"), progress.get("next").and_then(Value::as_str), time("next_at")) {
+            range.last = Some(range.last.map_or(last, |l| l.max(last)));
+            range.next = Some((next.to_string(), next_at));
+        }
+    };
+    let finished = |cursor: &Value| {
         let started = cursor.get("started").cloned().unwrap_or(Value::Null);
-        return json!({"phase": "incremental", "since": started, "deleted_from": started});
-    }
-    let mut next = cursor.clone();
-    next["ranges"] = Value::Array(list.iter().map(Range::to_json).collect());
-    // The other ranges have their next page in flight: only this one is cut
-    // (the others in their turn).
-    cut(next, ranges, Some(id))
-}
-
-/// Cuts the widest remainders in two until there are `ranges` ranges or
-/// none is wide enough (two milliseconds) to cut. With `only`, just that
-/// range and the ranges cut from it are cut.
-fn cut(mut cursor: Value, ranges: usize, only: Option<u64>) -> Value {
-    let Some(mut list) = ranges_of(&cursor) else { return cursor };
-    let mut next_id = cursor.get("next_range").and_then(Value::as_u64).unwrap_or(0);
-    next_id = next_id.max(list.iter().map(|r| r.id + 1).max().unwrap_or(0));
-    let first_new = next_id;
-    let may_cut = |r: &Range| only.is_none_or(|id| r.id == id || r.id >= first_new);
-    while list.len() < ranges {
-        let Some(widest) = list.iter_mut().filter(|r| may_cut(r) && r.remaining_ms() >= 2).max_by_key(|r| r.remaining_ms()) else {
-            break;
-        };
-        // The older half [from, mid) stays with the range, queried afresh;
-        // the newer half [mid, lt) is a new range. Whole milliseconds: the
-        // queries name times to the millisecond.
-        let mid = widest.from() + widest.remaining_ms() / 2 * 1000;
-        let newer = Range { id: next_id, gte: mid, lt: widest.lt, last: None, next: None };
-        widest.lt = mid;
-        widest.next = None;
-        next_id += 1;
-        list.push(newer);
-    }
-    cursor["ranges"] = Value::Array(list.iter().map(Range::to_json).collect());
-    cursor["next_range"] = json!(next_id);
-    cursor
+        json!({"phase": "incremental", "since": started, "deleted_from": started})
+    };
+    ranges::merge(cursor, id, progress, ranges, advance, finished)
 }
 
 #[cfg(test)]
@@ -293,11 +273,11 @@ mod tests {
                 prop_assert!(ids.len() <= ranges);
                 let id = ids[pick % ids.len()];
                 let range = ranges_of(&cursor).unwrap().into_iter().find(|r| r.id == id).unwrap();
-                let progress = if done || range.remaining_ms() == 0 {
+                let progress = if done || range.remaining() == 0 {
                     listed.push((range.gte, range.lt));
                     json!({"done": true})
                 } else {
-                    let last = range.from() + (range.remaining_ms() as f64 * fraction) as i64 * 1000;
+                    let last = range.from() + (range.remaining() as f64 * fraction) as i64 * 1000;
                     json!({"last": iso_ms(last), "next": "/q/x", "next_at": iso_ms(START)})
                 };
                 let before = ranges_of(&cursor).unwrap();

@@ -21,6 +21,7 @@
 
 use super::schema::stripe_collection;
 use super::sync::{owned_record_at, second_of};
+use crate::providers::ranges::{self, Span};
 use crate::providers::*;
 use serde_json::{json, Value};
 
@@ -36,7 +37,7 @@ struct Range {
     at: i64,
 }
 
-impl Range {
+impl Span for Range {
     fn from_json(value: &Value) -> Option<Range> {
         Some(Range {
             id: value.get("id")?.as_u64()?,
@@ -51,23 +52,35 @@ impl Range {
         json!({"id": self.id, "gte": self.gte, "lte": self.lte, "after": self.after, "at": self.at})
     }
 
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Seconds of creation time still to list.
     fn remaining(&self) -> i64 {
         self.at.saturating_sub(self.gte)
     }
+
+    const MIN_CUT: i64 = 1;
+
+    /// The newer half [mid, at] stays with the range (it goes on after
+    /// `after`); the older half [gte, mid - 1] is the new range.
+    fn cut(&mut self, id: u64) -> Range {
+        let mid = self.gte + (self.remaining() + 1) / 2;
+        let older = Range { id, gte: self.gte, lte: mid - 1, after: None, at: mid - 1 };
+        self.gte = mid;
+        older
+    }
 }
 
 fn ranges_of(cursor: &Value) -> Option<Vec<Range>> {
-    cursor.get("ranges")?.as_array()?.iter().map(Range::from_json).collect()
+    ranges::ranges_of(cursor)
 }
 
 /// The ids of the ranges a split backfill cursor holds; None when the
 /// cursor is not one.
 pub(super) fn backfill_ranges(cursor: &Value) -> Option<Vec<u64>> {
-    if cursor.get("phase").and_then(Value::as_str) != Some("backfill") {
-        return None;
-    }
-    ranges_of(cursor).map(|ranges| ranges.iter().map(|r| r.id).collect())
+    ranges::ids::<Range>(cursor)
 }
 
 /// A backfill cursor that has not listed anything yet, split into up to
@@ -81,11 +94,7 @@ pub(super) fn split_backfill(cursor: &Value, ranges: usize) -> Option<Value> {
         return None;
     }
     let since = cursor.get("since").and_then(Value::as_i64)?;
-    let mut next = cursor.clone();
-    next["ranges"] = json!([Range { id: 0, gte: 0, lte: since, after: None, at: since }.to_json()]);
-    next["next_range"] = json!(1);
-    // Nothing is being listed yet: any range may be cut.
-    Some(cut(next, ranges, None))
+    Some(ranges::split(cursor.clone(), Range { id: 0, gte: 0, lte: since, after: None, at: since }, ranges))
 }
 
 pub(super) fn range_request(spec: &CollectionSpec, cursor: &Value, id: u64) -> ApiRequest {
@@ -133,52 +142,16 @@ pub(super) fn range_response(
 /// again up to `ranges`; once no range is left, the incremental cursor
 /// from the backfill's anchor.
 pub(super) fn merge(cursor: &Value, id: u64, progress: &Value, ranges: usize) -> Value {
-    let Some(mut list) = ranges_of(cursor) else { return cursor.clone() };
-    let Some(at) = list.iter().position(|r| r.id == id) else { return cursor.clone() };
-    if progress.get("done").and_then(Value::as_bool) == Some(true) {
-        list.remove(at);
-    } else if let (Some(after), Some(created)) =
-        (progress.get("after").and_then(Value::as_str), progress.get("at").and_then(Value::as_i64))
-    {
-        list[at].after = Some(after.to_string());
-        list[at].at = created;
-    }
-    if list.is_empty() {
-        return json!({"phase": "incremental", "after": cursor["anchor"], "since": cursor["since"]});
-    }
-    let mut next = cursor.clone();
-    next["ranges"] = Value::Array(list.iter().map(Range::to_json).collect());
-    // Every other range has its next page in flight, listed from the
-    // bounds it had when it was asked for: cutting one of them would list
-    // the cut-off part twice. Only this range, whose page just came back,
-    // is cut (the others in their turn).
-    cut(next, ranges, Some(id))
-}
-
-/// Cuts the widest remainders in two until there are `ranges` ranges or
-/// none is wide enough (two seconds) to cut. With `only`, just that range
-/// and the ranges cut from it are cut.
-fn cut(mut cursor: Value, ranges: usize, only: Option<u64>) -> Value {
-    let Some(mut list) = ranges_of(&cursor) else { return cursor };
-    let mut next_id = cursor.get("next_range").and_then(Value::as_u64).unwrap_or(0);
-    next_id = next_id.max(list.iter().map(|r| r.id + 1).max().unwrap_or(0));
-    let first_new = next_id;
-    let may_cut = |r: &Range| only.is_none_or(|id| r.id == id || r.id >= first_new);
-    while list.len() < ranges {
-        let Some(widest) = list.iter_mut().filter(|r| may_cut(r) && r.remaining() >= 1).max_by_key(|r| r.remaining()) else {
-            break;
-        };
-        // The newer half [mid, at] stays with the range (it goes on after
-        // `after`); the older half [gte, mid - 1] is a new range.
-        let mid = widest.gte + (widest.remaining() + 1) / 2;
-        let older = Range { id: next_id, gte: widest.gte, lte: mid - 1, after: None, at: mid - 1 };
-        widest.gte = mid;
-        next_id += 1;
-        list.push(older);
-    }
-    cursor["ranges"] = Value::Array(list.iter().map(Range::to_json).collect());
-    cursor["next_range"] = json!(next_id);
-    cursor
+    let advance = |range: &mut Range, progress: &Value| {
+        if let (Some(after), Some(created)) =
+            (progress.get("after").and_then(Value::as_str), progress.get("at").and_then(Value::as_i64))
+        {
+            range.after = Some(after.to_string());
+            range.at = created;
+        }
+    };
+    let finished = |cursor: &Value| json!({"phase": "incremental", "after": cursor["anchor"], "since": cursor["since"]});
+    ranges::merge(cursor, id, progress, ranges, advance, finished)
 }
 
 #[cfg(test)]
