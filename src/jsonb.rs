@@ -408,6 +408,17 @@ mod tests {
         assert_eq!(varlena_header(datum.len()), datum[..4]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_json_is_encoded_without_panicking(value in crate::providers::properties::json_value()) {
+            // (Whether the bytes are jsonb_in's: the #[pg_test] against Postgres.)
+            if let Ok(datum) = encode(&Value::Array(vec![value])) {
+                proptest::prop_assert_eq!(&varlena_header(datum.len())[..], &datum[..4]);
+                proptest::prop_assert_eq!(u32_at(&datum, 4), 1 | JB_FARRAY);
+            }
+        }
+    }
+
     #[test]
     fn what_jsonb_in_refuses_is_not_encoded() {
         assert!(encode(&json!(["a\u{0}b"])).is_err());

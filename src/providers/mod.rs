@@ -8,7 +8,7 @@ mod ranges;
 pub mod salesforce;
 pub mod stripe;
 #[cfg(test)]
-mod properties;
+pub(crate) mod properties;
 
 use crate::error::{ErrorKind, SequinError};
 use crate::rate_limit::MAX_UPSTREAM_PAUSE;

@@ -65,7 +65,7 @@ fn key() -> BoxedStrategy<String> {
 }
 
 /// Any JSON value, at most 4 levels deep.
-fn json_value() -> BoxedStrategy<Value> {
+pub(crate) fn json_value() -> BoxedStrategy<Value> {
     let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::Bool), number(), text().prop_map(Value::String)];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
