@@ -35,11 +35,11 @@ pub fn enabled() -> bool {
 }
 
 fn reader() -> Result<&'static Handle> {
-    READER.get_or_init(|| start("sequin sync reader")).as_ref().map_err(|why| SequinError::internal(why.clone()))
+    READER.get_or_init(|| start("sequin reader")).as_ref().map_err(|why| SequinError::internal(why.clone()))
 }
 
 fn encoder() -> Result<&'static Handle> {
-    ENCODER.get_or_init(|| start("sequin sync encoder")).as_ref().map_err(|why| SequinError::internal(why.clone()))
+    ENCODER.get_or_init(|| start("sequin encoder")).as_ref().map_err(|why| SequinError::internal(why.clone()))
 }
 
 /// Runs `future` on the reader thread and waits (as a future) for its
