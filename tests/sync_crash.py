@@ -266,8 +266,12 @@ RANGED = [
            live=lambda account: {c["id"] for c in stack.mock("GET", "/_admin/stripe/customers", account)["data"]},
            under_way=lambda r: r.get("after")),
     # Salesforce: ranges of SystemModstamp, each its own query and locator.
-    Ranged("salesforce", "sk_test_crash_sf_ranges", 30_000, 2_000,
-           seed="/_admin/salesforce/Contact/seed?count=30000",
+    # 2,000 records a page: 100,000 make enough pages that a restart from
+    # scratch (50) stands apart from going on (the pages left, a last
+    # partial page per range, the new worker's access token and the first
+    # incremental requests).
+    Ranged("salesforce", "sk_test_crash_sf_ranges", 100_000, 2_000,
+           seed="/_admin/salesforce/Contact/seed?count=100000",
            server=lambda: (f"provider 'salesforce', base_url '{MOCK}', "
                            f"token_url '{MOCK}/services/oauth2/token'"),
            mapping=salesforce_mapping,
