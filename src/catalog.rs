@@ -24,7 +24,8 @@ pub struct Collection {
     pub config: ForeignTableConfig,
     /// The table's columns bound to the API's fields (none while `schema`
     /// is unknown).
-    pub spec: CollectionSpec,
+    /// Shared with the sync's helper threads (`offload`).
+    pub spec: std::sync::Arc<CollectionSpec>,
     /// The collection's schema: compiled, or as the API last described it;
     /// None until the API has been asked (`discovery::ensure_described`).
     pub schema: Option<CollectionSchema>,
@@ -480,7 +481,7 @@ impl Collection {
         };
         let mut spec = spec;
         spec.settings = config.server.settings.iter().chain(&config.table.settings).cloned().collect();
-        Collection { config, spec, schema, columns, mismatches, shadow, shadow_owner }
+        Collection { config, spec: std::sync::Arc::new(spec), schema, columns, mismatches, shadow, shadow_owner }
     }
 
     /// The collection bound to a schema just described.

@@ -83,7 +83,7 @@ impl TransportError {
 
 thread_local! {
     static RUNTIME: OnceCell<tokio::runtime::Runtime> = const { OnceCell::new() };
-    /// Each thread's own: the sync's helper thread (`offload`) has one too.
+    /// Each thread's own: the sync's reader thread (`offload`) has one too.
     static CLIENT: OnceCell<reqwest::Client> = const { OnceCell::new() };
 }
 
@@ -151,7 +151,7 @@ pub async fn send(
 }
 
 /// `send`, and `read` of a 2xx reply. In the sync worker both run on its
-/// helper thread (`offload`), where the reply is read while the worker
+/// reader thread (`offload`), where the reply is read while the worker
 /// applies what came before. Elsewhere, or without `read`, the request
 /// runs here, and reading is left to the caller (None).
 pub async fn send_then<T: Send + 'static>(

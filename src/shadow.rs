@@ -174,7 +174,7 @@ impl RowStamp {
     /// ones aside) as one jsonb array, for a database in UTF-8; None when
     /// jsonb would not take them as they are (the page is then sent as
     /// text, and Postgres says what is wrong). Pure Rust: it runs on the
-    /// sync's helper thread.
+    /// sync's helper threads.
     pub fn encode_upserts(&self, records: &[Record]) -> Option<EncodedRows> {
         let upserts: Vec<&Record> = latest_versions(records).into_iter().filter(|r| !r.deleted).collect();
         let mut encoder = jsonb::Encoder::default();

@@ -111,7 +111,7 @@ pub async fn send_for_reply(
 }
 
 /// `send`, and what `read` makes of the API's 2xx reply. With `on_helper`,
-/// the sync worker sends the request and reads the reply on its helper
+/// the sync worker sends the request and reads the reply on its reader
 /// thread as soon as it arrives (`http::send_then`): for pages that are
 /// likely full, not for polls that mostly find nothing (a hand-over to the
 /// helper and back costs more than such a reply).

@@ -5,7 +5,7 @@
 use crate::catalog::{self, Collection};
 use crate::error::{caught_message, Result, SequinError};
 use crate::fdw::options::{load_credentials, Credentials};
-use crate::providers::{ApiRequest, ApiResponse, CollectionSpec, Phase, Record, SyncPage};
+use crate::providers::{ApiRequest, ApiResponse, Phase, Record, SyncPage};
 use crate::shadow::{EncodedRows, Guard, RowStamp};
 use crate::rate_limit::Priority;
 use crate::time::now_us;
@@ -13,7 +13,6 @@ use crate::{discovery, offload, upstream};
 use pgrx::prelude::*;
 use serde_json::Value;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs `body` in its own transaction; an ERROR rolls it back and comes back
@@ -44,9 +43,6 @@ pub(super) fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
 pub(super) struct Target {
     pub foreign_table: pg_sys::Oid,
     pub collection: Collection,
-    /// The collection's spec, shared with the helper thread that reads its
-    /// pages (`offload`).
-    pub spec: Arc<CollectionSpec>,
     pub credentials: Credentials,
     /// The API refuses the change feed: once the backfill is done, sweeps
     /// keep the table current instead (`sweep.rs`).
@@ -69,8 +65,7 @@ pub(super) fn load_collection(foreign_table: pg_sys::Oid, feed_refused: bool) ->
     let describes_itself = config.server.provider.describes_itself();
     let schema_due = describes_itself
         && (collection.schema.is_none() || catalog::schema_check_due(foreign_table, crate::gucs::schema_check_interval())?);
-    let spec = Arc::new(collection.spec.clone());
-    Ok(Rc::new(Target { foreign_table, collection, spec, credentials, feed_refused, schema_due }))
+    Ok(Rc::new(Target { foreign_table, collection, credentials, feed_refused, schema_due }))
 }
 
 /// The target with its collection's schema as the API describes it now,
@@ -120,25 +115,20 @@ pub(super) async fn fetch_page(target: &Target, cursor: &Value, continued: bool)
     let spec = &target.collection.spec;
     let request = server.provider.sync_request(spec, cursor);
     let sent_at = now_us();
-    let (provider, shared_spec, stamp, at) = (server.provider, target.spec.clone(), target.collection.shadow.stamp.clone(), cursor.clone());
+    let (provider, shared_spec, stamp, at) = (server.provider, target.collection.spec.clone(), target.collection.shadow.stamp.clone(), cursor.clone());
     let read = move |response: &ApiResponse| {
         let mut page = provider.sync_response(&shared_spec, &at, response, sent_at)?;
         let followups = provider.page_followups(&shared_spec, &page);
-        let records = std::mem::take(&mut page.records);
         // A page with follow-ups is encoded once they are merged.
-        let rows = match followups.is_empty() {
-            true => Rows::encode(stamp.clone(), records),
-            false => Rows::Here(records, None),
-        };
+        let rows = followups.is_empty().then(|| Rows::encode(stamp.clone(), std::mem::take(&mut page.records)));
         Ok((page, followups, rows))
     };
     match upstream::send_and_read(server, &target.credentials, &request, Priority::Sync, read, continued).await {
         Ok(read) => {
             let (mut page, followups, rows) = upstream::parse(server, &request, read)?;
-            if followups.is_empty() {
+            if let Some(rows) = rows {
                 return Ok(Fetched::Page(page, rows));
             }
-            page.records = rows.ready().await?.0;
             complete(target, &mut page, followups).await?;
             let rows = Rows::encode(target.collection.shadow.stamp.clone(), std::mem::take(&mut page.records));
             Ok(Fetched::Page(page, rows))
@@ -216,15 +206,15 @@ pub(super) fn apply_range_page(target: &Target, range: u64, mut fetched: RangePa
 }
 
 /// Sends a page's follow-ups (the fields a wide sObject's query could not
-/// name) and merges their replies into its records.
-/// The merge runs on the encoder thread: a page of 2,000 records of 800
-/// fields took the worker's thread (and every other collection) a second.
+/// name) and merges their replies into its records, on the encoder thread:
+/// on the worker's, a page of 2,000 records of 800 fields held up every
+/// other collection for a second.
 async fn complete(target: &Target, page: &mut SyncPage, followups: Vec<ApiRequest>) -> Result<()> {
     let server = &target.collection.config.server;
     for followup in followups {
         let response = upstream::send(server, &target.credentials, &followup, Priority::Sync).await?;
         let placeholder = SyncPage { records: Vec::new(), cursor: Value::Null, phase: page.phase, more: page.more };
-        let (provider, spec, mut taken) = (server.provider, target.spec.clone(), std::mem::replace(page, placeholder));
+        let (provider, spec, mut taken) = (server.provider, target.collection.spec.clone(), std::mem::replace(page, placeholder));
         let (merged, outcome) = offload::start_job(move || {
             let outcome = provider.merge_followup(&spec, &mut taken, &response);
             (taken, outcome)
@@ -237,13 +227,13 @@ async fn complete(target: &Target, page: &mut SyncPage, followups: Vec<ApiReques
     Ok(())
 }
 
-/// The records of a range of a split backfill (read on the helper thread,
+/// The records of a range of a split backfill (read on the reader thread,
 /// with their upserts encoded), and the range's progress.
 pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> Result<RangePage> {
     let server = &target.collection.config.server;
     let request = server.provider.range_request(&target.collection.spec, cursor, range);
     let sent_at = now_us();
-    let (provider, spec, stamp) = (server.provider, target.spec.clone(), target.collection.shadow.stamp.clone());
+    let (provider, spec, stamp) = (server.provider, target.collection.spec.clone(), target.collection.shadow.stamp.clone());
     let read = move |response: &ApiResponse| {
         let (records, progress) = provider.range_response(&spec, response, sent_at)?;
         let page = SyncPage { records, cursor: Value::Null, phase: Phase::Backfill, more: true };
@@ -262,17 +252,14 @@ pub(super) async fn fetch_range(target: &Target, cursor: &Value, range: u64) -> 
 }
 
 /// A page's records, and their upserts encoded as jsonb (None: they
-/// could not be, and the page is applied from text): still being encoded
-/// on the encoder thread, or at hand.
-pub(super) enum Rows {
-    Here(Vec<Record>, Option<EncodedRows>),
-    Encoding(offload::Job<(Vec<Record>, Option<EncodedRows>)>),
-}
+/// could not be, and the page is applied from text), being encoded on the
+/// encoder thread.
+pub(super) struct Rows(offload::Job<(Vec<Record>, Option<EncodedRows>)>);
 
 impl Rows {
     /// Starts encoding `records` on the encoder thread.
     fn encode(stamp: RowStamp, records: Vec<Record>) -> Rows {
-        Rows::Encoding(offload::start_job(move || {
+        Rows(offload::start_job(move || {
             let encoded = stamp.encode_upserts(&records);
             (records, encoded)
         }))
@@ -281,10 +268,7 @@ impl Rows {
     /// The records and their encoding, once the encoder is done. Its
     /// failure fails the page (it is fetched again).
     pub async fn ready(self) -> Result<(Vec<Record>, Option<EncodedRows>)> {
-        match self {
-            Rows::Here(records, encoded) => Ok((records, encoded)),
-            Rows::Encoding(job) => job.wait().await,
-        }
+        self.0.wait().await
     }
 }
 
