@@ -45,7 +45,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, value: &Value) -> Reply {
-        let body = serde_json::to_vec(&StripeOrder(value)).expect("JSON values serialize");
+        let body = json_text(value).into_bytes();
         Reply {
             status,
             headers: Vec::new(),
@@ -96,22 +96,32 @@ impl Reply {
     }
 }
 
+/// `value` as replies write it (`StripeOrder`).
+pub fn json_text(value: &Value) -> String {
+    serde_json::to_string(&StripeOrder(value)).expect("JSON values serialize")
+}
+
+/// The keys every object of a reply starts with, in this order.
+pub const FIRST_KEYS: [&str; 2] = ["id", "object"];
+
 /// Serializes with `id` and `object` first in every object, then the rest in
 /// key order, the way Stripe's responses read.
 struct StripeOrder<'a>(&'a Value);
 
 impl Serialize for StripeOrder<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        const FIRST: [&str; 2] = ["id", "object"];
         match self.0 {
             Value::Object(map) => {
                 let mut out = serializer.serialize_map(Some(map.len()))?;
-                for key in FIRST {
+                for key in FIRST_KEYS {
                     if let Some(v) = map.get(key) {
                         out.serialize_entry(key, &StripeOrder(v))?;
                     }
                 }
-                for (key, v) in map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str())) {
+                for (key, v) in map
+                    .iter()
+                    .filter(|(k, _)| !FIRST_KEYS.contains(&k.as_str()))
+                {
                     out.serialize_entry(key, &StripeOrder(v))?;
                 }
                 out.end()

@@ -467,6 +467,38 @@ mod tests {
     }
 
     #[test]
+    fn a_list_written_from_the_stored_text_is_the_list_written_from_its_objects() {
+        let mut s = StripeState::new("sk_test_customers");
+        seed(&mut s, 5, false, 1_000);
+        let create = |s: &mut StripeState, body: &str| {
+            let params = form::decode(body).unwrap();
+            objects::create(s, &CUSTOMERS, &params, 2_000, &RequestInfo::default()).unwrap();
+        };
+        create(
+            &mut s,
+            "name=Zo%C3%AB+%22Q%22+%5C&email=zoe%40example.com&metadata[b]=2&metadata[a]=%E2%9C%93",
+        );
+        create(&mut s, "description=multi%0Aline&address[city]=Paris&address[line1]=1+Rue&preferred_locales[]=fr&preferred_locales[]=en");
+        create(&mut s, "balance=-1250&phone=%2B33+1&tax_exempt=reverse");
+        for query in [
+            json!({"limit": "100"}),
+            json!({"limit": "2"}),
+            json!({"email": "zoe@example.com"}),
+        ] {
+            let query = query.as_object().unwrap().clone();
+            let objects = objects::list(&s, &CUSTOMERS, &query).unwrap();
+            let text = objects::list_text(&s, &CUSTOMERS, &query).unwrap();
+            assert_eq!(text, crate::http::json_text(&objects), "{query:?}");
+        }
+        let all =
+            objects::list(&s, &CUSTOMERS, json!({"limit": "100"}).as_object().unwrap()).unwrap();
+        assert_eq!(all["data"].as_array().unwrap().len(), 8);
+        // (Newest first: the three created last, in reverse.)
+        assert_eq!(all["data"][1]["address"]["city"], "Paris");
+        assert_eq!(all["data"][2]["metadata"]["a"], "✓");
+    }
+
+    #[test]
     fn seeding_with_events_and_numbering_continues() {
         let mut s = StripeState::new("sk_test_customers");
         seed(&mut s, 2, true, 100);

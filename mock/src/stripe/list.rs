@@ -152,6 +152,17 @@ impl ListParams {
         Ok(window)
     }
 
+    /// `run`, each object as the JSON text a reply writes for it.
+    pub fn run_text(
+        &self,
+        store: &Store,
+        object: &str,
+        filter: &Filter,
+    ) -> Result<(Vec<String>, bool), ApiError> {
+        let window = self.window(store, object)?;
+        Ok(store.page_text(window, self.limit, filter))
+    }
+
     /// Runs the list against a store.
     pub fn run(
         &self,
@@ -167,6 +178,16 @@ impl ListParams {
 /// `{"object":"list","url":…,"has_more":…,"data":[…]}`
 pub fn envelope(url: &str, data: Vec<Object>, has_more: bool) -> Value {
     json!({ "object": "list", "url": url, "has_more": has_more, "data": data })
+}
+
+/// `envelope` as the JSON text a reply writes for it, around objects
+/// already written.
+pub fn envelope_text(url: &str, data: &[String], has_more: bool) -> String {
+    format!(
+        r#"{{"object":"list","data":[{}],"has_more":{has_more},"url":{}}}"#,
+        data.join(","),
+        serde_json::to_string(url).expect("strings serialize")
+    )
 }
 
 #[cfg(test)]

@@ -250,6 +250,9 @@ fn route(state: &mut StripeState, req: &Req, request: &RequestInfo) -> Result<Re
             let (mut reply, params) = match (method, rest) {
                 ("GET", []) => {
                     let query = query()?;
+                    if !query.contains_key("expand") {
+                        return Ok(Reply::raw(200, objects::list_text(state, r, &query)?));
+                    }
                     (objects::list(state, r, &query)?, query)
                 }
                 ("POST", []) => {

@@ -16,6 +16,19 @@ pub fn list(state: &StripeState, r: &Resource, q: &Params) -> Result<Value, ApiE
     Ok(list::envelope(&format!("/v1/{}", r.plural), data, has_more))
 }
 
+/// `list` as the JSON text of its reply, written from the stored objects'
+/// text (a list without `expand`: every page of a sync).
+pub fn list_text(state: &StripeState, r: &Resource, q: &Params) -> Result<String, ApiError> {
+    let list_params = ListParams::parse(q, r.list_params)?;
+    let filter = (r.list_filter)(q)?;
+    let (data, has_more) = list_params.run_text(state.store(r), r.object, &filter)?;
+    Ok(list::envelope_text(
+        &format!("/v1/{}", r.plural),
+        &data,
+        has_more,
+    ))
+}
+
 pub fn retrieve(state: &StripeState, r: &Resource, id: &str) -> Result<Object, ApiError> {
     state
         .store(r)
