@@ -152,17 +152,6 @@ impl ListParams {
         Ok(window)
     }
 
-    /// `run`, each object as the JSON text a reply writes for it.
-    pub fn run_text(
-        &self,
-        store: &Store,
-        object: &str,
-        filter: &Filter,
-    ) -> Result<(Vec<String>, bool), ApiError> {
-        let window = self.window(store, object)?;
-        Ok(store.page_text(window, self.limit, filter))
-    }
-
     /// Runs the list against a store.
     pub fn run(
         &self,

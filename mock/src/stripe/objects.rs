@@ -21,7 +21,9 @@ pub fn list(state: &StripeState, r: &Resource, q: &Params) -> Result<Value, ApiE
 pub fn list_text(state: &StripeState, r: &Resource, q: &Params) -> Result<String, ApiError> {
     let list_params = ListParams::parse(q, r.list_params)?;
     let filter = (r.list_filter)(q)?;
-    let (data, has_more) = list_params.run_text(state.store(r), r.object, &filter)?;
+    let store = state.store(r);
+    let window = list_params.window(store, r.object)?;
+    let (data, has_more) = store.page_text(window, list_params.limit, &filter);
     Ok(list::envelope_text(
         &format!("/v1/{}", r.plural),
         &data,
