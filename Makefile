@@ -86,6 +86,7 @@ pg-test:
 	  bash scripts/stack.sh retire-library; \
 	  RUST_BACKTRACE=1 cargo pgrx test pg$(PG) --runas postgres --pgdata $(PGTEST_DATA)
 	@bash scripts/check_preload.sh
+	@bash scripts/check_library.sh
 
 # pg_regress of 15 reports "test x ... ok", of 18 "ok 1 - x" (TAP).
 regress-test: up

@@ -81,14 +81,11 @@ impl<T> Job<T> {
     }
 }
 
-/// Frees `value` on the encoder thread, the one with time to spare: a
-/// page's records freed on the worker's thread cost a tenth of its time
-/// (glibc returns each block to the reader's arena under a lock), and on
-/// the reader, where they are allocated, a fifth of the reader's, which
-/// held up the next page (backfill 69,000–94,000 rows/s, on the encoder
-/// 82,000–99,000).
+/// Frees `value` on the reader thread, where records are allocated and
+/// an allocator frees them fastest (freed on the worker's thread, with
+/// glibc, a page's records took a tenth of its time).
 pub fn discard<T: Send + 'static>(value: T) {
-    if let Some(Ok(handle)) = ENCODER.get() {
+    if let Some(Ok(handle)) = READER.get() {
         // Detached: nothing waits for it.
         drop(handle.spawn(async move { drop(value) }));
     }
