@@ -110,6 +110,7 @@ fn new_client() -> reqwest::Client {
         // list, and carry the Authorization header along: a 3xx is
         // returned as it is, a non-2xx reply like any other.
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(crate::resolver::Resolver))
         .build()
         .expect("the client configuration is static")
 }

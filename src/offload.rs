@@ -8,9 +8,9 @@
 //! applies the one before.
 //!
 //! What runs here never calls Postgres (nothing of Postgres is
-//! thread-safe), and the threads block every signal, so Postgres's signal
-//! handlers only ever run on the worker's thread (threads they start, for
-//! name lookups, inherit that mask). Only the worker uses them (`enable`);
+//! thread-safe), and the threads block every signal (`threads`), so
+//! Postgres's signal handlers only ever run on the worker's thread. Only
+//! the worker uses them (`enable`);
 //! backends do their few requests on their own thread. A panic in a job
 //! comes back as an error.
 
@@ -117,27 +117,9 @@ fn start(name: &str) -> std::result::Result<Handle, String> {
         .build()
         .map_err(|e| format!("could not start the sync's helper thread: {e}"))?;
     let handle = runtime.handle().clone();
-    let spawned = with_signals_blocked(|| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
-    });
+    let spawned = crate::threads::spawn(name, move || runtime.block_on(std::future::pending::<()>()));
     spawned.map_err(|e| format!("could not start the sync's helper thread: {e}"))?;
     Ok(handle)
-}
-
-fn with_signals_blocked<R>(body: impl FnOnce() -> R) -> R {
-    // SAFETY: sigset_t is plain data that sigfillset initialises;
-    // pthread_sigmask only changes this thread's mask, restored below.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut before: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut before);
-        let result = body();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
-        result
-    }
 }
 
 #[cfg(test)]
@@ -187,18 +169,11 @@ mod tests {
         assert!(matches!(gone, Ok(Err(_))), "the job still runs");
     }
 
-    fn blocked_signals() -> [bool; 4] {
-        unsafe {
-            let mut mask: libc::sigset_t = std::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
-            [libc::SIGTERM, libc::SIGUSR1, libc::SIGURG, libc::SIGINT].map(|s| libc::sigismember(&mask, s) == 1)
-        }
-    }
-
     #[test]
     fn the_helper_threads_block_every_signal() {
         let runtime = runtime();
-        assert_eq!(runtime.block_on(run(blocked_signals)).unwrap(), [true; 4]);
-        assert_eq!(runtime.block_on(super::spawn(async { blocked_signals() })).unwrap(), [true; 4]);
+        let blocked_signals = crate::threads::blocked_signals;
+        assert_eq!(runtime.block_on(run(blocked_signals)).unwrap(), [true; 6]);
+        assert_eq!(runtime.block_on(super::spawn(async move { blocked_signals() })).unwrap(), [true; 6]);
     }
 }

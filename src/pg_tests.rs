@@ -73,6 +73,46 @@ fn text(sql: &str) -> Option<String> {
     Spi::get_one::<String>(sql).unwrap()
 }
 
+/// Every thread of this backend but its own blocks the signals Postgres
+/// handles (its threads' ids and what they leave unblocked).
+fn threads_taking_signals() -> Vec<(String, u64)> {
+    const HANDLED: [i32; 6] = [libc::SIGHUP, libc::SIGINT, libc::SIGUSR1, libc::SIGALRM, libc::SIGTERM, libc::SIGURG];
+    let own = std::process::id().to_string();
+    let mut taking = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("Linux's /proc").flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        // (A thread may end meanwhile.)
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap());
+        let unblocked = HANDLED.iter().map(|&s| 1u64 << (s - 1)).filter(|bit| blocked.unwrap_or(0) & bit == 0).fold(0, |a, b| a | b);
+        if tid != own && unblocked != 0 {
+            taking.push((tid, unblocked));
+        }
+    }
+    taking
+}
+
+#[pg_test]
+fn a_backend_looks_up_host_names_on_threads_that_block_every_signal() {
+    // localhost, not 127.0.0.1: a name to look up.
+    let url = mock_url().replace("127.0.0.1", "localhost");
+    assert!(url.contains("localhost"), "{url}");
+    let request = ApiRequest {
+        method: Method::Get,
+        path: "/_admin/requests?account=sk_test_pg_lookup".into(),
+        body: None,
+        idempotency_key: None,
+        headers: Vec::new(),
+    };
+    let response = http::block_on(http::send(&url, &[], &request, Duration::from_secs(10)), &|| false)
+        .expect("not interrupted")
+        .expect("the mock, reached by its name");
+    assert!(response.is_success());
+    // reqwest's own resolver left a tokio thread with the backend's mask
+    // (SIGALRM, SIGINT, … unblocked) for 10 s after the lookup.
+    assert_eq!(threads_taking_signals(), Vec::<(String, u64)>::new());
+}
+
 #[pg_test]
 fn worker_runs_when_preloaded() {
     // The worker may have started before the test database existed; the
