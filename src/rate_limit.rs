@@ -37,7 +37,7 @@ struct Bucket {
     refilled_us: i64,
     paused_until_us: i64,
     /// When the last writing request of a provider that spaces them
-    /// (`Provider::write_spacing`) was let through.
+    /// (`Provider::write_spacing`) was let through, or got its reply.
     last_write_us: i64,
     writers_waiting: u32,
     /// Per second (index = unix second % WINDOW): the second, writes, syncs.
@@ -283,6 +283,17 @@ pub async fn acquire(
             }
         }
     }
+}
+
+/// A writing request that `acquire` spaced has its reply (or failed):
+/// the next one waits its spacing from now, not from when this one was let
+/// through. The API counts the time between the writes it receives:
+/// measured from the slot, a write that took longer to arrive than the
+/// next one left less than a second between them there (GitHub's
+/// secondary limit then refuses the second with 403, retry in 60 s).
+pub fn spaced_write_done(server: pg_sys::Oid) {
+    let now = now_us();
+    with_bucket(server, |bucket| bucket.last_write_us = bucket.last_write_us.max(now));
 }
 
 /// Holds back every request to `server` until `until_us` (an upstream 429),

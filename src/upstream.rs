@@ -176,6 +176,9 @@ where
         let remaining = deadline.saturating_duration_since(Instant::now());
         let read_now = read.clone().map(|read| move |response: &ApiResponse| read(response));
         let sent = http::send_then(&server.base_url, &headers, request, remaining, read_now).await;
+        if spacing.is_some() {
+            rate_limit::spaced_write_done(server.oid);
+        }
         if let Some(pause) = sent.as_ref().ok().and_then(|(r, _)| provider.rate_limit_pause(r)) {
             rate_limit::pause(server.oid, now_us().saturating_add(micros(pause)));
         }

@@ -82,6 +82,19 @@ INSERT INTO regress_gh.issues (title) SELECT 'Spaced ' || i FROM generate_series
 SELECT clock_timestamp() - :'t0'::timestamptz >= interval '2 s' AS spaced,
        (SELECT count(*) FROM regress_gh.issues WHERE title LIKE 'Spaced %') AS written;
 
+-- The second is counted from a write's reply, not from when the write was
+-- let through: GitHub counts it between the writes it receives. Here the
+-- first write takes 400 ms to arrive and the next ones none: counted from
+-- the slots, the second would arrive 0.6 s after the first and be refused
+-- (403, retry in 60 s). Counted from the replies: 0.4 + 1 + 1 s.
+\! curl -s -X POST "$MOCK_URL/_admin/faults" -d "{\"kind\":\"latency\",\"latency_ms\":400,\"count\":1,\"method\":\"POST\",\"account\":\"$ACCOUNT\"}" -o /dev/null
+SELECT pg_sleep(1.1);
+SELECT clock_timestamp() AS t0 \gset
+SELECT pg_temp.error_of($$INSERT INTO regress_gh.issues (title) SELECT 'Slow ' || i FROM generate_series(1, 3) i$$) AS first_write_slow;
+SELECT clock_timestamp() - :'t0'::timestamptz >= interval '2.4 s' AS spaced_from_the_replies,
+       (SELECT count(*) FROM regress_gh.issues WHERE title LIKE 'Slow %') AS written;
+\! curl -s -X DELETE "$MOCK_URL/_admin/faults?account=$ACCOUNT" -o /dev/null
+
 -- A long statement cut short by statement_timeout: the rows written so
 -- far stay written in GitHub, are named in the DETAIL, and come back into
 -- the table with the re-read after the rollback.
