@@ -3,6 +3,7 @@
 //! with an id index and an ordered index on (created, sequence) so a page of a
 //! list costs O(log n + page) even with millions of objects.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::value::RawValue;
@@ -155,36 +156,17 @@ impl Store {
             }
             false => raw.get().to_string(),
         };
-        let mut fields: Vec<(&str, String)> = Vec::with_capacity(self.defaults_text.len() + 2);
-        let mut defaults = self
+        // In key order; the stored value stands in for the default of its key.
+        let mut fields: Vec<(&str, Cow<str>)> = self
             .defaults_text
             .iter()
-            .map(|(k, v)| (k.as_str(), v))
-            .peekable();
-        let mut stored_fields = stored.iter().map(|(k, v)| (*k, *v)).peekable();
-        loop {
-            let next_default = defaults.peek().map(|(key, _)| *key);
-            let from_stored = match (next_default, stored_fields.peek().map(|(key, _)| *key)) {
-                (None, None) => break,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some(default), Some(key)) => {
-                    // The stored value stands in for the default.
-                    if default == key {
-                        defaults.next();
-                    }
-                    key <= default
-                }
-            };
-            match from_stored {
-                true => {
-                    let (key, raw) = stored_fields.next().expect("peeked");
-                    fields.push((key, stored_text(raw)));
-                }
-                false => {
-                    let (key, text) = defaults.next().expect("peeked");
-                    fields.push((key, text.clone()));
-                }
+            .map(|(key, text)| (key.as_str(), Cow::Borrowed(text.as_str())))
+            .collect();
+        for (key, raw) in stored {
+            let text = Cow::Owned(stored_text(raw));
+            match fields.binary_search_by_key(&key, |(k, _)| *k) {
+                Ok(at) => fields[at].1 = text,
+                Err(at) => fields.insert(at, (key, text)),
             }
         }
         let first = FIRST_KEYS
