@@ -404,23 +404,13 @@ fn shadow_table_name(
 pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
     let compiled = compiled_schema(&config)?;
-    // One query: this runs for every statement that writes.
-    let (shadow_table, owner, feed_name, shadow_columns, described, columns) = run_as(catalog_owner(), || Spi::connect_mut(|client| {
+    // One catalog query, and the columns from the system caches: this runs
+    // for every statement that writes.
+    let (shadow_table, shadow_oid, owner, feed_name, described) = run_as(catalog_owner(), || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [foreign_table.into()];
         let table = crate::plans::execute(
                 client,
-                "SELECT c.shadow_table, r.relowner, c.foreign_table::regclass::text,
-                        array(SELECT quote_ident(a.attname) FROM pg_attribute a
-                               WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-                                 AND a.attname <> 'updated_idx' ORDER BY a.attnum),
-                        c.schema,
-                        array(SELECT f.attname::text FROM pg_attribute f
-                               WHERE f.attrelid = $1 AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum),
-                        array(SELECT format_type(f.atttypid, f.atttypmod) FROM pg_attribute f
-                               WHERE f.attrelid = $1 AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum),
-                        array(SELECT (SELECT o.option_value FROM pg_options_to_table(f.attfdwoptions) o WHERE o.option_name = 'field')
-                                FROM pg_attribute f
-                               WHERE f.attrelid = $1 AND f.attnum > 0 AND NOT f.attisdropped ORDER BY f.attnum)
+                "SELECT c.shadow_table, r.oid, r.relowner, c.foreign_table::regclass::text, c.schema
                    FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
                   WHERE c.foreign_table = $1",
                 Some(1),
@@ -431,24 +421,27 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
             return Err(not_registered(foreign_table));
         }
         let row = table.first();
-        let names = row.get::<Vec<String>>(6).map_err(spi_error)?.unwrap_or_default();
-        let types = row.get::<Vec<String>>(7).map_err(spi_error)?.unwrap_or_default();
-        let fields = row.get::<Vec<Option<String>>>(8).map_err(spi_error)?.unwrap_or_default();
-        let columns = names
-            .into_iter()
-            .zip(types)
-            .zip(fields)
-            .map(|((name, sql_type), field)| TableColumn { name, sql_type, field })
-            .collect();
         Ok((
             row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
             row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
-            row.get::<String>(3).map_err(spi_error)?.unwrap_or_default(),
-            row.get::<Vec<String>>(4).map_err(spi_error)?.unwrap_or_default(),
+            row.get::<pg_sys::Oid>(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
+            row.get::<String>(4).map_err(spi_error)?.unwrap_or_default(),
             row.get::<JsonB>(5).map_err(spi_error)?.map(|j| j.0),
-            columns,
         ))
     }))?;
+    let shadow_columns = crate::attributes::of(shadow_oid, false)
+        .iter()
+        .filter(|a| a.name != "updated_idx")
+        .map(|a| a.quoted_name())
+        .collect();
+    let columns = crate::attributes::of(foreign_table, true)
+        .into_iter()
+        .map(|a| TableColumn {
+            sql_type: a.type_name(),
+            field: a.options.iter().find(|(name, _)| name == "field").map(|(_, value)| value.clone()),
+            name: a.name,
+        })
+        .collect();
     let schema = compiled.or_else(|| described.as_ref().and_then(CollectionSchema::from_json));
     let shadow = Shadow::new(shadow_table, shadow_columns, feed_name, config.table.delete_mode, &config.server);
     Ok(Collection::bound(config, schema, columns, shadow, owner))

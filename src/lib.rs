@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 mod account;
 mod allocator;
+mod attributes;
 mod api;
 mod catalog;
 mod discovery;
