@@ -212,7 +212,7 @@ impl Shadow {
         Value::Object(row)
     }
 
-    fn upsert_sql(&self, guard: Guard) -> String {
+    fn upsert_sql(&self, guard: Guard, rows: Count) -> String {
         let cols = self.columns.join(", ");
         let sets = self
             .columns
@@ -239,39 +239,47 @@ impl Shadow {
                   AND (t.deleted OR t.raw IS DISTINCT FROM EXCLUDED.raw)"
             }
         };
-        format!(
-            "WITH applied AS (
-               INSERT INTO {t} AS t ({cols}, updated_idx)
-               SELECT {cols}, nextval('sequin.updated_idx_seq')
-                 FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
-               ON CONFLICT (id) DO UPDATE SET {sets}, updated_idx = EXCLUDED.updated_idx
-               WHERE {when}
-               RETURNING t.id, t.updated_idx)
-             {notify}",
+        let upsert = format!(
+            "INSERT INTO {t} AS t ({cols}, updated_idx)
+             SELECT {cols}, nextval('sequin.updated_idx_seq')
+               FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)
+             ON CONFLICT (id) DO UPDATE SET {sets}, updated_idx = EXCLUDED.updated_idx
+             WHERE {when}",
             t = self.table,
-            notify = notify_sql(),
-        )
+        );
+        with_notify(&upsert, "t.updated_idx", rows)
     }
 
-    fn delete_sql(&self) -> String {
-        let guard = "t.id = d.id AND (t.upstream_updated_at IS NULL OR t.upstream_updated_at <= d.v)";
-        let change = match self.delete_mode {
-            DeleteMode::Soft => format!(
-                "UPDATE {t} AS t SET deleted = true, upstream_updated_at = d.v,
-                        updated_idx = nextval('sequin.updated_idx_seq')
-                   FROM jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)
-                  WHERE {guard} AND NOT t.deleted
-                  RETURNING t.id, t.updated_idx",
-                t = self.table
+    fn delete_sql(&self, rows: Count) -> String {
+        // One record is found by its id (the write path): a join with the
+        // records, planned once while the table was small, would go on
+        // scanning the whole table for each of them once it has grown.
+        let (records, id, version) = match rows {
+            Count::One => ("", "($1::jsonb -> 0 ->> 'id')", "($1::jsonb -> 0 ->> 'v')::timestamptz"),
+            Count::Many => ("jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)", "d.id", "d.v"),
+        };
+        let guard = format!("t.id = {id} AND (t.upstream_updated_at IS NULL OR t.upstream_updated_at <= {version})");
+        let t = &self.table;
+        let (change, updated_idx) = match (self.delete_mode, rows) {
+            (DeleteMode::Soft, _) => (
+                format!(
+                    "UPDATE {t} AS t SET deleted = true, upstream_updated_at = {version},
+                            updated_idx = nextval('sequin.updated_idx_seq')
+                       {from}
+                      WHERE {guard} AND NOT t.deleted",
+                    from = if records.is_empty() { String::new() } else { format!("FROM {records}") },
+                ),
+                "t.updated_idx",
             ),
-            DeleteMode::Hard => format!(
-                "DELETE FROM {t} AS t USING jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)
-                  WHERE {guard}
-                  RETURNING t.id, nextval('sequin.updated_idx_seq') AS updated_idx",
-                t = self.table
+            (DeleteMode::Hard, _) => (
+                format!(
+                    "DELETE FROM {t} AS t {using} WHERE {guard}",
+                    using = if records.is_empty() { String::new() } else { format!("USING {records}") },
+                ),
+                "nextval('sequin.updated_idx_seq')",
             ),
         };
-        format!("WITH applied AS ({change}) {}", notify_sql())
+        with_notify(&change, updated_idx, rows)
     }
 
     /// Applies records in order (later ones win) and returns how many
@@ -286,7 +294,9 @@ impl Shadow {
     fn apply_guarded(&self, client: &mut SpiClient<'_>, records: &[Record], encoded: Option<&EncodedRows>, guard: Guard) -> Result<u64> {
         let mut upserts: Vec<u8> = vec![b'['];
         let mut deletes: Vec<Value> = Vec::new();
-        for record in latest_versions(records) {
+        let latest = latest_versions(records);
+        let upserted = Count::of(latest.iter().filter(|r| !r.deleted).count());
+        for record in latest {
             if record.deleted {
                 deletes.push(json!({"id": record.id, "v": iso8601_from_us(record.version_us)}));
             } else if encoded.is_none() {
@@ -300,17 +310,18 @@ impl Shadow {
         let mut applied = 0;
         match encoded {
             // (An empty jsonb array is a header and a count: 8 bytes.)
-            Some(rows) if rows.0.len() > 8 => applied += self.run(client, &self.upsert_sql(guard), Rows::Jsonb(rows))?,
+            Some(rows) if rows.0.len() > 8 => applied += self.run(client, &self.upsert_sql(guard, upserted), Rows::Jsonb(rows), upserted)?,
             Some(_) => {}
             None if upserts.len() > 2 => {
                 // serde_json writes UTF-8 only.
                 let rows = String::from_utf8(upserts).map_err(|e| SequinError::internal(e.to_string()))?;
-                applied += self.run(client, &self.upsert_sql(guard), Rows::Text(rows))?;
+                applied += self.run(client, &self.upsert_sql(guard, upserted), Rows::Text(rows), upserted)?;
             }
             None => {}
         }
         if !deletes.is_empty() {
-            applied += self.run(client, &self.delete_sql(), Rows::Text(Value::Array(deletes).to_string()))?;
+            let count = Count::of(deletes.len());
+            applied += self.run(client, &self.delete_sql(count), Rows::Text(Value::Array(deletes).to_string()), count)?;
         }
         Ok(applied)
     }
@@ -387,23 +398,23 @@ impl Shadow {
             .map_err(|e| SequinError::internal(format!("could not analyze sequin.backfill_seen: {e}")))?;
         let unseen = "t.updated_idx <= $1 AND NOT EXISTS (
                           SELECT 1 FROM sequin.backfill_seen s WHERE s.foreign_table = $3 AND s.id = t.id)";
-        let change = match self.delete_mode {
-            DeleteMode::Soft => format!(
-                "UPDATE {t} AS t SET deleted = true, updated_idx = nextval('sequin.updated_idx_seq')
-                  WHERE NOT t.deleted AND {unseen}
-                  RETURNING t.id, t.updated_idx",
-                t = self.table
+        let (change, updated_idx) = match self.delete_mode {
+            DeleteMode::Soft => (
+                format!(
+                    "UPDATE {t} AS t SET deleted = true, updated_idx = nextval('sequin.updated_idx_seq')
+                      WHERE NOT t.deleted AND {unseen}",
+                    t = self.table
+                ),
+                "t.updated_idx",
             ),
-            DeleteMode::Hard => format!(
-                "DELETE FROM {t} AS t WHERE {unseen}
-                  RETURNING t.id, nextval('sequin.updated_idx_seq') AS updated_idx",
-                t = self.table
-            ),
+            DeleteMode::Hard => {
+                (format!("DELETE FROM {t} AS t WHERE {unseen}", t = self.table), "nextval('sequin.updated_idx_seq')")
+            }
         };
-        let sql = format!("WITH applied AS ({change}) {}", notify_sql());
+        let sql = with_notify(&change, updated_idx, Count::Many);
         let args: [DatumWithOid; 3] = [from_idx.into(), self.feed_name.as_str().into(), foreign_table.into()];
         let swept = Spi::connect_mut(|client| {
-            crate::shadow_guard::applying(|| client.update(&sql, None, &args)).map(changed_count)
+            crate::shadow_guard::applying(|| client.update(&sql, None, &args)).map(|table| changed_count(table, Count::Many))
         });
         swept.map_err(|e| {
             SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table))
@@ -412,7 +423,7 @@ impl Shadow {
 
     /// Runs an apply statement over `rows`, a JSON array (the statement
     /// casts it to jsonb).
-    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Rows<'_>) -> Result<u64> {
+    fn run(&self, client: &mut SpiClient<'_>, sql: &str, rows: Rows<'_>, count: Count) -> Result<u64> {
         let rows = match rows {
             Rows::Text(text) => text.into(),
             // SAFETY: the datum is a copy in the statement's memory
@@ -427,7 +438,7 @@ impl Shadow {
         let failed =
             |e| SequinError::new(ErrorKind::LocalApplyFailed, format!("could not apply changes to {}: {e}", self.table));
         let table = crate::shadow_guard::applying(|| crate::plans::execute(client, sql, None, &args));
-        Ok(changed_count(table.map_err(failed)?))
+        Ok(changed_count(table.map_err(failed)?, count))
     }
 }
 
@@ -559,21 +570,50 @@ fn latest_versions(records: &[Record]) -> Vec<&Record> {
     latest
 }
 
-/// After a statement's `applied` CTE: how many rows it changed, and one
-/// `NOTIFY sequin_changes` per statement carrying the table and the highest
-/// `updated_idx`. The payload is a wake-up, never record data: any role may
-/// LISTEN (Postgres has no privilege for it), so a consumer reads the rows
-/// past its last `updated_idx` under its own rights.
-fn notify_sql() -> &'static str {
-    ", notified AS (
-        SELECT pg_notify('sequin_changes', json_build_object('table', $2::text, 'updated_idx', max(updated_idx))::text)
-          FROM applied HAVING count(*) > 0)
-     SELECT (SELECT count(*) FROM applied), (SELECT count(*) FROM notified)"
+/// How many records an apply statement takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    One,
+    Many,
 }
 
-/// The count `notify_sql` returns.
-fn changed_count(table: pgrx::spi::SpiTupleTable<'_>) -> u64 {
-    table.first().get::<i64>(1).ok().flatten().unwrap_or(0).max(0) as u64
+impl Count {
+    fn of(records: usize) -> Count {
+        match records {
+            1 => Count::One,
+            _ => Count::Many,
+        }
+    }
+}
+
+/// `change` (an INSERT, UPDATE or DELETE of the shadow table `t`) with one
+/// NOTIFY on `sequin_changes` for the rows it changed, carrying the
+/// highest `updated_idx` (the expression for a changed row's), and the
+/// count of changed rows (`changed_count`). One record's statement
+/// notifies from its RETURNING: a CTE and its subplans cost a single-row
+/// write more than the change itself. The payload is a wake-up, never
+/// record data: any role may LISTEN (Postgres has no privilege for it), so
+/// a consumer reads the rows past its last `updated_idx` under its own
+/// rights.
+fn with_notify(change: &str, updated_idx: &str, rows: Count) -> String {
+    let notify = |idx: &str| format!("pg_notify('sequin_changes', json_build_object('table', $2::text, 'updated_idx', {idx})::text)");
+    match rows {
+        Count::One => format!("{change} RETURNING {}", notify(updated_idx)),
+        Count::Many => format!(
+            "WITH applied AS ({change} RETURNING {updated_idx} AS updated_idx),
+                  notified AS (SELECT {} FROM applied HAVING count(*) > 0)
+             SELECT (SELECT count(*) FROM applied), (SELECT count(*) FROM notified)",
+            notify("max(updated_idx)")
+        ),
+    }
+}
+
+/// The count of changed rows a `with_notify` statement returns.
+fn changed_count(table: pgrx::spi::SpiTupleTable<'_>, rows: Count) -> u64 {
+    match rows {
+        Count::One => table.len() as u64,
+        Count::Many => table.first().get::<i64>(1).ok().flatten().unwrap_or(0).max(0) as u64,
+    }
 }
 
 #[cfg(test)]

@@ -269,7 +269,8 @@ unsafe fn check_statement_size(state: &mut ModifyState, slot: *mut pg_sys::Tuple
 }
 
 /// At a statement's first row: reads the rows after it from the subplan
-/// (they come from shadow tables or SQL, so this is cheap), showing each to
+/// (they come from shadow tables or SQL, so this is cheap; a single VALUES
+/// row or a lookup of one id has none), showing each to
 /// `each` and refusing a statement over the limit before any request, then
 /// rescans the subplan and advances it past the first row. `slot` (the
 /// first row) is materialized first, since the subplan's memory is reused;
@@ -282,8 +283,8 @@ unsafe fn read_ahead(
     mut each: impl FnMut(*mut pg_sys::TupleTableSlot),
 ) {
     let subplan = state.subplan;
-    let one_row = (*(*subplan).plan).type_ == pg_sys::NodeTag::T_Result && (*subplan).lefttree.is_null();
-    if one_row {
+    let values = (*(*subplan).plan).type_ == pg_sys::NodeTag::T_Result && (*subplan).lefttree.is_null();
+    if values || super::scan::is_single_lookup((*subplan).plan) {
         return;
     }
     if !is_empty(slot) {
@@ -563,7 +564,11 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
         let unchanged = Record { id: id.clone(), version_us: 0, deleted: false, columns: Default::default(), raw: serde_json::Value::Null };
         return fill_from_shadow(state, slot, &unchanged);
     }
-    let old_raw = catalog::shadow_raw(&state.writer.collection, &id).or_raise();
+    let provider = state.writer.collection.config.server.provider;
+    let old_raw = match provider.update_needs_current(&row) {
+        true => catalog::shadow_raw(&state.writer.collection, &id).or_raise(),
+        false => None,
+    };
     match state.writer.update(&id, &row, old_raw.as_ref()) {
         Ok(record) => finish(state, slot, &record),
         Err(error) => request_failed(state, Some(&id), error).raise(),

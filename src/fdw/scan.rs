@@ -467,6 +467,29 @@ unsafe fn is_primary_key(index: pg_sys::Oid) -> bool {
     primary
 }
 
+/// Whether `plan` is this FDW's scan of a shadow table's primary key for
+/// one `id`: it yields one row at most.
+pub unsafe fn is_single_lookup(plan: *mut pg_sys::Plan) -> bool {
+    if plan.is_null() || (*plan).type_ != pg_sys::NodeTag::T_ForeignScan {
+        return false;
+    }
+    let scan = plan as *mut pg_sys::ForeignScan;
+    let server = pg_sys::GetForeignServer((*scan).fs_server);
+    let wrapper = pg_sys::GetForeignDataWrapper((*server).fdwid);
+    if std::ffi::CStr::from_ptr((*wrapper).fdwname) != c"sequin_fdw" {
+        return false;
+    }
+    single_lookup(&IndexScan::from_list(private_part((*scan).fdw_private, 1)))
+}
+
+/// A scan of the primary key with one equality (`id = <a value>`).
+unsafe fn single_lookup(scan: &Option<IndexScan>) -> bool {
+    let Some(scan) = scan.as_ref().filter(|s| s.index != pg_sys::InvalidOid) else {
+        return false;
+    };
+    scan.keys.len() == 1 && scan.keys[0].strategy == pg_sys::BTEqualStrategyNumber as u16 && is_primary_key(scan.index)
+}
+
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
     let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
@@ -481,15 +504,14 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
         );
         pg_sys::ExplainPropertyText(c"Shadow Table".as_ptr(), qualified.as_pg_cstr(), es);
     }
-    let Some(scan) = IndexScan::from_list(private_part((*plan).fdw_private, 1)).filter(|s| s.index != pg_sys::InvalidOid) else {
-        return;
-    };
-    let primary = is_primary_key(scan.index);
-    let one_equality = scan.keys.len() == 1 && scan.keys[0].strategy == pg_sys::BTEqualStrategyNumber as u16;
-    if primary && one_equality {
+    let scan = IndexScan::from_list(private_part((*plan).fdw_private, 1));
+    if single_lookup(&scan) {
         pg_sys::ExplainPropertyText(c"Shadow Lookup".as_ptr(), c"primary key (id)".as_ptr(), es);
         return;
     }
+    let Some(scan) = scan.filter(|s| s.index != pg_sys::InvalidOid) else {
+        return;
+    };
     let index_name = pg_sys::get_rel_name(scan.index);
     if !index_name.is_null() {
         pg_sys::ExplainPropertyText(c"Shadow Index".as_ptr(), index_name, es);

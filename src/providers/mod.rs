@@ -555,6 +555,11 @@ pub trait Provider: Sync {
     ) -> Result<SyncPage, ApiError>;
 
     fn create_request(&self, collection: &CollectionSpec, row: &WriteRow) -> Result<ApiRequest, SequinError>;
+    /// Whether `update_request` needs the record's current API object for
+    /// this row (the write path then reads it from the shadow table first).
+    fn update_needs_current(&self, _row: &WriteRow) -> bool {
+        true
+    }
     /// `old_raw` is the record's current API object, for APIs that merge
     /// nested values and need to be told which keys to drop.
     fn update_request(

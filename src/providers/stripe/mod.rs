@@ -129,6 +129,12 @@ impl Provider for Stripe {
         write::create_request(spec, row)
     }
 
+    /// Only a hash is merged by Stripe, so only a JSON value needs the
+    /// record's current keys (to unset the ones it drops).
+    fn update_needs_current(&self, row: &WriteRow) -> bool {
+        row.iter().any(|(_, value)| matches!(value, WriteValue::Json(_)))
+    }
+
     fn update_request(
         &self,
         spec: &CollectionSpec,
