@@ -404,31 +404,10 @@ fn shadow_table_name(
 pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
     let compiled = compiled_schema(&config)?;
-    // One catalog query, and the columns from the system caches: this runs
-    // for every statement that writes.
-    let (shadow_table, shadow_oid, owner, feed_name, described) = run_as(catalog_owner(), || Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let table = crate::plans::execute(
-                client,
-                "SELECT c.shadow_table, r.oid, r.relowner, c.foreign_table::regclass::text, c.schema
-                   FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
-                  WHERE c.foreign_table = $1",
-                Some(1),
-                &args,
-            )
-            .map_err(spi_error)?;
-        if table.is_empty() {
-            return Err(not_registered(foreign_table));
-        }
-        let row = table.first();
-        Ok((
-            row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
-            row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
-            row.get::<pg_sys::Oid>(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
-            row.get::<String>(4).map_err(spi_error)?.unwrap_or_default(),
-            row.get::<JsonB>(5).map_err(spi_error)?.map(|j| j.0),
-        ))
-    }))?;
+    // The catalog row as this backend keeps it, and the columns from the
+    // system caches: this runs for every statement that writes.
+    let registered = registered(foreign_table)?;
+    let shadow_oid = registered.shadow_oid;
     let shadow_columns = crate::attributes::of(shadow_oid, false)
         .iter()
         .filter(|a| a.name != "updated_idx")
@@ -442,9 +421,53 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
             name: a.name,
         })
         .collect();
-    let schema = compiled.or_else(|| described.as_ref().and_then(CollectionSchema::from_json));
-    let shadow = Shadow::new(shadow_table, shadow_columns, feed_name, config.table.delete_mode, &config.server);
-    Ok(Collection::bound(config, schema, columns, shadow, owner))
+    let schema = compiled.or_else(|| registered.described.clone());
+    let feed_name = relation_name(foreign_table);
+    let shadow = Shadow::new(registered.shadow_table.clone(), shadow_columns, feed_name, config.table.delete_mode, &config.server);
+    Ok(Collection::bound(config, schema, columns, shadow, registered.shadow_owner))
+}
+
+/// The foreign table's row of `sequin.collections`, with its shadow table
+/// resolved (`registered` keeps it).
+fn registered(foreign_table: pg_sys::Oid) -> Result<std::rc::Rc<crate::registered::Registered>> {
+    crate::registered::get(foreign_table, || {
+        run_as(catalog_owner(), || Spi::connect_mut(|client| {
+            let args: [DatumWithOid; 1] = [foreign_table.into()];
+            let table = crate::plans::execute(
+                    client,
+                    // (The schema as a key of the row: a catalog of 0.1.0
+                    // has no such column, and its tables are read before
+                    // ALTER EXTENSION … UPDATE.)
+                    "SELECT c.shadow_table, r.oid, r.relowner, to_jsonb(c) -> 'schema'
+                       FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
+                      WHERE c.foreign_table = $1",
+                    Some(1),
+                    &args,
+                )
+                .map_err(spi_error)?;
+            if table.is_empty() {
+                return Err(not_registered(foreign_table));
+            }
+            let row = table.first();
+            Ok(crate::registered::Registered {
+                shadow_table: row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
+                shadow_oid: row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
+                shadow_owner: row.get::<pg_sys::Oid>(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
+                described: row.get::<JsonB>(4).map_err(spi_error)?.and_then(|j| CollectionSchema::from_json(&j.0)),
+            })
+        }))
+    })
+}
+
+/// A relation's name as `regclass` prints it: qualified unless the
+/// search_path finds it.
+fn relation_name(relid: pg_sys::Oid) -> String {
+    // SAFETY: regclassout takes an oid and returns a palloc'd C string (the
+    // oid in digits for a relation that does not exist).
+    unsafe {
+        let text = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_REGCLASSOUT), pg_sys::Datum::from(relid));
+        std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
+    }
 }
 
 impl Collection {
@@ -499,13 +522,19 @@ pub fn store_schema(foreign_table: pg_sys::Oid, collection: &Collection) -> Resu
     let Some(schema) = &collection.schema else { return Ok(()) };
     let drift = crate::discovery::drift(collection);
     let args: [DatumWithOid; 3] = [foreign_table.into(), JsonB(schema.to_json()).into(), drift.into()];
-    run_as(catalog_owner(), || {
-        crate::plans::run(
-            "UPDATE sequin.collections SET schema = $2, schema_checked_at = now(), schema_drift = $3 WHERE foreign_table = $1",
+    // (The subquery sees the row as it was before this UPDATE.)
+    let changed = run_as(catalog_owner(), || {
+        crate::plans::get_one::<bool>(
+            "UPDATE sequin.collections SET schema = $2, schema_checked_at = now(), schema_drift = $3 WHERE foreign_table = $1
+             RETURNING (SELECT o.schema FROM sequin.collections o WHERE o.foreign_table = $1) IS DISTINCT FROM $2",
             &args,
         )
     })
-    .map_err(spi_error)
+    .map_err(spi_error)?;
+    if changed == Some(true) {
+        crate::registered::forget(foreign_table);
+    }
+    Ok(())
 }
 
 /// Makes the collection's schema due to be asked for again.
@@ -547,36 +576,32 @@ pub struct ShadowStats {
 
 /// The shadow table of a foreign table and its size, for the planner.
 pub fn shadow_stats(foreign_table: pg_sys::Oid) -> Result<ShadowStats> {
-    run_as(catalog_owner(), || Spi::connect_mut(|client| {
-        let args: [DatumWithOid; 1] = [foreign_table.into()];
-        let table = crate::plans::execute(
-                client,
-                "SELECT r.oid, (CASE WHEN r.reltuples >= 0 THEN r.reltuples
-                                     ELSE greatest(pg_relation_size(r.oid) / 8192, 1) * 50 END)::float8,
-                        greatest(r.relpages, pg_relation_size(r.oid) / 8192)::float8
-                   FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
-                  WHERE c.foreign_table = $1",
-                Some(1),
-                &args,
-            )
-            .map_err(spi_error)?;
-        if table.is_empty() {
+    let shadow_oid = registered(foreign_table)?.shadow_oid;
+    // SAFETY: the relation is opened (NULL when it is gone) and closed
+    // again, its lock released, as pg_relation_size does.
+    unsafe {
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let shadow = pg_sys::try_relation_open(shadow_oid, lock);
+        if shadow.is_null() {
             return Err(not_registered(foreign_table));
         }
-        let row = table.first();
+        let pages = f64::from(pg_sys::RelationGetNumberOfBlocksInFork(shadow, pg_sys::ForkNumber::MAIN_FORKNUM));
+        let (reltuples, relpages) = (f64::from((*(*shadow).rd_rel).reltuples), f64::from((*(*shadow).rd_rel).relpages));
+        pg_sys::relation_close(shadow, lock);
         Ok(ShadowStats {
-            shadow_oid: row.get::<pg_sys::Oid>(1).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
-            rows: row.get::<f64>(2).map_err(spi_error)?.unwrap_or(1000.0),
-            pages: row.get::<f64>(3).map_err(spi_error)?.unwrap_or(10.0),
+            shadow_oid,
+            // Never analyzed: 50 rows a page, as Postgres guesses.
+            rows: if reltuples >= 0.0 { reltuples } else { pages.max(1.0) * 50.0 },
+            pages: relpages.max(pages),
         })
-    }))
+    }
 }
 
 fn shadow_value(collection: &Collection, id: &str, expression: &str) -> Result<Option<Value>> {
     run_as(collection.shadow_owner, || Spi::connect_mut(|client| {
         let args: [DatumWithOid; 1] = [id.into()];
         let sql = format!("SELECT {expression} FROM {} s WHERE s.id = $1", collection.shadow.table);
-        let table = client.select(&sql, Some(1), &args).map_err(spi_error)?;
+        let table = crate::plans::execute(client, &sql, Some(1), &args).map_err(spi_error)?;
         if table.is_empty() {
             return Ok(None);
         }

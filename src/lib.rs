@@ -25,6 +25,7 @@ mod providers;
 mod proxy;
 mod rate_limit;
 mod reconcile;
+mod registered;
 mod request;
 mod resolver;
 mod rollback;

@@ -318,3 +318,39 @@ fn jsonb_written_by_the_sync_is_what_jsonb_in_makes_of_the_text() {
     assert_eq!(encoded, 3005);
 }
 
+
+/// A backend keeps a foreign table's catalog row (its shadow table, the
+/// described schema) until Postgres invalidates the foreign table or its
+/// shadow table, or the described schema changes (`forget`).
+#[pg_test]
+fn a_kept_catalog_row_goes_when_its_tables_change() {
+    use crate::registered::{forget, get, Registered};
+    Spi::run("CREATE TABLE kept_foreign (id int); CREATE TABLE kept_shadow (id int)").unwrap();
+    let foreign = Spi::get_one::<pg_sys::Oid>("SELECT 'kept_foreign'::regclass::oid").unwrap().unwrap();
+    let shadow = Spi::get_one::<pg_sys::Oid>("SELECT 'kept_shadow'::regclass::oid").unwrap().unwrap();
+    let loads = std::cell::Cell::new(0);
+    let read = || {
+        get(foreign, || {
+            loads.set(loads.get() + 1);
+            Ok(Registered { shadow_table: "kept_shadow".into(), shadow_oid: shadow, shadow_owner: pg_sys::InvalidOid, described: None })
+        })
+        .unwrap();
+        loads.get()
+    };
+    // Invalidations of this transaction's own changes are taken in at the
+    // next command, as Postgres takes in its own.
+    let next_command = || unsafe { pg_sys::CommandCounterIncrement() };
+    assert_eq!((read(), read()), (1, 1), "read once, then kept");
+    Spi::run("ALTER TABLE kept_shadow ADD COLUMN x int").unwrap();
+    next_command();
+    assert_eq!((read(), read()), (2, 2), "the shadow table changed");
+    Spi::run("ALTER TABLE kept_foreign ADD COLUMN y int").unwrap();
+    next_command();
+    assert_eq!((read(), read()), (3, 3), "the foreign table changed");
+    Spi::run("CREATE TABLE unrelated (id int); ALTER TABLE unrelated ADD COLUMN z int").unwrap();
+    next_command();
+    assert_eq!(read(), 3, "another table's change keeps it");
+    forget(foreign);
+    next_command();
+    assert_eq!((read(), read()), (4, 4), "its described schema changed");
+}

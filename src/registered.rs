@@ -1,0 +1,94 @@
+//! What `sequin.collections` says of each foreign table (its shadow table
+//! and the schema the API described), kept per backend: every write
+//! statement and every plan of a foreign scan needs it, and a catalog query
+//! for it was a twentieth of a single-row write.
+//!
+//! An entry goes when Postgres invalidates the foreign table or its shadow
+//! table (any DDL on either, a dropped table, an ANALYZE), and when the
+//! described schema changes (`forget`, which says so to every backend at
+//! commit, as Postgres's own catalog changes do). Entries are read only
+//! after the foreign table is locked, when pending invalidations have been
+//! taken in.
+
+use crate::providers::CollectionSchema;
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub struct Registered {
+    /// The shadow table's name, schema-qualified.
+    pub shadow_table: String,
+    pub shadow_oid: pg_sys::Oid,
+    pub shadow_owner: pg_sys::Oid,
+    /// The schema the API described, for providers that describe their
+    /// collections (None for compiled ones, or before the API was asked).
+    pub described: Option<CollectionSchema>,
+}
+
+thread_local! {
+    static ENTRIES: RefCell<HashMap<pg_sys::Oid, Rc<Registered>>> = RefCell::new(HashMap::new());
+    /// Counts the invalidations taken in: an entry read from the catalog
+    /// while one came is not kept (it may predate the change).
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static LISTENING: Cell<bool> = const { Cell::new(false) };
+    /// Set should an invalidation find the entries borrowed: all go.
+    static STALE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The foreign table's entry, read with `load` when this backend has none.
+pub fn get(
+    foreign_table: pg_sys::Oid,
+    load: impl FnOnce() -> crate::error::Result<Registered>,
+) -> crate::error::Result<Rc<Registered>> {
+    listen();
+    if STALE.with(|stale| stale.replace(false)) {
+        ENTRIES.with(|entries| entries.borrow_mut().clear());
+    }
+    // No borrow is held while Postgres is called: an invalidation may come
+    // in the middle of `load`.
+    if let Some(entry) = ENTRIES.with(|entries| entries.borrow().get(&foreign_table).cloned()) {
+        return Ok(entry);
+    }
+    let generation = GENERATION.with(Cell::get);
+    let entry = Rc::new(load()?);
+    if GENERATION.with(Cell::get) == generation {
+        ENTRIES.with(|entries| entries.borrow_mut().insert(foreign_table, entry.clone()));
+    }
+    Ok(entry)
+}
+
+/// Makes every backend read the foreign table's entry again once this
+/// transaction commits (its described schema changed).
+pub fn forget(foreign_table: pg_sys::Oid) {
+    // SAFETY: the relation is looked up first; invalidating one that is
+    // gone would be an ERROR (and it has no entry left to forget).
+    unsafe {
+        if !pg_sys::get_rel_name(foreign_table).is_null() {
+            pg_sys::CacheInvalidateRelcacheByRelid(foreign_table);
+        }
+    }
+}
+
+fn listen() {
+    if !LISTENING.with(Cell::get) {
+        // SAFETY: registered once per process, on its own thread.
+        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0)) };
+        LISTENING.with(|listening| listening.set(true));
+    }
+}
+
+/// Postgres's relation cache callback: `relid` changed (InvalidOid: any
+/// relation may have).
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn relation_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    GENERATION.with(|generation| generation.set(generation.get().wrapping_add(1)));
+    ENTRIES.with(|entries| {
+        // Never borrowed across a Postgres call (see `get`): free here.
+        match entries.try_borrow_mut() {
+            Ok(mut entries) if relid == pg_sys::InvalidOid => entries.clear(),
+            Ok(mut entries) => entries.retain(|&foreign_table, entry| foreign_table != relid && entry.shadow_oid != relid),
+            Err(_) => STALE.with(|stale| stale.set(true)),
+        }
+    });
+}
