@@ -404,27 +404,14 @@ fn shadow_table_name(
 pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let config = load_foreign_table(foreign_table)?;
     let compiled = compiled_schema(&config)?;
-    // The catalog row as this backend keeps it, and the columns from the
-    // system caches: this runs for every statement that writes.
+    // The catalog row and the columns as this backend keeps them: this runs
+    // for every statement that writes.
     let registered = registered(foreign_table)?;
-    let shadow_oid = registered.shadow_oid;
-    let shadow_columns = crate::attributes::of(shadow_oid, false)
-        .iter()
-        .filter(|a| a.name != "updated_idx")
-        .map(|a| a.quoted_name())
-        .collect();
-    let columns = crate::attributes::of(foreign_table, true)
-        .into_iter()
-        .map(|a| TableColumn {
-            sql_type: a.type_name(),
-            field: a.options.iter().find(|(name, _)| name == "field").map(|(_, value)| value.clone()),
-            name: a.name,
-        })
-        .collect();
     let schema = compiled.or_else(|| registered.described.clone());
     let feed_name = relation_name(foreign_table);
+    let shadow_columns = registered.shadow_columns.clone();
     let shadow = Shadow::new(registered.shadow_table.clone(), shadow_columns, feed_name, config.table.delete_mode, &config.server);
-    Ok(Collection::bound(config, schema, columns, shadow, registered.shadow_owner))
+    Ok(Collection::bound(config, schema, registered.columns.clone(), shadow, registered.shadow_owner))
 }
 
 /// The foreign table's row of `sequin.collections`, with its shadow table
@@ -449,14 +436,33 @@ fn registered(foreign_table: pg_sys::Oid) -> Result<std::rc::Rc<crate::registere
                 return Err(not_registered(foreign_table));
             }
             let row = table.first();
+            let shadow_oid = row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid);
             Ok(crate::registered::Registered {
                 shadow_table: row.get::<String>(1).map_err(spi_error)?.unwrap_or_default(),
-                shadow_oid: row.get::<pg_sys::Oid>(2).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
+                shadow_oid,
                 shadow_owner: row.get::<pg_sys::Oid>(3).map_err(spi_error)?.unwrap_or(pg_sys::InvalidOid),
                 described: row.get::<JsonB>(4).map_err(spi_error)?.and_then(|j| CollectionSchema::from_json(&j.0)),
+                columns: table_columns(foreign_table),
+                shadow_columns: crate::attributes::of(shadow_oid, false)
+                    .iter()
+                    .filter(|a| a.name != "updated_idx")
+                    .map(|a| a.quoted_name())
+                    .collect(),
             })
         }))
     })
+}
+
+/// The foreign table's columns, with their `field` options.
+fn table_columns(foreign_table: pg_sys::Oid) -> Vec<TableColumn> {
+    crate::attributes::of(foreign_table, true)
+        .into_iter()
+        .map(|a| TableColumn {
+            sql_type: a.type_name(),
+            field: a.options.iter().find(|(name, _)| name == "field").map(|(_, value)| value.clone()),
+            name: a.name,
+        })
+        .collect()
 }
 
 /// A relation's name as `regclass` prints it: qualified unless the

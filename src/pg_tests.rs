@@ -332,7 +332,14 @@ fn a_kept_catalog_row_goes_when_its_tables_change() {
     let read = || {
         get(foreign, || {
             loads.set(loads.get() + 1);
-            Ok(Registered { shadow_table: "kept_shadow".into(), shadow_oid: shadow, shadow_owner: pg_sys::InvalidOid, described: None })
+            Ok(Registered {
+                shadow_table: "kept_shadow".into(),
+                shadow_oid: shadow,
+                shadow_owner: pg_sys::InvalidOid,
+                described: None,
+                columns: Vec::new(),
+                shadow_columns: Vec::new(),
+            })
         })
         .unwrap();
         loads.get()

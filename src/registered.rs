@@ -1,7 +1,7 @@
 //! What `sequin.collections` says of each foreign table (its shadow table
-//! and the schema the API described), kept per backend: every write
-//! statement and every plan of a foreign scan needs it, and a catalog query
-//! for it was a twentieth of a single-row write.
+//! and the schema the API described) and the columns of both tables, kept
+//! per backend: every write statement and every plan of a foreign scan
+//! needs it, and reading it was a tenth of a single-row write.
 //!
 //! An entry goes when Postgres invalidates the foreign table or its shadow
 //! table (any DDL on either, a dropped table, an ANALYZE), and when the
@@ -11,6 +11,7 @@
 //! taken in.
 
 use crate::providers::CollectionSchema;
+use crate::schema::TableColumn;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,6 +25,10 @@ pub struct Registered {
     /// The schema the API described, for providers that describe their
     /// collections (None for compiled ones, or before the API was asked).
     pub described: Option<CollectionSchema>,
+    /// The foreign table's columns.
+    pub columns: Vec<TableColumn>,
+    /// The shadow table's columns but `updated_idx`, quoted for SQL.
+    pub shadow_columns: Vec<String>,
 }
 
 thread_local! {
