@@ -425,7 +425,7 @@ fn registered(foreign_table: pg_sys::Oid) -> Result<std::rc::Rc<crate::registere
                     // (The schema as a key of the row: a catalog of 0.1.0
                     // has no such column, and its tables are read before
                     // ALTER EXTENSION … UPDATE.)
-                    "SELECT c.shadow_table, r.oid, r.relowner, to_jsonb(c) -> 'schema'
+                    "SELECT c.shadow_table, r.oid, r.relowner, to_jsonb(c) -> 'schema', c.phase = 'restoring'
                        FROM sequin.collections c JOIN pg_class r ON r.oid = to_regclass(c.shadow_table)
                       WHERE c.foreign_table = $1",
                     Some(1),
@@ -448,6 +448,7 @@ fn registered(foreign_table: pg_sys::Oid) -> Result<std::rc::Rc<crate::registere
                     .filter(|a| a.name != "updated_idx")
                     .map(|a| a.quoted_name())
                     .collect(),
+                restoring: row.get::<bool>(5).map_err(spi_error)?.unwrap_or(false),
             })
         }))
     })

@@ -321,10 +321,12 @@ fn jsonb_written_by_the_sync_is_what_jsonb_in_makes_of_the_text() {
 
 /// A backend keeps a foreign table's catalog row (its shadow table, the
 /// described schema) until Postgres invalidates the foreign table or its
-/// shadow table, or the described schema changes (`forget`).
+/// shadow table, or the described schema changes (`forget`); not while a
+/// restore may still replace it.
 #[pg_test]
 fn a_kept_catalog_row_goes_when_its_tables_change() {
     use crate::registered::{forget, get, Registered};
+    let restoring = std::cell::Cell::new(false);
     Spi::run("CREATE TABLE kept_foreign (id int); CREATE TABLE kept_shadow (id int)").unwrap();
     let foreign = Spi::get_one::<pg_sys::Oid>("SELECT 'kept_foreign'::regclass::oid").unwrap().unwrap();
     let shadow = Spi::get_one::<pg_sys::Oid>("SELECT 'kept_shadow'::regclass::oid").unwrap().unwrap();
@@ -339,6 +341,7 @@ fn a_kept_catalog_row_goes_when_its_tables_change() {
                 described: None,
                 columns: Vec::new(),
                 shadow_columns: Vec::new(),
+                restoring: restoring.get(),
             })
         })
         .unwrap();
@@ -360,4 +363,10 @@ fn a_kept_catalog_row_goes_when_its_tables_change() {
     forget(foreign);
     next_command();
     assert_eq!((read(), read()), (4, 4), "its described schema changed");
+    restoring.set(true);
+    forget(foreign);
+    next_command();
+    assert_eq!((read(), read()), (5, 6), "a row being restored is read every time");
+    restoring.set(false);
+    assert_eq!((read(), read()), (7, 7), "and kept once restored");
 }

@@ -6,9 +6,9 @@
 //! An entry goes when Postgres invalidates the foreign table or its shadow
 //! table (any DDL on either, a dropped table, an ANALYZE), and when the
 //! described schema changes (`forget`, which says so to every backend at
-//! commit, as Postgres's own catalog changes do). Entries are read only
-//! after the foreign table is locked, when pending invalidations have been
-//! taken in.
+//! commit, as Postgres's own catalog changes do). A row a restore may still
+//! replace (phase `restoring`) is not kept. Entries are read only after the
+//! foreign table is locked, when pending invalidations have been taken in.
 
 use crate::providers::CollectionSchema;
 use crate::schema::TableColumn;
@@ -29,6 +29,9 @@ pub struct Registered {
     pub columns: Vec<TableColumn>,
     /// The shadow table's columns but `updated_idx`, quoted for SQL.
     pub shadow_columns: Vec<String>,
+    /// A restore is under way (phase `restoring`): its catalog row is
+    /// replaced by the dump's without DDL, so the entry is not kept.
+    pub restoring: bool,
 }
 
 thread_local! {
@@ -57,7 +60,7 @@ pub fn get(
     }
     let generation = GENERATION.with(Cell::get);
     let entry = Rc::new(load()?);
-    if GENERATION.with(Cell::get) == generation {
+    if !entry.restoring && GENERATION.with(Cell::get) == generation {
         ENTRIES.with(|entries| entries.borrow_mut().insert(foreign_table, entry.clone()));
     }
     Ok(entry)
