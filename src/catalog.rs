@@ -409,8 +409,13 @@ pub fn load_collection(foreign_table: pg_sys::Oid) -> Result<Collection> {
     let registered = registered(foreign_table)?;
     let schema = compiled.or_else(|| registered.described.clone());
     let feed_name = relation_name(foreign_table);
-    let shadow_columns = registered.shadow_columns.clone();
-    let shadow = Shadow::new(registered.shadow_table.clone(), shadow_columns, feed_name, config.table.delete_mode, &config.server);
+    let shadow = Shadow::new(
+        registered.shadow_table.clone(),
+        registered.shadow_columns.clone(),
+        feed_name,
+        config.table.delete_mode,
+        &config.server,
+    );
     Ok(Collection::bound(config, schema, registered.columns.clone(), shadow, registered.shadow_owner))
 }
 

@@ -318,7 +318,6 @@ fn jsonb_written_by_the_sync_is_what_jsonb_in_makes_of_the_text() {
     assert_eq!(encoded, 3005);
 }
 
-
 /// A backend keeps a foreign table's catalog row (its shadow table, the
 /// described schema) until Postgres invalidates the foreign table or its
 /// shadow table, or the described schema changes (`forget`); not while a

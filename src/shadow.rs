@@ -255,27 +255,24 @@ impl Shadow {
         // records, planned once while the table was small, would go on
         // scanning the whole table for each of them once it has grown.
         let (records, id, version) = match rows {
-            Count::One => ("", "($1::jsonb -> 0 ->> 'id')", "($1::jsonb -> 0 ->> 'v')::timestamptz"),
-            Count::Many => ("jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)", "d.id", "d.v"),
+            Count::One => (None, "($1::jsonb -> 0 ->> 'id')", "($1::jsonb -> 0 ->> 'v')::timestamptz"),
+            Count::Many => (Some("jsonb_to_recordset($1::jsonb) AS d(id text, v timestamptz)"), "d.id", "d.v"),
         };
         let guard = format!("t.id = {id} AND (t.upstream_updated_at IS NULL OR t.upstream_updated_at <= {version})");
         let t = &self.table;
-        let (change, updated_idx) = match (self.delete_mode, rows) {
-            (DeleteMode::Soft, _) => (
+        let (change, updated_idx) = match self.delete_mode {
+            DeleteMode::Soft => (
                 format!(
                     "UPDATE {t} AS t SET deleted = true, upstream_updated_at = {version},
                             updated_idx = nextval('sequin.updated_idx_seq')
                        {from}
                       WHERE {guard} AND NOT t.deleted",
-                    from = if records.is_empty() { String::new() } else { format!("FROM {records}") },
+                    from = records.map(|r| format!("FROM {r}")).unwrap_or_default(),
                 ),
                 "t.updated_idx",
             ),
-            (DeleteMode::Hard, _) => (
-                format!(
-                    "DELETE FROM {t} AS t {using} WHERE {guard}",
-                    using = if records.is_empty() { String::new() } else { format!("USING {records}") },
-                ),
+            DeleteMode::Hard => (
+                format!("DELETE FROM {t} AS t {using} WHERE {guard}", using = records.map(|r| format!("USING {r}")).unwrap_or_default()),
                 "nextval('sequin.updated_idx_seq')",
             ),
         };

@@ -663,13 +663,19 @@ pub fn load_server(server_oid: pg_sys::Oid) -> Result<(ServerConfig, pg_sys::Oid
 /// The sequin_fdw server of this name, if there is one.
 pub fn find_server(name: &str) -> Option<pg_sys::Oid> {
     let name = std::ffi::CString::new(name).ok()?;
+    let server = unsafe { pg_sys::GetForeignServerByName(name.as_ptr(), true) };
+    // SAFETY: checked for NULL (missing_ok) before it is read.
+    let oid = (!server.is_null()).then(|| unsafe { (*server).serverid })?;
+    is_sequin_server(oid).then_some(oid)
+}
+
+/// Whether the foreign server (which exists) is one of this wrapper's.
+pub fn is_sequin_server(server_oid: pg_sys::Oid) -> bool {
+    // SAFETY: both lookups raise an ERROR rather than return NULL.
     unsafe {
-        let server = pg_sys::GetForeignServerByName(name.as_ptr(), true);
-        if server.is_null() {
-            return None;
-        }
+        let server = pg_sys::GetForeignServer(server_oid);
         let wrapper = pg_sys::GetForeignDataWrapper((*server).fdwid);
-        (CStr::from_ptr((*wrapper).fdwname) == c"sequin_fdw").then_some((*server).serverid)
+        CStr::from_ptr((*wrapper).fdwname) == c"sequin_fdw"
     }
 }
 

@@ -8,6 +8,7 @@
 //! from the shadow's size and statistics.
 
 use super::index_paths::{self, IndexScan};
+use super::options::is_sequin_server;
 use super::tuple::shadow_layout;
 use crate::catalog;
 use crate::error::OrRaise;
@@ -60,10 +61,7 @@ pub unsafe fn shadow_of_planned(root: *mut pg_sys::PlannerInfo, rte: *mut pg_sys
         return None;
     }
     // A server of this wrapper: the private data is ours.
-    let server = pg_sys::GetForeignServer((*rel).serverid);
-    let wrapper = pg_sys::GetForeignDataWrapper((*server).fdwid);
-    let ours = std::ffi::CStr::from_ptr((*wrapper).fdwname).to_bytes() == b"sequin_fdw";
-    ours.then(|| rel_info(rel).shadow_oid)
+    is_sequin_server((*rel).serverid).then(|| rel_info(rel).shadow_oid)
 }
 
 /// What planning keeps of the shadow table (`baserel->fdw_private`): plain
@@ -474,12 +472,7 @@ pub unsafe fn is_single_lookup(plan: *mut pg_sys::Plan) -> bool {
         return false;
     }
     let scan = plan as *mut pg_sys::ForeignScan;
-    let server = pg_sys::GetForeignServer((*scan).fs_server);
-    let wrapper = pg_sys::GetForeignDataWrapper((*server).fdwid);
-    if std::ffi::CStr::from_ptr((*wrapper).fdwname) != c"sequin_fdw" {
-        return false;
-    }
-    single_lookup(&IndexScan::from_list(private_part((*scan).fdw_private, 1)))
+    is_sequin_server((*scan).fs_server) && single_lookup(&IndexScan::from_list(private_part((*scan).fdw_private, 1)))
 }
 
 /// A scan of the primary key with one equality (`id = <a value>`).
