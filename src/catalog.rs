@@ -471,13 +471,20 @@ fn table_columns(foreign_table: pg_sys::Oid) -> Vec<TableColumn> {
         .collect()
 }
 
-/// A relation's name as `regclass` prints it: qualified unless the
-/// search_path finds it.
+/// A relation's schema-qualified name, quoted where SQL needs it.
 fn relation_name(relid: pg_sys::Oid) -> String {
-    // SAFETY: regclassout takes an oid and returns a palloc'd C string (the
-    // oid in digits for a relation that does not exist).
+    // Qualified whatever the search_path, so that the sync worker and every
+    // writer name a table alike in the change feed (regclassout leaves out
+    // a schema the search_path finds).
+    // SAFETY: both names are looked up first (NULL: the relation is gone);
+    // quote_qualified_identifier returns a palloc'd C string.
     unsafe {
-        let text = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_REGCLASSOUT), pg_sys::Datum::from(relid));
+        let name = pg_sys::get_rel_name(relid);
+        let namespace = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(relid));
+        if name.is_null() || namespace.is_null() {
+            return relid.to_u32().to_string();
+        }
+        let text = pg_sys::quote_qualified_identifier(namespace, name);
         std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
     }
 }

@@ -318,6 +318,43 @@ fn jsonb_written_by_the_sync_is_what_jsonb_in_makes_of_the_text() {
     assert_eq!(encoded, 3005);
 }
 
+/// A backend keeps a foreign table's parsed options until the options of
+/// any foreign table or server change, also when such a change is rolled
+/// back.
+#[pg_test]
+fn kept_options_go_when_options_change() {
+    use crate::fdw::options::load_foreign_table;
+    stripe_server("kopt", "sk_test_pg_kept_options");
+    let table = Spi::get_one::<pg_sys::Oid>("SELECT 'kopt.customers'::regclass::oid").unwrap().unwrap();
+    let next_command = || unsafe { pg_sys::CommandCounterIncrement() };
+    let limits = || {
+        let config = load_foreign_table(table).unwrap();
+        (config.table.max_rows_per_statement, config.server.rate_limit, config.server_owner)
+    };
+    let owner = limits().2;
+    assert_eq!(limits(), (None, None, owner));
+    Spi::run("ALTER FOREIGN TABLE kopt.customers OPTIONS (ADD max_rows_per_statement '5')").unwrap();
+    next_command();
+    assert_eq!(limits(), (Some(5), None, owner), "the table's options changed");
+    Spi::run("ALTER SERVER kopt OPTIONS (ADD rate_limit '3')").unwrap();
+    next_command();
+    assert_eq!(limits(), (Some(5), Some(3.0), owner), "the server's options changed");
+    Spi::run("CREATE ROLE kopt_owner SUPERUSER; ALTER SERVER kopt OWNER TO kopt_owner").unwrap();
+    next_command();
+    let new_owner = Spi::get_one::<pg_sys::Oid>("SELECT 'kopt_owner'::regrole::oid").unwrap().unwrap();
+    assert_eq!(limits(), (Some(5), Some(3.0), new_owner), "the server's owner changed");
+    Spi::run(
+        "DO $$ BEGIN
+             ALTER FOREIGN TABLE kopt.customers OPTIONS (SET max_rows_per_statement '7');
+             PERFORM count(*) FROM kopt.customers;
+             PERFORM 1 / 0;
+         EXCEPTION WHEN division_by_zero THEN NULL;
+         END $$",
+    )
+    .unwrap();
+    assert_eq!(limits(), (Some(5), Some(3.0), new_owner), "a change rolled back is gone");
+}
+
 /// A backend keeps a foreign table's catalog row (its shadow table, the
 /// described schema) until Postgres invalidates the foreign table or its
 /// shadow table, or the described schema changes (`forget`); not while a

@@ -12,7 +12,8 @@ transaction that applies it. Then:
      in immediate mode (a crash) and restarted while it runs: the table ends
      equal to the mock, and no change is applied twice;
   4. the change feed: NOTIFY sequin_changes wakes consumers with the table
-     and the updated_idx of what was applied;
+     (schema-qualified, by the sync and by a write alike) and the
+     updated_idx of what was applied;
   5. a backfill split into 4 ranges listed at once (backfill_ranges), of
      Stripe customers and of Salesforce contacts, with the worker killed in
      the middle: every range goes on from its own place in the cursor, the
@@ -208,6 +209,9 @@ def change_feed():
     mock("POST", f"/_admin/stripe/customers/{target}", {"name": "feed update"})
     mock("DELETE", f"/_admin/stripe/customers/{target}")
     wait_for(lambda: psql(f"SELECT count(*) FROM sequin_shadow.crash_customers WHERE updated_idx > {start}") == "2", 5)
+    # A write names the table as the sync does, whatever its search_path.
+    written = psql("SET search_path = crash, public; "
+                   "INSERT INTO customers (email, name) VALUES ('feed-write@example.com', 'feed write') RETURNING id")
     feed = psql(f"SELECT id || ' ' || updated_idx || ' ' || deleted FROM sequin_shadow.crash_customers "
                 f"WHERE updated_idx > {start} ORDER BY updated_idx").splitlines()
     out, _ = listener.communicate("SELECT 'done';\n", timeout=10)
@@ -222,7 +226,8 @@ def change_feed():
     newest = max((p["updated_idx"] for p in payloads), default=None)
     check("NOTIFY wakes the consumer up to the last applied change",
           feed and str(newest) == feed[-1].split()[1] and all(p["updated_idx"] > int(start) for p in payloads)
-          and created["id"] in " ".join(feed) and any(line.startswith(target + " ") for line in feed),
+          and created["id"] in " ".join(feed) and written in " ".join(feed)
+          and any(line.startswith(target + " ") for line in feed),
           f"{len(payloads)} notifications, newest {newest}; feed {feed}")
 
 

@@ -5,6 +5,7 @@
 pub mod ddl;
 pub mod import;
 mod index_paths;
+mod kept_options;
 pub mod modify;
 pub mod on_conflict;
 pub mod options;

@@ -39,6 +39,7 @@ pub const MAX_ROWS_PER_STATEMENT_BOUNDS: RangeInclusive<usize> = 1..=10_000;
 /// typo, and a month is as rare as a check is still worth it.
 pub const SWEEP_INTERVAL_BOUNDS: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 3600);
 
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Set when loaded from the catalog (InvalidOid while validating).
     pub oid: pg_sys::Oid,
@@ -65,6 +66,7 @@ pub enum DeleteMode {
     Hard,
 }
 
+#[derive(Clone)]
 pub struct TableConfig {
     pub collection: String,
     pub delete_mode: DeleteMode,
@@ -632,6 +634,7 @@ mod tests {
 }
 
 /// The server, with its parsed options, that a foreign table belongs to.
+#[derive(Clone)]
 pub struct ForeignTableConfig {
     pub server_oid: pg_sys::Oid,
     pub server_owner: pg_sys::Oid,
@@ -639,8 +642,14 @@ pub struct ForeignTableConfig {
     pub table: TableConfig,
 }
 
-/// Reads and parses the options of a foreign table and its server.
+/// The parsed options of a foreign table and its server (as this backend
+/// keeps them: `kept_options`).
 pub fn load_foreign_table(relid: pg_sys::Oid) -> Result<ForeignTableConfig> {
+    super::kept_options::get(relid, || parse_foreign_table(relid))
+}
+
+/// Reads and parses the options of a foreign table and its server.
+fn parse_foreign_table(relid: pg_sys::Oid) -> Result<ForeignTableConfig> {
     unsafe {
         let table = pg_sys::GetForeignTable(relid);
         let (server, server_owner) = load_server((*table).serverid)?;

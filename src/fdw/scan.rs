@@ -191,9 +191,14 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(
         );
         pg_sys::add_path(baserel, path.cast());
     };
-    // A sequential scan of the shadow table.
+    // A sequential scan of the shadow table, its conditions checked on
+    // every row (as Postgres costs one).
     let pages = f64::from((*baserel).pages);
-    path((*baserel).rows, 0.0, pages * pg_sys::seq_page_cost + (*baserel).tuples * pg_sys::cpu_tuple_cost, lateral, std::ptr::null_mut(), None);
+    let quals = (*baserel).baserestrictcost;
+    let heap_total = quals.startup
+        + pages * pg_sys::seq_page_cost
+        + (*baserel).tuples * (pg_sys::cpu_tuple_cost + quals.per_tuple);
+    path((*baserel).rows, quals.startup, heap_total, lateral, std::ptr::null_mut(), None);
     let indexes = index_paths::shadow_indexes(rel_info(baserel).shadow_oid, foreign_table);
     // Each index, for the conditions on its first column and for ORDER BY it.
     for index in &indexes {

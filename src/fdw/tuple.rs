@@ -33,7 +33,14 @@ pub unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> &'a [pg_sys::FormDat
 }
 
 pub fn attribute_name(attribute: &pg_sys::FormData_pg_attribute) -> String {
-    unsafe { CStr::from_ptr(attribute.attname.data.as_ptr()).to_string_lossy().into_owned() }
+    name_of(attribute).to_string_lossy().into_owned()
+}
+
+/// The attribute's name as Postgres keeps it (no copy: the layout compares
+/// every pair of names, for every scan).
+fn name_of(attribute: &pg_sys::FormData_pg_attribute) -> &CStr {
+    // SAFETY: a NameData is NUL-terminated within its NAMEDATALEN bytes.
+    unsafe { CStr::from_ptr(attribute.attname.data.as_ptr()) }
 }
 
 /// How a foreign table's rows are read from its shadow table.
@@ -60,15 +67,18 @@ pub unsafe fn shadow_layout(foreign: pg_sys::TupleDesc, shadow: pg_sys::TupleDes
             map.push(0);
             continue;
         }
-        let name = attribute_name(column);
-        let Some(twin) = shadow_columns.iter().find(|s| !s.attisdropped && attribute_name(s) == name) else {
+        let name = name_of(column);
+        let Some(twin) = shadow_columns.iter().find(|s| !s.attisdropped && name_of(s) == name) else {
             map.push(0);
             continue;
         };
         if twin.atttypid != column.atttypid || twin.atttypmod != column.atttypmod {
             return Err(SequinError::new(
                 ErrorKind::LayoutMismatch,
-                format!("column \"{name}\" of this foreign table and of its shadow table have different types"),
+                format!(
+                    "column \"{}\" of this foreign table and of its shadow table have different types",
+                    name.to_string_lossy()
+                ),
             )
             .with_detail(format!(
                 "The foreign table says {}, the shadow table {}.",
@@ -83,7 +93,7 @@ pub unsafe fn shadow_layout(foreign: pg_sys::TupleDesc, shadow: pg_sys::TupleDes
         && foreign_columns.iter().zip(shadow_columns).all(|(f, s)| {
             f.attisdropped == s.attisdropped
                 && (f.attisdropped
-                    || (f.atttypid == s.atttypid && f.atttypmod == s.atttypmod && attribute_name(f) == attribute_name(s)))
+                    || (f.atttypid == s.atttypid && f.atttypmod == s.atttypmod && name_of(f) == name_of(s)))
                 && f.attlen == s.attlen
                 && f.attalign == s.attalign
         });
