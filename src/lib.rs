@@ -17,6 +17,7 @@ mod fdw;
 mod gucs;
 mod http;
 mod jsonb;
+mod kept;
 mod privilege;
 mod oauth;
 mod offload;

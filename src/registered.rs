@@ -10,11 +10,11 @@
 //! replace (phase `restoring`) is not kept. Entries are read only after the
 //! foreign table is locked, when pending invalidations have been taken in.
 
+use crate::kept::Kept;
 use crate::providers::CollectionSchema;
 use crate::schema::TableColumn;
 use pgrx::pg_sys;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::rc::Rc;
 
 pub struct Registered {
@@ -35,13 +35,8 @@ pub struct Registered {
 }
 
 thread_local! {
-    static ENTRIES: RefCell<HashMap<pg_sys::Oid, Rc<Registered>>> = RefCell::new(HashMap::new());
-    /// Counts the invalidations taken in: an entry read from the catalog
-    /// while one came is not kept (it may predate the change).
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static ENTRIES: Kept<Rc<Registered>> = Kept::new();
     static LISTENING: Cell<bool> = const { Cell::new(false) };
-    /// Set should an invalidation find the entries borrowed: all go.
-    static STALE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The foreign table's entry, read with `load` when this backend has none.
@@ -50,20 +45,7 @@ pub fn get(
     load: impl FnOnce() -> crate::error::Result<Registered>,
 ) -> crate::error::Result<Rc<Registered>> {
     listen();
-    if STALE.with(|stale| stale.replace(false)) {
-        ENTRIES.with(|entries| entries.borrow_mut().clear());
-    }
-    // No borrow is held while Postgres is called: an invalidation may come
-    // in the middle of `load`.
-    if let Some(entry) = ENTRIES.with(|entries| entries.borrow().get(&foreign_table).cloned()) {
-        return Ok(entry);
-    }
-    let generation = GENERATION.with(Cell::get);
-    let entry = Rc::new(load()?);
-    if !entry.restoring && GENERATION.with(Cell::get) == generation {
-        ENTRIES.with(|entries| entries.borrow_mut().insert(foreign_table, entry.clone()));
-    }
-    Ok(entry)
+    ENTRIES.with(|entries| entries.get(foreign_table, || load().map(Rc::new), |entry| !entry.restoring))
 }
 
 /// Makes every backend read the foreign table's entry again once this
@@ -90,13 +72,9 @@ fn listen() {
 /// relation may have).
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn relation_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    GENERATION.with(|generation| generation.set(generation.get().wrapping_add(1)));
     ENTRIES.with(|entries| {
-        // Never borrowed across a Postgres call (see `get`): free here.
-        match entries.try_borrow_mut() {
-            Ok(mut entries) if relid == pg_sys::InvalidOid => entries.clear(),
-            Ok(mut entries) => entries.retain(|&foreign_table, entry| foreign_table != relid && entry.shadow_oid != relid),
-            Err(_) => STALE.with(|stale| stale.set(true)),
-        }
+        entries.invalidate(|&foreign_table, entry| {
+            relid != pg_sys::InvalidOid && foreign_table != relid && entry.shadow_oid != relid
+        })
     });
 }

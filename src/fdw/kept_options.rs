@@ -10,18 +10,13 @@
 //! been taken in.
 
 use super::options::ForeignTableConfig;
+use crate::kept::Kept;
 use pgrx::pg_sys;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 
 thread_local! {
-    static ENTRIES: RefCell<HashMap<pg_sys::Oid, ForeignTableConfig>> = RefCell::new(HashMap::new());
-    /// Counts the invalidations taken in: options parsed while one came are
-    /// not kept (they may predate the change).
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    static ENTRIES: Kept<ForeignTableConfig> = Kept::new();
     static LISTENING: Cell<bool> = const { Cell::new(false) };
-    /// Set should an invalidation find the entries borrowed: all go.
-    static STALE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The foreign table's options, parsed by `load` when this backend keeps
@@ -31,20 +26,7 @@ pub fn get(
     load: impl FnOnce() -> crate::error::Result<ForeignTableConfig>,
 ) -> crate::error::Result<ForeignTableConfig> {
     listen();
-    if STALE.with(|stale| stale.replace(false)) {
-        ENTRIES.with(|entries| entries.borrow_mut().clear());
-    }
-    // No borrow is held while Postgres is called: an invalidation may come
-    // in the middle of `load`.
-    if let Some(entry) = ENTRIES.with(|entries| entries.borrow().get(&foreign_table).cloned()) {
-        return Ok(entry);
-    }
-    let generation = GENERATION.with(Cell::get);
-    let entry = load()?;
-    if GENERATION.with(Cell::get) == generation {
-        ENTRIES.with(|entries| entries.borrow_mut().insert(foreign_table, entry.clone()));
-    }
-    Ok(entry)
+    ENTRIES.with(|entries| entries.get(foreign_table, load, |_| true))
 }
 
 fn listen() {
@@ -64,10 +46,5 @@ fn listen() {
 /// pg_foreign_server changed (or all may have).
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn options_changed(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
-    GENERATION.with(|generation| generation.set(generation.get().wrapping_add(1)));
-    ENTRIES.with(|entries| match entries.try_borrow_mut() {
-        // Never borrowed across a Postgres call (see `get`): free here.
-        Ok(mut entries) => entries.clear(),
-        Err(_) => STALE.with(|stale| stale.set(true)),
-    });
+    ENTRIES.with(|entries| entries.invalidate(|_, _| false));
 }
